@@ -1,0 +1,321 @@
+"""The ``fennec`` command line.
+
+Every user error is one line on stderr and exit code 2 (``--debug`` shows the traceback);
+an unexpected internal error exits 1 and asks for ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from fennec_core import __version__
+from fennec_core.errors import FennecError, InputError
+
+EXIT_USER = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        low = text.lower()
+        if low in ("true", "false"):
+            return low == "true"
+        return text
+
+
+def parse_config(items: Sequence[str]) -> dict[str, dict[str, Any] | Any]:
+    """Parse ``--config KEY=VALUE`` items into engine keyword arguments.
+
+    ``factorizer.k=5`` and ``score_merger.w=0.3`` go to the components' configs; plain keys
+    (``normalization=zscore``, ``use_meta=false``, ``seed=1``) to the engine.
+    """
+    engine: dict[str, Any] = {}
+    comps: dict[str, dict[str, Any]] = {"factorizer": {}, "score_merger": {}}
+    allowed = {"normalization", "use_meta", "seed"}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--config {item!r}: expected KEY=VALUE, e.g. factorizer.k=5")
+        key, value = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if "." in key:
+            comp, sub = key.split(".", 1)
+            if comp not in comps:
+                raise InputError(f"--config {item!r}: unknown component {comp!r}; use factorizer.* or score_merger.*")
+            comps[comp][sub] = _parse_value(value)
+        elif key in allowed:
+            engine[key] = _parse_value(value)
+        else:
+            raise InputError(f"--config {item!r}: unknown key {key!r}; use one of {', '.join(sorted(allowed))}, "
+                             "factorizer.<option> or score_merger.<option>")
+    return {**engine, "factorizer_config": comps["factorizer"], "score_merger_config": comps["score_merger"]}
+
+
+def _engine(args: argparse.Namespace):
+    from fennec_core.engine import Fennec
+
+    cfg = parse_config(args.config or [])
+    return Fennec(args.factorizer, args.score_merger, device=args.device, **cfg)
+
+
+def _print_table(headers: list[str], rows: list[list[str]], out=sys.stdout) -> None:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out)
+
+
+def _say(args: argparse.Namespace, msg: str) -> None:
+    if not args.quiet:
+        print(msg, file=sys.stderr)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """List every component by kind with its origin, and broken plugins with their errors."""
+    from fennec_core import registry
+
+    comps = registry.components()
+    broken = registry.broken()
+    if args.json:
+        doc = {
+            "components": {k: [{"name": c.name, "origin": c.origin, "plugin": c.plugin} for c in comps if c.kind == k]
+                           for k in registry.KINDS},
+            "plugins": [{"name": p.plugin, "origin": p.origin, "hooks": list(p.hooks)} for p in registry.plugins()],
+            "broken": [{"plugin": b.plugin, "origin": b.origin, "error": b.error} for b in broken],
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+    rows = [[c.kind, c.name, c.origin] for c in comps]
+    _print_table(["kind", "name", "origin"], rows)
+    if broken:
+        print("\nbroken plugins:")
+        for b in broken:
+            print(f"  {b.plugin} ({b.origin}): {b.error}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit a zoo from a history CSV and save it as a Zarr store."""
+    t0 = time.perf_counter()
+    engine = _engine(args).fit(args.history, args.models, args.tasks)
+    engine.save(args.out)
+    m, n = engine.history.shape
+    _say(args, f"fitted {m} models x {n} tasks ({engine.factorizer_name}, k={engine.factors.k}) "
+               f"in {time.perf_counter() - t0:.2f} s; saved to {args.out}")
+    return 0
+
+
+def _load_zoo(args: argparse.Namespace):
+    from fennec_core.bundled import bundled_zoo_path
+    from fennec_core.engine import Fennec
+
+    return Fennec.load(args.zoo or bundled_zoo_path(), device=args.device)
+
+
+def _ranking_rows(ranking, truth: dict[str, float] | None = None) -> tuple[list[str], list[list[str]]]:
+    parts = list(ranking.parts)
+    headers = ["rank", "model", "score", *parts] + (["truth"] if truth is not None else [])
+    rows = []
+    for r, mid in enumerate(ranking.model_ids):
+        row = [str(r + 1), mid, f"{ranking.scores[r]:.4f}", *[f"{ranking.parts[p][r]:.4f}" for p in parts]]
+        if truth is not None:
+            row.append(f"{truth[mid]:.4f}" if mid in truth else "-")
+        rows.append(row)
+    return headers, rows
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    """Rank the zoo's models for a new task."""
+    from fennec_core.records import TaskCard
+
+    engine = _load_zoo(args)
+    card = engine.tasks.get(args.task) if args.task else None
+    if args.task and card is None or args.num_classes or args.train_size:
+        base = card or TaskCard(args.task or "new-task")
+        card = TaskCard(base.id, args.num_classes or base.num_classes, args.train_size or base.train_size,
+                        base.description, base.meta)
+    ranking = engine.rank(card, top=args.top)
+    if args.json:
+        print(ranking.to_json(indent=2))
+        return 0
+    headers, rows = _ranking_rows(ranking)
+    _print_table(headers, rows)
+    for note in ranking.info.get("notes", []):
+        _say(args, f"note: {note}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a configuration on a history under a protocol, beside the static baseline."""
+    from fennec_core.tables import read_history, read_models, read_tasks
+
+    history = read_history(args.history)
+    models = read_models(args.models) if args.models else None
+    tasks = read_tasks(args.tasks) if args.tasks else None
+    report = _engine(args).evaluate(history, protocol=args.protocol, models=models, tasks=tasks,
+                                    progress=not args.quiet)
+    if args.predictions:
+        report.write_predictions(args.predictions)
+        _say(args, f"wrote {len(report.predictions)} predictions to {args.predictions}")
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.format_table())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Hide one target of the bundled 105-model benchmark, rank, and compare with the truth."""
+    from fennec_core.evaluation import static_scores
+    from fennec_core.metrics import all_metrics
+
+    t0 = time.perf_counter()
+    zoo = _load_zoo(args)
+    history = zoo.history
+    task = args.task
+    history.task_index(task)  # clear error for an unknown target
+    truth_col, observed = history.column(task)
+    engine = zoo.clone_unfitted().fit(history.without_task(task), list(zoo.models.values()),
+                                      [c for c in zoo.tasks.values() if c.id != task])
+    ranking = engine.rank(zoo.tasks[task])
+    elapsed = time.perf_counter() - t0
+    truth = {m: float(truth_col[i]) for i, m in enumerate(history.model_ids) if observed[i]}
+    print(f"Hidden target: {task!r} ({len(truth)} models). Fennec fitted on the other "
+          f"{len(history.task_ids) - 1} tasks and ranked without seeing it.\n")
+    headers, rows = _ranking_rows(ranking.top(args.top), truth)
+    _print_table(headers, rows)
+    pos = {m: i for i, m in enumerate(ranking.model_ids)}
+    pred = [ranking.scores[pos[m]] for m in history.model_ids]
+    static = static_scores(history.without_task(task))
+    fm = all_metrics(truth_col[observed], __import__("numpy").asarray(pred)[observed])
+    sm = all_metrics(truth_col[observed], static[observed])
+    print()
+    _print_table(["metric", "fennec", "static baseline"],
+                 [[k, f"{fm[k]:.3f}", f"{sm[k]:.3f}"] for k in fm])
+    best = max(truth, key=truth.get)
+    print(f"\nbest true model: {best} ({truth[best]:.4f}); done in {elapsed:.2f} s")
+    for note in ranking.info.get("notes", []):
+        _say(args, f"note: {note}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Convert a CSV in another layout into the long ``model,task,score`` history format."""
+    from fennec_core.tables import convert_table, write_history
+
+    history = convert_table(args.input, model=args.model, task=args.task, score=args.score, wide=args.wide,
+                            sep=args.sep)
+    write_history(history, args.out)
+    m, n = history.shape
+    _say(args, f"wrote {int(history.mask.sum())} cells ({m} models x {n} tasks) to {args.out}")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``fennec`` command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    components = argparse.ArgumentParser(add_help=False)
+    components.add_argument("--factorizer", default="nmf", help="factorizer name (see `fennec plugins`)")
+    components.add_argument("--score-merger", default="weighted", help="score merger name")
+    components.add_argument("--config", action="append", metavar="KEY=VALUE",
+                            help="factorizer.k=5, score_merger.w=0.3, normalization=zscore, use_meta=false, seed=1")
+    device = argparse.ArgumentParser(add_help=False)
+    device.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+
+    p = _Parser(prog="fennec", description="Recommend pre-trained models to fine-tune for a new task.",
+                parents=[common])
+    p.add_argument("--version", action="version", version=f"fennec {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("plugins", parents=[common], help="list components by kind, with origins")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_plugins)
+
+    s = sub.add_parser("fit", parents=[common, components, device], help="fit a zoo from a history CSV")
+    s.add_argument("--history", required=True, help="long CSV with columns model,task,score")
+    s.add_argument("--models", help="models CSV: model[,architecture][,numeric meta columns]")
+    s.add_argument("--tasks", help="tasks CSV: task[,num_classes][,train_size][,description]")
+    s.add_argument("--out", required=True, help="Zarr store path or fsspec URL to write")
+    s.set_defaults(func=cmd_fit)
+
+    s = sub.add_parser("rank", parents=[common, device], help="rank the zoo's models for a new task")
+    s.add_argument("--zoo", help="zoo store (default: the bundled 105-model zoo)")
+    s.add_argument("--task", help="task id (a task of the zoo reuses its card)")
+    s.add_argument("--num-classes", type=int, help="number of classes of the new task")
+    s.add_argument("--train-size", type=int, help="training-set size of the new task")
+    s.add_argument("--top", type=int, default=10, help="how many models to show (default 10)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_rank)
+
+    s = sub.add_parser("evaluate", parents=[common, components, device], help="leave-one-task-out evaluation")
+    s.add_argument("--history", required=True)
+    s.add_argument("--models")
+    s.add_argument("--tasks")
+    s.add_argument("--protocol", default="loo", help="loo (leave one task out)")
+    s.add_argument("--predictions", help="write model,task,predicted,truth,static for every hidden cell")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("demo", parents=[common, device], help="hide a target of the bundled zoo and rank it")
+    s.add_argument("--task", default="flower", help="target to hide (default flower)")
+    s.add_argument("--top", type=int, default=10)
+    s.add_argument("--zoo", help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("convert", parents=[common], help="convert a CSV to the long model,task,score format")
+    s.add_argument("input")
+    s.add_argument("--out", required=True)
+    s.add_argument("--wide", action="store_true", help="first column models, one column per task")
+    s.add_argument("--model", action="append", help="model id column(s); several are joined with --sep")
+    s.add_argument("--task", help="task column (long layout)")
+    s.add_argument("--score", help="score column (long layout)")
+    s.add_argument("--sep", default="/", help="separator joining several model columns (default /)")
+    s.set_defaults(func=cmd_convert)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fennec`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FennecError as exc:
+        if args.debug:
+            raise
+        print(f"fennec: error: {exc}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("fennec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal error: say so, keep it to one line
+        if args.debug:
+            raise
+        print(f"fennec: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

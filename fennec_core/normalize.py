@@ -1,0 +1,67 @@
+"""Per-task score normalisation: tasks live on different scales (accuracy in [0,1], in %,
+negated errors), so each task's column is mapped to a common scale before factorizing.
+
+Options (``method``):
+
+``minmax`` (default)
+    ``(x - min) / (max - min)`` per task: scores in [0, 1], non-negative as NMF needs.
+``zscore``
+    ``(x - mean) / std`` per task (population std): the static baseline's convention.
+``none``
+    Scores used as given (all tasks must already share one scale).
+
+A task with one observed score, or with all scores equal, gets scale 1. The fitted offsets
+and scales are kept so a normalised prediction can be shown in the task's own units.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from fennec_core.errors import InputError
+
+METHODS = ("minmax", "zscore", "none")
+
+
+@attrs.frozen(eq=False)
+class TaskNormalizer:
+    """Offsets and scales per task, fitted on observed cells: ``z = (x - offset) / scale``."""
+
+    method: str
+    offset: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, scores: np.ndarray, mask: np.ndarray, method: str = "minmax") -> TaskNormalizer:
+        """Fit one offset and scale per column of ``scores`` from its observed cells."""
+        if method not in METHODS:
+            raise InputError(f"unknown normalisation {method!r}; choose one of {', '.join(METHODS)}")
+        n = scores.shape[1]
+        offset, scale = np.zeros(n), np.ones(n)
+        for j in range(n):
+            col = scores[mask[:, j], j]
+            if col.size == 0 or method == "none":
+                continue
+            if method == "minmax":
+                lo, hi = col.min(), col.max()
+            else:
+                lo, hi = col.mean(), col.mean() + col.std()
+            offset[j] = lo
+            scale[j] = hi - lo if hi - lo > 1e-12 else 1.0
+        return cls(method, offset, scale)
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        """Normalise a (m, n) matrix column by column (NaN stays NaN)."""
+        return (scores - self.offset) / self.scale
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        """Map normalised values back to each task's own units."""
+        return z * self.scale + self.offset
+
+
+def normalise_vector(values: np.ndarray, method: str) -> np.ndarray:
+    """Normalise one task's scores (m,) on their own: NaN entries are ignored and kept."""
+    mask = np.isfinite(values)
+    norm = TaskNormalizer.fit(values[:, None], mask[:, None], method)
+    return norm.transform(values[:, None])[:, 0]

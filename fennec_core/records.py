@@ -1,0 +1,287 @@
+"""Immutable, validated records passed between Fennec's parts.
+
+All are ``attrs`` frozen classes checked on construction, so a bad value fails where it is
+made, not three calls later. Records holding arrays compare by identity (``eq=False``);
+use their ``to_json``/array accessors to compare contents.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from fennec_core.errors import InputError
+
+
+def _ids(value: Sequence[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
+def _unique_ids(kind: str):
+    def check(_inst: Any, _attr: Any, value: tuple[str, ...]) -> None:
+        seen: set[str] = set()
+        for v in value:
+            if not v:
+                raise InputError(f"empty {kind} id; every {kind} needs a non-empty id")
+            if v in seen:
+                raise InputError(f"duplicate {kind} id {v!r}; ids must be unique")
+            seen.add(v)
+
+    return check
+
+
+def _finite_meta(_inst: Any, attr: attrs.Attribute, value: Mapping[str, float]) -> None:
+    for k, v in value.items():
+        if not isinstance(v, int | float) or not math.isfinite(float(v)):
+            raise InputError(f"{attr.name}[{k!r}] = {v!r} is not a finite number")
+
+
+def _meta_dict(value: Mapping[str, Any] | None) -> dict[str, float]:
+    return {str(k): float(v) for k, v in (value or {}).items()}
+
+
+@attrs.frozen
+class ModelCard:
+    """A candidate pre-trained model: its id, architecture reference and numeric meta features.
+
+    ``architecture`` is a ``scheme:name`` string (``pytorchcv:resnet50``, ``timm:vit_base``)
+    or ``None`` when unknown. ``meta`` holds numeric features (parameter count, depth, ...).
+    """
+
+    id: str = attrs.field(validator=attrs.validators.min_len(1))
+    architecture: str | None = None
+    meta: dict[str, float] = attrs.field(factory=dict, converter=_meta_dict, validator=_finite_meta)
+
+
+@attrs.frozen
+class TaskCard:
+    """A task: its id plus what is known without labels (classes, size, a description)."""
+
+    id: str = attrs.field(validator=attrs.validators.min_len(1))
+    num_classes: int | None = attrs.field(default=None)
+    train_size: int | None = attrs.field(default=None)
+    description: str | None = None
+    meta: dict[str, float] = attrs.field(factory=dict, converter=_meta_dict, validator=_finite_meta)
+
+    @num_classes.validator
+    def _check_classes(self, _attr: Any, value: int | None) -> None:
+        if value is not None and value < 1:
+            raise InputError(f"task {self.id!r}: num_classes must be >= 1, got {value}")
+
+    @train_size.validator
+    def _check_size(self, _attr: Any, value: int | None) -> None:
+        if value is not None and value < 1:
+            raise InputError(f"task {self.id!r}: train_size must be >= 1, got {value}")
+
+    def features(self) -> dict[str, float]:
+        """Numeric task features for the meta model (log sizes; missing ones omitted)."""
+        out = dict(self.meta)
+        if self.num_classes is not None:
+            out["log_num_classes"] = math.log(self.num_classes)
+        if self.train_size is not None:
+            out["log_train_size"] = math.log(self.train_size)
+        return out
+
+
+@attrs.frozen(eq=False)
+class History:
+    """A model x task score matrix with a mask of observed cells; ids kept on both axes.
+
+    ``scores`` is float64 (m, n) with NaN where ``mask`` is False. Every observed cell is
+    finite. Build one from a long table with :meth:`from_long` or a CSV with
+    :func:`fennec_core.tables.read_history`.
+    """
+
+    model_ids: tuple[str, ...] = attrs.field(converter=_ids, validator=_unique_ids("model"))
+    task_ids: tuple[str, ...] = attrs.field(converter=_ids, validator=_unique_ids("task"))
+    scores: np.ndarray = attrs.field(converter=lambda a: np.array(a, dtype=np.float64))
+    mask: np.ndarray = attrs.field(converter=lambda a: np.array(a, dtype=bool))
+
+    def __attrs_post_init__(self) -> None:
+        shape = (len(self.model_ids), len(self.task_ids))
+        if self.scores.shape != shape or self.mask.shape != shape:
+            raise InputError(
+                f"history arrays have shapes {self.scores.shape} / {self.mask.shape}, "
+                f"expected {shape} (models x tasks)"
+            )
+        if shape[0] == 0 or shape[1] == 0:
+            raise InputError("history is empty: it needs at least one model and one task")
+        observed = self.scores[self.mask]
+        if not np.all(np.isfinite(observed)):
+            i, j = np.argwhere(self.mask & ~np.isfinite(self.scores))[0]
+            raise InputError(
+                f"score of model {self.model_ids[i]!r} on task {self.task_ids[j]!r} is "
+                f"{self.scores[i, j]!r}; observed scores must be finite (drop the cell instead)"
+            )
+        self.scores[~self.mask] = np.nan
+        self.scores.flags.writeable = False
+        self.mask.flags.writeable = False
+
+    @classmethod
+    def from_long(cls, rows: Sequence[tuple[str, str, float]]) -> History:
+        """Build from (model, task, score) triples; ids keep first-seen order."""
+        models: dict[str, int] = {}
+        tasks: dict[str, int] = {}
+        for m, t, _ in rows:
+            models.setdefault(str(m), len(models))
+            tasks.setdefault(str(t), len(tasks))
+        scores = np.full((len(models), len(tasks)), np.nan)
+        mask = np.zeros_like(scores, dtype=bool)
+        for m, t, s in rows:
+            i, j = models[str(m)], tasks[str(t)]
+            if mask[i, j]:
+                raise InputError(f"duplicate cell for model {m!r}, task {t!r}")
+            scores[i, j] = float(s)
+            mask[i, j] = True
+        return cls(tuple(models), tuple(tasks), scores, mask)
+
+    def to_long(self) -> list[tuple[str, str, float]]:
+        """Observed cells as (model, task, score) triples, model-major order."""
+        return [
+            (self.model_ids[i], self.task_ids[j], float(self.scores[i, j]))
+            for i, j in zip(*np.nonzero(self.mask), strict=True)
+        ]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(number of models, number of tasks)."""
+        return self.scores.shape  # type: ignore[return-value]
+
+    def task_index(self, task: str) -> int:
+        """Column of ``task``; unknown ids fail listing the known ones."""
+        try:
+            return self.task_ids.index(task)
+        except ValueError:
+            raise InputError(
+                f"unknown task {task!r}; tasks in this history: {', '.join(self.task_ids)}"
+            ) from None
+
+    def model_index(self, model: str) -> int:
+        """Row of ``model``; unknown ids fail naming a few known ones."""
+        try:
+            return self.model_ids.index(model)
+        except ValueError:
+            shown = ", ".join(self.model_ids[:8]) + (" ..." if len(self.model_ids) > 8 else "")
+            raise InputError(f"unknown model {model!r}; models include: {shown}") from None
+
+    def without_task(self, task: str) -> History:
+        """This history with one task's column removed (the leave-one-task-out view)."""
+        j = self.task_index(task)
+        keep = [k for k in range(len(self.task_ids)) if k != j]
+        return History(self.model_ids, [self.task_ids[k] for k in keep], self.scores[:, keep], self.mask[:, keep])
+
+    def column(self, task: str) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, mask) of one task, each shape (m,)."""
+        j = self.task_index(task)
+        return self.scores[:, j].copy(), self.mask[:, j].copy()
+
+
+@attrs.frozen(eq=False)
+class Factors:
+    """A factorization ``P ~ U V^T`` in normalised score space.
+
+    ``U`` (m, k) are model vectors, ``V`` (n, k) task vectors. ``extras`` holds further
+    named arrays a factorizer needs later (e.g. posterior variances); ``info`` is JSON.
+    """
+
+    U: np.ndarray = attrs.field(converter=lambda a: np.asarray(a, dtype=np.float64))
+    V: np.ndarray = attrs.field(converter=lambda a: np.asarray(a, dtype=np.float64))
+    extras: dict[str, np.ndarray] = attrs.field(factory=dict)
+    info: dict[str, Any] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        if self.U.ndim != 2 or self.V.ndim != 2 or self.U.shape[1] != self.V.shape[1]:
+            raise InputError(
+                f"factors need U (m, k) and V (n, k) with the same k; got {self.U.shape} and {self.V.shape}"
+            )
+        if not (np.all(np.isfinite(self.U)) and np.all(np.isfinite(self.V))):
+            raise InputError("factorization produced non-finite values; check the history for extreme scores")
+
+    @property
+    def k(self) -> int:
+        """Latent size."""
+        return int(self.U.shape[1])
+
+
+@attrs.frozen(eq=False)
+class ArchGraph:
+    """An architecture as an attributed DAG (a networkx ``DiGraph``), nodes numbered 0..n-1.
+
+    Filled in by :mod:`fennec_core.archgraph` (graph-encoder issue); kept here so every
+    graph encoder plugin shares one input type.
+    """
+
+    model_id: str
+    graph: Any
+    source: str = "unknown"
+
+
+def _float_list(a: np.ndarray) -> list[float | None]:
+    return [None if not math.isfinite(float(x)) else float(x) for x in np.asarray(a, dtype=float)]
+
+
+@attrs.frozen(eq=False)
+class Ranking:
+    """Models ordered best first, with final scores and the parts that made them.
+
+    ``parts`` maps a part name (``transfer``, ``meta``, ...) to per-model values in the same
+    order as ``model_ids``. ``info`` records how the ranking was made (task, components,
+    whether the transfer part was cold, notes) and is JSON-serialisable.
+    """
+
+    model_ids: tuple[str, ...] = attrs.field(converter=_ids)
+    scores: np.ndarray = attrs.field(converter=lambda a: np.asarray(a, dtype=np.float64))
+    parts: dict[str, np.ndarray] = attrs.field(factory=dict)
+    task: str | None = None
+    info: dict[str, Any] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        m = len(self.model_ids)
+        if self.scores.shape != (m,):
+            raise InputError(f"ranking has {m} models but scores of shape {self.scores.shape}")
+        for name, values in self.parts.items():
+            if np.shape(values) != (m,):
+                raise InputError(f"ranking part {name!r} has shape {np.shape(values)}, expected ({m},)")
+
+    def __len__(self) -> int:
+        return len(self.model_ids)
+
+    @property
+    def cold(self) -> bool:
+        """True when nothing about the task itself informed the transfer part."""
+        return bool(self.info.get("cold", False))
+
+    def top(self, n: int) -> Ranking:
+        """The first ``n`` models of this ranking."""
+        return Ranking(
+            self.model_ids[:n],
+            self.scores[:n],
+            {k: np.asarray(v)[:n] for k, v in self.parts.items()},
+            self.task,
+            dict(self.info),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: task, info and one entry per model (rank, id, score, parts)."""
+        return {
+            "task": self.task,
+            "info": self.info,
+            "models": [
+                {
+                    "rank": r + 1,
+                    "model": mid,
+                    "score": _float_list(self.scores[r : r + 1])[0],
+                    **{k: _float_list(np.asarray(v)[r : r + 1])[0] for k, v in self.parts.items()},
+                }
+                for r, mid in enumerate(self.model_ids)
+            ],
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        """This ranking as JSON (see :meth:`to_dict`)."""
+        return json.dumps(self.to_dict(), **kwargs)
