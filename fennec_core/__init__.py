@@ -17,6 +17,7 @@ hookimpl = pluggy.HookimplMarker("fennec")
 
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.engine import Fennec
+    from fennec_core.errors import FennecError
     from fennec_core.records import Factors, History, ModelCard, Ranking, TaskCard
 
 _LAZY = {
@@ -38,4 +39,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'fennec_core' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "hookimpl", *_LAZY]
+__all__ = [
+    "Factors", "Fennec", "FennecError", "History", "ModelCard", "Ranking", "TaskCard", "__version__", "hookimpl",
+]

@@ -70,7 +70,8 @@ def _engine(args: argparse.Namespace):
     return Fennec(args.factorizer, args.score_merger, device=args.device, **cfg)
 
 
-def _print_table(headers: list[str], rows: list[list[str]], out=sys.stdout) -> None:
+def _print_table(headers: list[str], rows: list[list[str]], out: Any = None) -> None:
+    out = out or sys.stdout
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=out)
     print("  ".join("-" * w for w in widths), file=out)

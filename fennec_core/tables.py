@@ -36,8 +36,11 @@ def _open_text(path: str | Path) -> str:
 
 
 def _rows(text: str, source: str, required: Sequence[str]) -> tuple[list[str], Iterable[tuple[int, dict[str, str]]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise InputError(f"{source}: line 1: not valid CSV ({exc})") from None
     reader.fieldnames = header
     missing = [c for c in required if c not in header]
     if missing:
@@ -51,11 +54,14 @@ def _rows(text: str, source: str, required: Sequence[str]) -> tuple[list[str], I
         raise InputError(f"{source}: duplicate column name(s) {', '.join(dup)} in the header")
 
     def gen() -> Iterable[tuple[int, dict[str, str]]]:
-        for row in reader:
-            line = reader.line_num
-            if None in row:
-                raise InputError(f"{source}: line {line} has more fields than the header ({len(header)})")
-            yield line, row
+        try:
+            for row in reader:
+                line = reader.line_num
+                if None in row:
+                    raise InputError(f"{source}: line {line} has more fields than the header ({len(header)})")
+                yield line, row
+        except csv.Error as exc:
+            raise InputError(f"{source}: line {reader.line_num}: not valid CSV ({exc})") from None
 
     return header, gen()
 
@@ -194,8 +200,13 @@ def convert_table(
     """
     source = str(path)
     text = _open_text(path)
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip() for h in next(reader)]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows_all = list(reader)
+    except csv.Error as exc:
+        raise InputError(f"{source}: line {reader.line_num}: not valid CSV ({exc})") from None
+    header = [h.strip() for h in rows_all[0]]
+    reader = iter(rows_all[1:])  # type: ignore[assignment]
     if wide:
         mcol = model[0] if model else header[0]
         if mcol not in header:

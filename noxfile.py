@@ -1,0 +1,45 @@
+"""Nox sessions: everything a fresh machine needs is installed here.
+
+- ``nox -s tests``: the whole test suite (the README's test command).
+- ``nox -s demo``: the main job on the bundled zoo (hide a target, rank, compare).
+- ``nox -s lint``: ruff.
+
+torch is pinned to 2.13.0 (CPU) first: that wheel lies on this machine's disk, and an
+uncapped ``torch`` requirement could download a multi-GB CUDA build.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+TORCH = "torch==2.13.0"
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    session.install(TORCH)
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install(spec)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite against the installed package (wheel, not the source tree)."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs, env={"HF_HUB_OFFLINE": "1"})
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Hide one target of the bundled 105-model zoo, rank it, print the top 10 and metrics."""
+    _install(session)
+    session.run("fennec", "demo", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Static checks with ruff."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")

@@ -1,0 +1,76 @@
+"""Shared fixtures: small histories, the published tables (copied in tests/data), a CLI runner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DATA = Path(__file__).parent / "data"
+
+#: The published tables of shared/data, converted to long histories: (file, convert kwargs).
+PUBLISHED = {
+    "fennec105": ("fennec_105x7_oracle.csv", {"model": ["Architecture"], "task": "Target Dataset", "score": "Oracle"}),
+    "parc": ("parc_controlled_oracle.csv",
+             {"model": ["Architecture", "Source Dataset"], "task": "Target Dataset", "score": "Oracle"}),
+    "modelspider": ("modelspider_single_source_finetune.csv", {"wide": True}),
+}
+
+
+@pytest.fixture
+def small_history():
+    """A 12-model x 5-task low-rank history with two missing cells (seeded)."""
+    from fennec_core.records import History
+
+    rng = np.random.default_rng(0)
+    U = rng.random((12, 2))
+    V = rng.random((5, 2))
+    P = 0.5 + 0.4 * (U @ V.T) / 2 + 0.01 * rng.standard_normal((12, 5))
+    mask = np.ones_like(P, dtype=bool)
+    mask[3, 1] = mask[7, 4] = False
+    return History([f"m{i:02d}" for i in range(12)], [f"t{j}" for j in range(5)], P, mask)
+
+
+@pytest.fixture
+def small_history_csv(tmp_path, small_history):
+    from fennec_core.tables import write_history
+
+    path = tmp_path / "history.csv"
+    write_history(small_history, path)
+    return path
+
+
+@pytest.fixture(params=sorted(PUBLISHED))
+def published(request):
+    """(name, History) for each published table, converted from its original layout."""
+    from fennec_core.tables import convert_table
+
+    fname, kwargs = PUBLISHED[request.param]
+    return request.param, convert_table(DATA / fname, **kwargs)
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the CLI in-process: returns (exit code, stdout, stderr)."""
+    from fennec_core.cli import main
+
+    def run(*argv: str):
+        code = main([str(a) for a in argv])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry():
+    """Every test starts with a freshly loaded default plugin registry."""
+    from fennec_core import registry
+
+    registry.reset()
+    yield
+    registry.reset()
