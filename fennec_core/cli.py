@@ -44,7 +44,7 @@ def parse_config(items: Sequence[str]) -> dict[str, dict[str, Any] | Any]:
     """
     engine: dict[str, Any] = {}
     comps: dict[str, dict[str, Any]] = {"factorizer": {}, "score_merger": {}}
-    allowed = {"normalization", "use_meta", "seed"}
+    allowed = {"normalization", "use_meta", "seed", "warm_strength"}
     for item in items:
         if "=" not in item:
             raise InputError(f"--config {item!r}: expected KEY=VALUE, e.g. factorizer.k=5")
@@ -67,7 +67,8 @@ def _engine(args: argparse.Namespace):
     from fennec_core.engine import Fennec
 
     cfg = parse_config(args.config or [])
-    return Fennec(args.factorizer, args.score_merger, device=args.device, **cfg)
+    names = {k: v for k, v in (("factorizer", args.factorizer), ("score_merger", args.score_merger)) if v}
+    return Fennec(**names, device=args.device, **cfg)
 
 
 def _print_table(headers: list[str], rows: list[list[str]], out: Any = None) -> None:
@@ -130,13 +131,26 @@ def _load_zoo(args: argparse.Namespace):
 
 
 def _ranking_rows(ranking, truth: dict[str, float] | None = None) -> tuple[list[str], list[list[str]]]:
-    parts = list(ranking.parts)
-    headers = ["rank", "model", "score", *parts] + (["truth"] if truth is not None else [])
+    """Table rows of a ranking: predicted score in the task's units with its 90% interval
+    when the factorizer gives one, then the normalised final score and its parts."""
+    p = ranking.parts
+    shown = [k for k in ("transfer", "meta") if k in p]
+    headers = ["rank", "model"]
+    if "predicted" in p:
+        headers.append("predicted")
+    if "low" in p:
+        headers.append("90% interval")
+    headers += ["score", *shown] + (["truth"] if truth is not None else [])
     rows = []
     for r, mid in enumerate(ranking.model_ids):
-        row = [str(r + 1), mid, f"{ranking.scores[r]:.4f}", *[f"{ranking.parts[p][r]:.4f}" for p in parts]]
+        row = [str(r + 1), mid]
+        if "predicted" in p:
+            row.append(f"{p['predicted'][r]:.4g}")
+        if "low" in p:
+            row.append(f"[{p['low'][r]:.4g}, {p['high'][r]:.4g}]")
+        row += [f"{ranking.scores[r]:.4f}", *[f"{p[k][r]:.4f}" for k in shown]]
         if truth is not None:
-            row.append(f"{truth[mid]:.4f}" if mid in truth else "-")
+            row.append(f"{truth[mid]:.4g}" if mid in truth else "-")
         rows.append(row)
     return headers, rows
 
@@ -151,7 +165,12 @@ def cmd_rank(args: argparse.Namespace) -> int:
         base = card or TaskCard(args.task or "new-task")
         card = TaskCard(base.id, args.num_classes or base.num_classes, args.train_size or base.train_size,
                         base.description, base.meta)
-    ranking = engine.rank(card, top=args.top)
+    known = None
+    if args.known:
+        from fennec_core.tables import read_known
+
+        known = read_known(args.known)
+    ranking = engine.rank(card, known=known, top=args.top, explore=args.explore)
     if args.json:
         print(ranking.to_json(indent=2))
         return 0
@@ -170,7 +189,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     models = read_models(args.models) if args.models else None
     tasks = read_tasks(args.tasks) if args.tasks else None
     report = _engine(args).evaluate(history, protocol=args.protocol, models=models, tasks=tasks,
-                                    progress=not args.quiet)
+                                    progress=not args.quiet, repeats=args.repeats)
     if args.predictions:
         report.write_predictions(args.predictions)
         _say(args, f"wrote {len(report.predictions)} predictions to {args.predictions}")
@@ -178,6 +197,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.format_table())
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """Fold new tasks or models into a fitted zoo (full refit when needed) and save it."""
+    from fennec_core.engine import Fennec
+    from fennec_core.tables import read_models, read_tasks
+
+    t0 = time.perf_counter()
+    engine = Fennec.load(args.zoo)
+    report = engine.update(args.history, models=read_models(args.models) if args.models else None,
+                           tasks=read_tasks(args.tasks) if args.tasks else None,
+                           refit_threshold=args.refit_threshold, force_refit=args.refit)
+    engine.save(args.zoo)
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        how = f"full refit ({report['reason']})" if report["refit"] else "fold-in, no refit"
+        print(f"added {len(report['new_tasks'])} task(s), {len(report['new_models'])} model(s) by {how}; "
+              f"saved to {args.zoo}")
     return 0
 
 
@@ -237,10 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes")
     common.add_argument("--debug", action="store_true", help="show tracebacks")
     components = argparse.ArgumentParser(add_help=False)
-    components.add_argument("--factorizer", default="nmf", help="factorizer name (see `fennec plugins`)")
-    components.add_argument("--score-merger", default="weighted", help="score merger name")
+    components.add_argument("--factorizer", help="factorizer name (default pmf; see `fennec plugins`)")
+    components.add_argument("--score-merger", help="score merger name (default weighted)")
     components.add_argument("--config", action="append", metavar="KEY=VALUE",
-                            help="factorizer.k=5, score_merger.w=0.3, normalization=zscore, use_meta=false, seed=1")
+                            help="factorizer.k=5 (or auto), score_merger.w=0.3, normalization=zscore, use_meta=false, "
+                                 "warm_strength=10, seed=1")
     device = argparse.ArgumentParser(add_help=False)
     device.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
 
@@ -265,15 +306,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--task", help="task id (a task of the zoo reuses its card)")
     s.add_argument("--num-classes", type=int, help="number of classes of the new task")
     s.add_argument("--train-size", type=int, help="training-set size of the new task")
+    s.add_argument("--known", help="CSV model,score: scores already measured on this task (warm start)")
+    s.add_argument("--explore", action="store_true", help="rank by the optimistic end of each model's 90%% interval")
     s.add_argument("--top", type=int, default=10, help="how many models to show (default 10)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_rank)
+
+    s = sub.add_parser("update", parents=[common], help="add new tasks or models to a fitted zoo")
+    s.add_argument("--zoo", required=True, help="zoo store to update (rewritten atomically)")
+    s.add_argument("--history", required=True, help="long CSV model,task,score of the new cells")
+    s.add_argument("--models", help="models CSV with meta features of new models")
+    s.add_argument("--tasks", help="tasks CSV with cards of new tasks")
+    s.add_argument("--refit-threshold", type=float, default=2.0,
+                   help="refit fully when the fold-in residual RMSE exceeds this x the fit RMSE (default 2)")
+    s.add_argument("--refit", action="store_true", help="always refit fully")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_update)
 
     s = sub.add_parser("evaluate", parents=[common, components, device], help="leave-one-task-out evaluation")
     s.add_argument("--history", required=True)
     s.add_argument("--models")
     s.add_argument("--tasks")
-    s.add_argument("--protocol", default="loo", help="loo (leave one task out)")
+    s.add_argument("--protocol", default="loo", help="loo (leave one task out) or loo-warm:K (K known cells)")
+    s.add_argument("--repeats", type=int, default=5, help="draws of known cells per target for loo-warm:K")
     s.add_argument("--predictions", help="write model,task,predicted,truth,static for every hidden cell")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)

@@ -3,11 +3,14 @@
 Pipeline (arXiv 2403.06382; see docs/architecture.md):
 
 1. normalise each task's scores (:mod:`fennec_core.normalize`);
-2. factorize the masked history ``P ~ U V^T`` with a *factorizer* plugin;
+2. factorize the masked history ``P ~ U V^T`` with a *factorizer* plugin (``k="auto"``:
+   cross-validated on held-out cells, :mod:`fennec_core.model_selection`);
 3. fit the meta model on model and task meta features (:mod:`fennec_core.meta`);
-4. for a new task, get its vector ``v`` (given, or the mean task vector when nothing is
-   known: a *cold* ranking, flagged in the Ranking), score ``U v`` in batches on the device,
-   merge with the meta score through a *score merger* plugin, and sort.
+4. for a new task, get its vector ``v``: from known scores (warm start, fold-in), from a
+   proxy vector, both, or neither (*cold*: the mean task vector, flagged in the Ranking);
+   score ``U v`` in batches on the device, merge with the meta score through a *score
+   merger* plugin, and sort. Factorizers with a posterior (``pmf``) also give every model an
+   interval, and ``explore=True`` ranks by its optimistic end.
 
 The engine holds no global state; two engines never share anything but the plugin registry.
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +31,11 @@ from fennec_core.normalize import TaskNormalizer
 from fennec_core.records import Factors, History, ModelCard, Ranking, TaskCard
 from fennec_core.registry import Registry, default_registry
 
+#: z of the two-sided 90% normal interval.
+Z90 = 1.6448536269514722
+#: Candidate shrinkage strengths for warm start when the factorizer has no posterior.
+WARM_STRENGTHS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 1e8)
+
 
 def _load_history(history: History | str | os.PathLike[str]) -> History:
     if isinstance(history, History):
@@ -37,15 +45,22 @@ def _load_history(history: History | str | os.PathLike[str]) -> History:
     return read_history(history)
 
 
+def _params(factory: Any) -> Mapping[str, Any]:
+    try:
+        return inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
 def _build(registry: Registry, kind: str, name: str, config: dict[str, Any], **defaults: Any) -> Any:
     """Create a component, passing ``defaults`` (device, seed) only where its factory takes them."""
-    factory = registry.get(kind, name).factory
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        params = {}
+    params = _params(registry.get(kind, name).factory)
     config = {**{k: v for k, v in defaults.items() if k in params}, **config}
     return registry.create(kind, name, **config)
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    return name in _params(fn)
 
 
 class Fennec:
@@ -54,43 +69,61 @@ class Fennec:
     Components are chosen by registered name plus a config dict, e.g.
     ``Fennec(factorizer="nmf", factorizer_config={"k": 5}, score_merger="weighted")``.
     ``device="auto"`` uses CUDA when present. ``seed`` makes every fitted part deterministic.
+    ``normalization="auto"``: ``minmax`` for factorizers that need non-negative scores
+    (``nmf``), ``zscore`` otherwise. ``warm_strength``: how strongly a warm-start fold-in is
+    held to the cold task vector; ``"auto"`` picks it on the history.
     """
 
     def __init__(
         self,
-        factorizer: str = "nmf",
+        factorizer: str = "pmf",
         score_merger: str = "weighted",
         *,
         factorizer_config: dict[str, Any] | None = None,
         score_merger_config: dict[str, Any] | None = None,
-        normalization: str = "minmax",
+        normalization: str = "auto",
         use_meta: bool = True,
+        warm_strength: float | str = "auto",
         device: str = "auto",
         seed: int = 0,
         registry: Registry | None = None,
     ) -> None:
         from fennec_core.normalize import METHODS
 
-        if normalization not in METHODS:
-            raise InputError(f"unknown normalization {normalization!r}; choose one of {', '.join(METHODS)}")
+        if normalization != "auto" and normalization not in METHODS:
+            raise InputError(f"unknown normalization {normalization!r}; choose auto or one of {', '.join(METHODS)}")
+        if warm_strength != "auto" and not (isinstance(warm_strength, int | float) and warm_strength >= 0):
+            raise InputError(f"warm_strength must be 'auto' or a number >= 0, got {warm_strength!r}")
         self.registry = registry or default_registry()
         self.factorizer_name = factorizer
         self.score_merger_name = score_merger
         self.factorizer_config = dict(factorizer_config or {})
         self.score_merger_config = dict(score_merger_config or {})
-        self.normalization = normalization
         self.use_meta = use_meta
+        self.warm_strength = warm_strength
         self.device = device
         self.seed = seed
         # Build now so a bad name or config fails before any fitting.
-        self.factorizer = _build(self.registry, "factorizer", factorizer, self.factorizer_config, device=device, seed=seed)
-        self.merger = _build(self.registry, "score_merger", score_merger, self.score_merger_config, device=device, seed=seed)
+        self.factorizer = self._make_factorizer(self.factorizer_config)
+        if normalization == "auto":  # NMF needs non-negative scores; the rest use z-scores
+            normalization = "minmax" if getattr(self.factorizer, "requires_nonnegative", False) else "zscore"
+        self.normalization = normalization
+        self.merger = _build(self.registry, "score_merger", score_merger, self.score_merger_config,
+                             device=device, seed=seed)
         self.history: History | None = None
         self.models: dict[str, ModelCard] = {}
         self.tasks: dict[str, TaskCard] = {}
         self.normalizer: TaskNormalizer | None = None
         self.factors: Factors | None = None
         self.meta_model: MetaModel | None = None
+        self.k_selection: dict[str, Any] | None = None
+        self._warm_strength: float | None = None if warm_strength == "auto" else float(warm_strength)
+
+    def _make_factorizer(self, config: dict[str, Any]) -> Any:
+        cfg = dict(config)
+        if cfg.get("k") == "auto":
+            cfg["k"] = 1  # placeholder; resolved by cross-validation at fit
+        return _build(self.registry, "factorizer", self.factorizer_name, cfg, device=self.device, seed=self.seed)
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -118,35 +151,53 @@ class Fennec:
         if unknown:
             raise InputError(
                 f"models table lists {len(unknown)} model(s) not in the history, e.g. {unknown[0]!r}; "
-                "cold start for new models comes with `fennec add-model` (architecture issue)"
+                "add their scores to the history, or leave them out of the models table"
             )
         self.history = hist
         self.models = {m: model_cards.get(m, ModelCard(m)) for m in hist.model_ids}
         self.tasks = {**task_cards, **{t: task_cards.get(t, TaskCard(t)) for t in hist.task_ids}}
+        self._fit_parts()
+        return self
+
+    def _fit_parts(self) -> None:
+        assert self.history is not None
+        hist = self.history
         self.normalizer = TaskNormalizer.fit(hist.scores, hist.mask, self.normalization)
-        Pn = self.normalizer.transform(hist.scores)
-        self.factors = self.factorizer.fit(np.where(hist.mask, Pn, 0.0), hist.mask)
+        Pn = np.where(hist.mask, self.normalizer.transform(hist.scores), 0.0)
+        if self.factorizer_config.get("k") == "auto":
+            from fennec_core.model_selection import select_k
+
+            best, scores = select_k(lambda k: self._make_factorizer({**self.factorizer_config, "k": k}),
+                                    Pn, hist.mask, seed=self.seed)
+            self.k_selection = {"k": best, "cv_rmse": {str(k): v for k, v in scores.items()}}
+            self.factorizer = self._make_factorizer({**self.factorizer_config, "k": best})
+        self.factors = self.factorizer.fit(Pn, hist.mask)
         if not isinstance(self.factors, Factors):
             raise FennecError(f"factorizer {self.factorizer_name!r} returned {type(self.factors).__name__}, not Factors")
         self.meta_model = self._fit_meta(Pn, hist.mask) if self.use_meta else None
+        if self.warm_strength == "auto":
+            self._warm_strength = None  # re-chosen lazily for the new factors
         if hasattr(self.merger, "fit"):
             self.merger.fit(engine=self)
-        return self
 
     def _model_features(self) -> list[str]:
-        names = sorted({k for c in self.models.values() for k in c.meta})
-        return names
+        return sorted({k for c in self.models.values() for k in c.meta})
 
-    def _fit_meta(self, Pn: np.ndarray, mask: np.ndarray) -> MetaModel | None:
+    def _task_features(self) -> list[str]:
+        assert self.history is not None
+        return sorted({k for t in self.history.task_ids for k in self.tasks[t].features()})
+
+    def _fit_meta(self, Pn: np.ndarray, mask: np.ndarray, exclude_task: int | None = None) -> MetaModel | None:
         assert self.history is not None
         mnames = self._model_features()
         if not mnames:
             return None
-        tcards = [self.tasks[t] for t in self.history.task_ids]
-        tnames = sorted({k for c in tcards for k in c.features()})
+        keep = [j for j in range(len(self.history.task_ids)) if j != exclude_task]
+        tcards = [self.tasks[self.history.task_ids[j]] for j in keep]
+        tnames = self._task_features()
         mX = feature_matrix([self.models[m].meta for m in self.history.model_ids], mnames)
         tX = feature_matrix([c.features() for c in tcards], tnames)
-        return MetaModel.fit(mX, mnames, tX, tnames, Pn, mask)
+        return MetaModel.fit(mX, mnames, tX, tnames, Pn[:, keep], mask[:, keep])
 
     def _require_fitted(self) -> None:
         if self.factors is None or self.history is None:
@@ -158,6 +209,167 @@ class Fennec:
         self._require_fitted()
         assert self.history is not None
         return self.history.model_ids
+
+    # -- the new task's vector ------------------------------------------------------------
+
+    def _task_normalizer(self, card: TaskCard | None) -> tuple[float, float, str]:
+        """(offset, scale, source) of a task's raw units: its own, else the historical median."""
+        assert self.history is not None and self.normalizer is not None
+        if card is not None and card.id in self.history.task_ids:
+            j = self.history.task_index(card.id)
+            return float(self.normalizer.offset[j]), float(self.normalizer.scale[j]), "the task's own"
+        return (float(np.median(self.normalizer.offset)), float(np.median(self.normalizer.scale)),
+                "median of the historical tasks'")
+
+    def _task_vector_prior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Gaussian prior (mean, cov) over a new task's vector, from the historical tasks."""
+        assert self.factors is not None
+        if self._posterior():
+            return self.factorizer.task_prior(self.factors)
+        V = self.factors.V
+        cov = np.cov(V.T, bias=True).reshape(V.shape[1], V.shape[1]) if V.shape[0] > 1 else np.zeros((V.shape[1],) * 2)
+        return V.mean(axis=0), cov + 1e-6 * np.eye(V.shape[1])
+
+    def infer_units(self, known: Mapping[str, float]) -> tuple[float, float]:
+        """Estimate a new task's (offset, scale) from a few known raw scores.
+
+        Tasks differ in scale (on the 105-model table the min-max ranges span 0.07 to 0.52),
+        so a fixed guess distorts a fold-in. Model: ``y = offset + scale * z`` with ``z`` the
+        normalised score, ``z_o ~ N(U_o m, U_o C U_o' + s^2 I)`` under the task-vector prior
+        ``N(m, C)``, ``offset`` Gaussian and ``log scale`` normal with the historical tasks'
+        moments. The scale is the MAP on a grid of the marginal likelihood times its prior;
+        the offset its posterior mean given that scale.
+        """
+        assert self.factors is not None and self.normalizer is not None and self.history is not None
+        idx = [self.history.model_index(m) for m in known]
+        y = np.array([float(v) for v in known.values()])
+        offs, scales = self.normalizer.offset, self.normalizer.scale
+        mu_ls, sd_ls = float(np.mean(np.log(scales))), max(float(np.std(np.log(scales))), 0.1)
+        mu_off = float(np.mean(offs))
+        sd_off = max(float(np.std(offs)), 0.05 * float(np.mean(scales)))
+        mean_v, cov_v = self._task_vector_prior()
+        Uo = self.factors.U[idx]
+        noise = float(self.factors.extras["noise_var"][0]) if "noise_var" in self.factors.extras else (
+            float(self.factors.info.get("rmse") or 0.05) ** 2)
+        m = Uo @ mean_v
+        S = Uo @ cov_v @ Uo.T + noise * np.eye(len(idx))
+        ones = np.ones(len(idx))
+        best, best_lp, best_cov = float(np.exp(mu_ls)), -np.inf, None
+        for a in np.exp(np.linspace(mu_ls - 3 * sd_ls, mu_ls + 3 * sd_ls, 121)):
+            cov_y = a * a * S + sd_off**2 * np.outer(ones, ones)
+            resid = y - (mu_off + a * m)
+            sign, logdet = np.linalg.slogdet(cov_y)
+            lp = -0.5 * (logdet + resid @ np.linalg.solve(cov_y, resid)) - 0.5 * ((np.log(a) - mu_ls) / sd_ls) ** 2
+            if lp > best_lp:
+                best, best_lp, best_cov = float(a), float(lp), cov_y
+        resid = y - (mu_off + best * m)
+        offset = mu_off + sd_off**2 * float(ones @ np.linalg.solve(best_cov, resid))
+        return offset, best
+
+    def _known_vector(self, known: Mapping[str, float], offset: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        assert self.history is not None
+        obs = np.zeros(len(self.history.model_ids))
+        mask = np.zeros(len(self.history.model_ids), dtype=bool)
+        for mid, score in known.items():
+            i = self.history.model_index(mid)
+            if not np.isfinite(score):
+                raise InputError(f"known score of model {mid!r} is {score!r}; known scores must be finite")
+            obs[i] = (float(score) - offset) / scale
+            mask[i] = True
+        return obs, mask
+
+    def _posterior(self) -> bool:
+        return hasattr(self.factorizer, "fold_in_posterior") and hasattr(self.factorizer, "predictive_variance")
+
+    def _resolve_task(
+        self, card: TaskCard | None, task_vector: np.ndarray | None, known: Mapping[str, float] | None
+    ) -> tuple[np.ndarray, np.ndarray | None, str, list[str]]:
+        """(vector mean, covariance or None, source, notes) of one new task."""
+        assert self.factors is not None and self.history is not None
+        notes: list[str] = []
+        k = self.factors.k
+        prior = None
+        if task_vector is not None:
+            prior = np.asarray(task_vector, dtype=np.float64)
+            if prior.shape != (k,):
+                raise InputError(f"task vector must have shape ({k},), got {prior.shape}")
+            if not np.all(np.isfinite(prior)):
+                raise InputError("task vector contains NaN or inf")
+        if known:
+            mean, cov, src = self._fold_known(known, card, prior, self.resolved_warm_strength())
+            notes.append(f"{len(known)} known score(s) folded in (normalised with {src})")
+            return mean, cov, "known" + ("+proxy" if prior is not None else ""), notes
+        if prior is not None:
+            return prior, None, "proxy", notes
+        notes.append("nothing known about the task: transfer part uses the mean task vector")
+        if self._posterior():
+            mean, cov = self.factorizer.task_prior(self.factors)
+            return mean, cov, "cold", notes
+        return self.factors.V.mean(axis=0), None, "cold", notes
+
+    def _fold_known(
+        self, known: Mapping[str, float], card: TaskCard | None, prior: np.ndarray | None, strength: float
+    ) -> tuple[np.ndarray, np.ndarray | None, str]:
+        """Fold known raw scores of a task into its vector: (mean, covariance or None, units note)."""
+        assert self.factors is not None and self.history is not None
+        if card is not None and card.id in self.history.task_ids:
+            offset, scale, _ = self._task_normalizer(card)
+            src = "the task's own offset and scale"
+        else:
+            offset, scale = self.infer_units(known)
+            src = f"offset {offset:.4g} and scale {scale:.4g} inferred from them"
+        obs, mask = self._known_vector(known, offset, scale)
+        if self._posterior():
+            mean, cov = self.factorizer.fold_in_posterior(self.factors, obs, mask, prior_mean=prior,
+                                                          strength=strength)
+            return mean, cov, src
+        base = prior if prior is not None else self.factors.V.mean(axis=0)
+        if _accepts(self.factorizer.fold_in, "prior"):
+            v = self.factorizer.fold_in(self.factors, obs, mask, prior=base, strength=strength)
+        else:
+            v = self.factorizer.fold_in(self.factors, obs, mask)
+        return np.asarray(v, dtype=np.float64), None, src
+
+    def resolved_warm_strength(self, known_per_task: int = 3) -> float:
+        """How strongly a warm-start fold-in is held to the cold (prior) task vector.
+
+        For ``pmf`` it tempers the known scores' noise (>= 1); for ``nmf`` it is the ridge
+        pulling the fold-in toward the mean task vector. ``"auto"`` simulates warm starts on
+        the history: each historical task in turn is treated as new, gets
+        ``known_per_task`` seeded known raw scores (units inferred as for a real new task),
+        is folded in with each candidate strength -- including one so large that the
+        ranking stays cold -- and the strength with the best mean weighted tau on its other
+        cells wins. The simulation uses the fitted factors (which saw that task), so it errs
+        toward weaker shrinkage.
+        """
+        if self._warm_strength is not None:
+            return self._warm_strength
+        from fennec_core.metrics import weighted_tau
+
+        assert self.factors is not None and self.history is not None
+        candidates = (1.0, 3.0, 10.0, 30.0, 100.0, 1e8) if self._posterior() else WARM_STRENGTHS
+        rng = np.random.default_rng(self.seed)
+        trials = []
+        for j in range(len(self.history.task_ids)):
+            obs = np.flatnonzero(self.history.mask[:, j])
+            if obs.size <= known_per_task + 1:
+                continue
+            for _ in range(3):
+                trials.append((j, rng.choice(obs, known_per_task, replace=False)))
+        best, best_tau = candidates[-1], -np.inf
+        for s in candidates:
+            taus = []
+            for j, idx in trials:
+                known = {self.history.model_ids[i]: float(self.history.scores[i, j]) for i in idx}
+                mean, _, _ = self._fold_known(known, None, None, s)
+                rest = self.history.mask[:, j].copy()
+                rest[idx] = False
+                taus.append(weighted_tau(self.history.scores[rest, j], (self.factors.U @ mean)[rest]))
+            tau = float(np.nanmean(taus)) if taus else -np.inf
+            if tau > best_tau + 1e-9:
+                best, best_tau = s, tau
+        self._warm_strength = float(best)
+        return self._warm_strength
 
     # -- ranking ---------------------------------------------------------------------------
 
@@ -171,24 +383,29 @@ class Fennec:
         task: TaskCard | str | None = None,
         *,
         task_vector: np.ndarray | None = None,
+        known: Mapping[str, float] | None = None,
         top: int | None = None,
+        explore: bool = False,
     ) -> Ranking:
         """Rank every model for one new task.
 
         ``task``: a TaskCard (or id) with what is known about the task (classes, size).
-        ``task_vector``: the task's vector in the transfer space, when a proxy or fold-in
-        gave one. Without it the transfer part uses the mean historical task vector and the
-        Ranking is marked cold.
+        ``task_vector``: the task's vector in the transfer space, from a task proxy.
+        ``known``: ``{model id: score}`` already measured on this task (warm start), in the
+        history's units. With neither, the Ranking is cold (mean task vector).
+        ``explore``: rank by the optimistic (upper 90%) end of each model's interval.
         """
-        vectors = None if task_vector is None else np.atleast_2d(task_vector)
-        return self.rank_many([task], task_vectors=vectors, top=top)[0]
+        vectors = None if task_vector is None else [task_vector]
+        return self.rank_many([task], task_vectors=vectors, known=[known], top=top, explore=explore)[0]
 
     def rank_many(
         self,
         tasks: Sequence[TaskCard | str | None],
         *,
-        task_vectors: np.ndarray | None = None,
+        task_vectors: Sequence[np.ndarray | None] | np.ndarray | None = None,
+        known: Sequence[Mapping[str, float] | None] | None = None,
         top: int | None = None,
+        explore: bool = False,
     ) -> list[Ranking]:
         """Rank every model for several tasks at once (one batched product on the device)."""
         from fennec_core.scoring import order, transfer_scores
@@ -196,35 +413,57 @@ class Fennec:
         self._require_fitted()
         assert self.factors is not None and self.history is not None
         cards = [self._task_card(t) for t in tasks]
-        k = self.factors.k
-        cold = task_vectors is None
-        if cold:
-            V = np.repeat(self.factors.V.mean(axis=0, keepdims=True), len(cards), axis=0)
-        else:
-            V = np.asarray(task_vectors, dtype=np.float64)
-            if V.shape != (len(cards), k):
-                raise InputError(f"task_vectors must have shape ({len(cards)}, {k}), got {V.shape}")
-            if not np.all(np.isfinite(V)):
-                raise InputError("task_vectors contain NaN or inf")
+        n = len(cards)
+        if task_vectors is not None and len(task_vectors) != n:
+            raise InputError(f"got {len(task_vectors)} task vectors for {n} tasks")
+        if known is not None and len(known) != n:
+            raise InputError(f"got {len(known)} known-score tables for {n} tasks")
+        resolved = [
+            self._resolve_task(cards[i], None if task_vectors is None else task_vectors[i],
+                               None if known is None else known[i])
+            for i in range(n)
+        ]
+        V = np.stack([r[0] for r in resolved])
         transfer = transfer_scores(self.factors.U, V, device=self.device)
-        rankings = []
         mnames = self.meta_model.model_features if self.meta_model else ()
         mX = feature_matrix([self.models[m].meta for m in self.history.model_ids], mnames) if self.meta_model else None
+        rankings = []
         for i, card in enumerate(cards):
+            mean_v, cov_v, source, notes = resolved[i]
             parts: dict[str, np.ndarray] = {"transfer": transfer[i]}
-            notes = []
+            sd = None
+            if cov_v is not None:
+                sd = np.sqrt(self.factorizer.predictive_variance(self.factors, mean_v, cov_v))
             if self.meta_model is not None and mX is not None:
                 feats = card.features() if card is not None else {}
-                tx = np.array([feats.get(n, np.nan) for n in self.meta_model.task_features])
-                missing = [n for n, x in zip(self.meta_model.task_features, tx, strict=True) if not np.isfinite(x)]
+                tx = np.array([feats.get(f, np.nan) for f in self.meta_model.task_features])
+                missing = [f for f, x in zip(self.meta_model.task_features, tx, strict=True) if not np.isfinite(x)]
                 if missing:
                     notes.append(f"task features {', '.join(missing)} unknown: training mean used")
                 parts["meta"] = self.meta_model.predict(mX, tx)
             else:
                 notes.append("no model meta features: meta score not used")
-            if cold:
-                notes.append("nothing known about the task: transfer part uses the mean task vector")
             final = np.asarray(self.merger.merge(parts), dtype=np.float64)
+            if sd is not None:
+                parts["sd"] = sd
+                upper_parts = {**parts, "transfer": parts["transfer"] + Z90 * sd}
+                upper_parts.pop("sd")
+                upper = np.asarray(self.merger.merge(upper_parts), dtype=np.float64)
+                if getattr(self.merger, "score_like", False):
+                    offset, scale, _ = self._task_normalizer(card)
+                    parts["predicted"] = final * scale + offset
+                    w = float(getattr(self.merger, "transfer_weight", 1.0))
+                    parts["low"] = (final - Z90 * w * sd) * scale + offset
+                    parts["high"] = (final + Z90 * w * sd) * scale + offset
+                if explore:
+                    parts["final"] = final
+                    final = upper
+                    notes.append("explore: ranked by the optimistic end of the 90% interval")
+            elif explore:
+                raise InputError(f"explore needs a factorizer with uncertainty (e.g. pmf); {self.factorizer_name!r} has none")
+            if getattr(self.merger, "score_like", False) and "predicted" not in parts:
+                offset, scale, _ = self._task_normalizer(card)
+                parts["predicted"] = final * scale + offset
             idx = order(final)
             if top is not None:
                 idx = idx[:top]
@@ -235,8 +474,10 @@ class Fennec:
                     {name: np.asarray(v)[idx] for name, v in parts.items()},
                     task=card.id if card is not None else None,
                     info={
-                        "cold": cold,
+                        "cold": source == "cold",
+                        "task_vector_source": source,
                         "score_space": f"normalised ({self.normalization})",
+                        "interval": "90% (predicted, low, high in the task's units)" if sd is not None else None,
                         "factorizer": self.factorizer_name,
                         "score_merger": self.score_merger_name,
                         "n_models": len(self.history.model_ids),
@@ -245,6 +486,135 @@ class Fennec:
                 )
             )
         return rankings
+
+    # -- incremental updates -----------------------------------------------------------------
+
+    def update(
+        self,
+        new: History | str | os.PathLike[str],
+        *,
+        models: Sequence[ModelCard] | None = None,
+        tasks: Sequence[TaskCard] | None = None,
+        refit_threshold: float = 2.0,
+        force_refit: bool = False,
+    ) -> dict[str, Any]:
+        """Add new tasks and/or new models without refitting everything.
+
+        A new task's vector is folded in from its scores (normalised with its own offset and
+        scale, as a refit would); a new model's vector is folded in from its scores on known
+        tasks (with the ``fold_in_model`` of the factorizer). A full refit happens instead
+        when cells of existing (model, task) pairs change, or when the new cells' fold-in
+        residual RMSE exceeds ``refit_threshold`` x the *reference*: the median residual RMSE
+        of the existing tasks folded in the same way (what a fold-in usually leaves; the fit's
+        own RMSE would be too strict, as the fit saw those cells). Returns a report: what was
+        added, whether it refit, and why.
+        """
+        self._require_fitted()
+        assert self.history is not None and self.factors is not None and self.normalizer is not None
+        add = _load_history(new)
+        old = self.history
+        new_models = [m for m in add.model_ids if m not in old.model_ids]
+        new_tasks = [t for t in add.task_ids if t not in old.task_ids]
+        all_models = list(old.model_ids) + new_models
+        all_tasks = list(old.task_ids) + new_tasks
+        scores = np.full((len(all_models), len(all_tasks)), np.nan)
+        mask = np.zeros_like(scores, dtype=bool)
+        scores[: old.shape[0], : old.shape[1]] = old.scores
+        mask[: old.shape[0], : old.shape[1]] = old.mask
+        overlap = 0
+        for i, m in enumerate(add.model_ids):
+            for j, t in enumerate(add.task_ids):
+                if add.mask[i, j]:
+                    a, b = all_models.index(m), all_tasks.index(t)
+                    overlap += bool(mask[a, b]) or (a < old.shape[0] and b < old.shape[1])
+                    scores[a, b], mask[a, b] = add.scores[i, j], True
+        for c in models or []:
+            self.models[c.id] = c
+        for c in tasks or []:
+            self.tasks[c.id] = c
+        for m in new_models:
+            self.models.setdefault(m, ModelCard(m))
+        for t in new_tasks:
+            self.tasks.setdefault(t, TaskCard(t))
+        self.history = History(all_models, all_tasks, scores, mask)
+        report: dict[str, Any] = {"new_models": new_models, "new_tasks": new_tasks, "refit": False, "reason": None}
+        reason = None
+        if force_refit:
+            reason = "forced"
+        elif overlap:
+            reason = f"{overlap} cell(s) of existing models on existing tasks changed"
+        elif new_models and not hasattr(self.factorizer, "fold_in_model"):
+            reason = f"factorizer {self.factorizer_name!r} cannot fold in new models"
+        if reason is None:
+            reason = self._fold_in_new(old, new_models, new_tasks, refit_threshold, report)
+        if reason is not None:
+            self._fit_parts()
+            report.update(refit=True, reason=reason)
+        return report
+
+    def _fold_in_new(self, old: History, new_models: list[str], new_tasks: list[str], threshold: float,
+                     report: dict[str, Any]) -> str | None:
+        assert self.history is not None and self.factors is not None and self.normalizer is not None
+        hist = self.history
+        m0, n0 = old.shape
+        norm = TaskNormalizer.fit(hist.scores, hist.mask, self.normalization)
+        # existing tasks keep their normalisation (new models' scores may extend a range)
+        offset = np.concatenate([self.normalizer.offset, norm.offset[n0:]])
+        scale = np.concatenate([self.normalizer.scale, norm.scale[n0:]])
+        normalizer = TaskNormalizer(self.normalization, offset, scale)
+        Pn = np.where(hist.mask, normalizer.transform(hist.scores), 0.0)
+        U, V = self.factors.U, self.factors.V
+        new_u = []
+        for i in range(m0, hist.shape[0]):
+            obs = hist.mask[i, :n0]
+            if not obs.any():
+                return f"new model {hist.model_ids[i]!r} has no score on a known task"
+            new_u.append(self.factorizer.fold_in_model(self.factors, Pn[i, :n0], obs))
+        U2 = np.vstack([U, *new_u]) if new_u else U
+        tmp = Factors(U2, V, self._extend_extras(len(new_u), 0), self.factors.info)
+        new_v = []
+        for j in range(n0, hist.shape[1]):
+            obs = hist.mask[:, j]
+            if not obs.any():
+                return f"new task {hist.task_ids[j]!r} has no score"
+            new_v.append(self.factorizer.fold_in(tmp, Pn[:, j], obs))
+        V2 = np.vstack([V, *new_v]) if new_v else V
+        factors = Factors(U2, V2, self._extend_extras(len(new_u), len(new_v)), dict(self.factors.info))
+        pred = factors.U @ factors.V.T
+        new_cells = hist.mask.copy()
+        new_cells[:m0, :n0] = False
+        rmse = float(np.sqrt(np.mean((pred - Pn)[new_cells] ** 2))) if new_cells.any() else 0.0
+        reference = self._fold_in_reference(Pn[:m0, :n0], old.mask)
+        report.update(fold_in_rmse=rmse, reference_rmse=reference, threshold=threshold)
+        if rmse > threshold * max(reference, 1e-6):
+            return f"fold-in residual RMSE {rmse:.4f} > {threshold} x reference {reference:.4f}"
+        self.normalizer, self.factors = normalizer, factors
+        self.meta_model = self._fit_meta(Pn, hist.mask) if self.use_meta else None
+        if hasattr(self.merger, "fit"):
+            self.merger.fit(engine=self)
+        return None
+
+    def _fold_in_reference(self, Pn: np.ndarray, mask: np.ndarray, max_tasks: int = 50) -> float:
+        """Median RMSE of existing tasks folded in as if new: what a fold-in usually leaves."""
+        assert self.factors is not None
+        errs = []
+        for j in range(min(Pn.shape[1], max_tasks)):
+            obs = mask[:, j]
+            if obs.sum() < 2:
+                continue
+            v = self.factorizer.fold_in(self.factors, Pn[:, j], obs)
+            errs.append(float(np.sqrt(np.mean((self.factors.U[obs] @ v - Pn[obs, j]) ** 2))))
+        return float(np.median(errs)) if errs else 0.0
+
+    def _extend_extras(self, add_models: int, add_tasks: int) -> dict[str, np.ndarray]:
+        """Factor extras for appended rows: posterior covariances of folded-in rows (prior spread)."""
+        assert self.factors is not None
+        ex = dict(self.factors.extras)
+        if "U_cov" in ex and add_models:
+            ex["U_cov"] = np.concatenate([ex["U_cov"], np.repeat(ex["U_cov"].mean(0, keepdims=True), add_models, 0)])
+        if "V_cov" in ex and add_tasks:
+            ex["V_cov"] = np.concatenate([ex["V_cov"], np.repeat(ex["V_cov"].mean(0, keepdims=True), add_tasks, 0)])
+        return ex
 
     # -- evaluation ------------------------------------------------------------------------
 
@@ -257,6 +627,7 @@ class Fennec:
             score_merger_config=self.score_merger_config,
             normalization=self.normalization,
             use_meta=self.use_meta,
+            warm_strength=self.warm_strength,
             device=self.device,
             seed=self.seed,
             registry=self.registry,
@@ -270,8 +641,9 @@ class Fennec:
         models: Sequence[ModelCard] | None = None,
         tasks: Sequence[TaskCard] | None = None,
         progress: bool = False,
+        repeats: int = 5,
     ) -> Any:
-        """Evaluate this engine's configuration under ``protocol`` (leave-one-task-out).
+        """Evaluate this engine's configuration under ``protocol`` (``loo``, ``loo-warm:K``).
 
         Uses the fitted history and cards when ``history`` is None. Returns an
         :class:`fennec_core.evaluation.EvaluationReport` with the static baseline beside it.
@@ -286,7 +658,7 @@ class Fennec:
         else:
             hist = _load_history(history)
         assert hist is not None
-        return evaluate(self, hist, protocol=protocol, models=models, tasks=tasks, progress=progress)
+        return evaluate(self, hist, protocol=protocol, models=models, tasks=tasks, progress=progress, repeats=repeats)
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -312,6 +684,9 @@ class Fennec:
         if self.meta_model is not None:
             for name, arr in self.meta_model.arrays().items():
                 arrays[f"meta/{name}"] = arr
+        fcfg = dict(self.factorizer_config)
+        if self.k_selection is not None:
+            fcfg["k"] = self.k_selection["k"]
         manifest = {
             "package_version": __version__,
             "model_ids": list(self.history.model_ids),
@@ -326,10 +701,12 @@ class Fennec:
                 for t in [self.tasks[t] for t in (*self.history.task_ids, *extra_tasks)]
             ],
             "components": {
-                "factorizer": {"name": self.factorizer_name, "config": self.factorizer_config},
+                "factorizer": {"name": self.factorizer_name, "config": fcfg, "requested_config": self.factorizer_config},
                 "score_merger": {"name": self.score_merger_name, "config": self.score_merger_config},
             },
-            "settings": {"normalization": self.normalization, "use_meta": self.use_meta, "seed": self.seed},
+            "settings": {"normalization": self.normalization, "use_meta": self.use_meta, "seed": self.seed,
+                         "warm_strength": self.warm_strength, "resolved_warm_strength": self._warm_strength},
+            "k_selection": self.k_selection,
             "factors_info": self.factors.info,
             "meta_model": self.meta_model.attributes() if self.meta_model else None,
         }
@@ -356,10 +733,14 @@ class Fennec:
                 score_merger_config=comps["score_merger"]["config"],
                 normalization=settings["normalization"],
                 use_meta=settings["use_meta"],
+                warm_strength=settings.get("warm_strength", "auto"),
                 device=device,
                 seed=settings["seed"],
                 registry=registry,
             )
+            if settings.get("resolved_warm_strength") is not None:
+                eng._warm_strength = float(settings["resolved_warm_strength"])
+            eng.k_selection = man.get("k_selection")
             mids, tids = man["model_ids"], man["task_ids"]
             eng.history = History(mids, tids, arrays["history/scores"], arrays["history/mask"].astype(bool))
             fnames = man["models"]["feature_names"]

@@ -5,6 +5,11 @@ model, merger) is refit on the history with that task's column hidden; the engin
 models for the hidden task, knowing only its TaskCard (classes, size); the ranking is
 compared with the hidden column on the models observed there.
 
+``loo-warm:K``: as ``loo``, but K seeded random cells of the hidden column are given to the
+engine as known scores (warm start); metrics are computed on the remaining cells only, for
+Fennec and the static baseline alike. Each target is drawn ``repeats`` times (different
+known cells) and its metrics averaged.
+
 The *static baseline* never looks at the new task: each model's mean z-scored score on the
 other tasks. On the shared tables it is strong (weighted tau 0.64 on the 105-model table),
 so every report shows it.
@@ -28,7 +33,21 @@ from fennec_core.records import History, ModelCard, TaskCard
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.engine import Fennec
 
-PROTOCOLS = ("loo",)
+PROTOCOLS = ("loo", "loo-warm:K")
+
+
+def parse_protocol(protocol: str) -> int:
+    """Number of known target cells of ``protocol``: 0 for ``loo``, K for ``loo-warm:K``."""
+    if protocol == "loo":
+        return 0
+    if protocol.startswith("loo-warm:"):
+        try:
+            k = int(protocol.split(":", 1)[1])
+        except ValueError:
+            k = 0
+        if k >= 1:
+            return k
+    raise InputError(f"unknown protocol {protocol!r}; available: loo, loo-warm:K (K >= 1 known cells)")
 
 
 def static_scores(history: History) -> np.ndarray:
@@ -60,7 +79,7 @@ class EvaluationReport:
     protocol: str
     config: dict[str, Any]
     tasks: list[TaskResult]
-    predictions: list[tuple[str, str, float, float, float]]
+    predictions: list[tuple[str, str, float, float, float, int]]
 
     def mean(self, which: str = "method") -> dict[str, float]:
         """Mean of each metric over tasks (NaN-aware) for ``method`` or ``static``."""
@@ -96,12 +115,13 @@ class EvaluationReport:
         return "\n".join(lines)
 
     def write_predictions(self, path: str) -> None:
-        """Write ``model,task,predicted,truth,static`` for every hidden cell."""
+        """Write ``model,task,predicted,truth,static`` for every hidden cell (``repeat`` too when warm)."""
+        warm = self.protocol != "loo"
         with open(path, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(["model", "task", "predicted", "truth", "static"])
+            w.writerow(["model", "task", "predicted", "truth", "static"] + (["repeat"] if warm else []))
             for row in self.predictions:
-                w.writerow([row[0], row[1], repr(row[2]), repr(row[3]), repr(row[4])])
+                w.writerow([row[0], row[1], repr(row[2]), repr(row[3]), repr(row[4])] + ([row[5]] if warm else []))
 
 
 def _fmt(x: float, metric: str) -> str:
@@ -118,38 +138,53 @@ def evaluate(
     models: Sequence[ModelCard] | None = None,
     tasks: Sequence[TaskCard] | None = None,
     progress: bool = False,
+    repeats: int = 5,
 ) -> EvaluationReport:
     """Run ``protocol`` for ``engine``'s configuration on ``history``."""
     from tqdm.auto import tqdm
 
-    if protocol not in PROTOCOLS:
-        raise InputError(f"unknown protocol {protocol!r}; available: {', '.join(PROTOCOLS)}")
+    n_known = parse_protocol(protocol)
+    repeats = 1 if n_known == 0 else int(repeats)
     if len(history.task_ids) < 2:
         raise InputError("leave-one-task-out needs a history with at least 2 tasks")
     task_cards = {t.id: t for t in (tasks or [])}
     results: list[TaskResult] = []
-    predictions: list[tuple[str, str, float, float, float]] = []
-    for task in tqdm(history.task_ids, desc="loo", disable=not progress, leave=False):
+    predictions: list[tuple[str, str, float, float, float, int]] = []
+    for j, task in enumerate(tqdm(history.task_ids, desc=protocol, disable=not progress, leave=False)):
         train = history.without_task(task)
         truth, observed = history.column(task)
-        if observed.sum() < 2:
+        if observed.sum() < n_known + 2:
             continue
         fitted = engine.clone_unfitted().fit(train, models, [c for c in task_cards.values() if c.id != task])
-        ranking = fitted.rank(task_cards.get(task, TaskCard(task)))
-        pos = {m: i for i, m in enumerate(ranking.model_ids)}
-        pred = np.array([ranking.scores[pos[m]] for m in history.model_ids])
         static = static_scores(train)
-        results.append(TaskResult(
-            task, int(observed.sum()),
-            all_metrics(truth[observed], pred[observed]),
-            all_metrics(truth[observed], static[observed]),
-            ranking.cold,
-        ))
-        for i in np.flatnonzero(observed):
-            predictions.append((history.model_ids[i], task, float(pred[i]), float(truth[i]), float(static[i])))
+        card = task_cards.get(task, TaskCard(task))
+        method_runs, static_runs, cold = [], [], True
+        for rep in range(repeats):
+            rest = observed.copy()
+            known = None
+            if n_known:
+                rng = np.random.default_rng([engine.seed, j, rep])
+                idx = rng.choice(np.flatnonzero(observed), n_known, replace=False)
+                rest[idx] = False
+                known = {history.model_ids[i]: float(truth[i]) for i in idx}
+            ranking = fitted.rank(card, known=known)
+            cold = ranking.cold
+            pos = {m: i for i, m in enumerate(ranking.model_ids)}
+            pred = np.array([ranking.scores[pos[m]] for m in history.model_ids])
+            method_runs.append(all_metrics(truth[rest], pred[rest]))
+            static_runs.append(all_metrics(truth[rest], static[rest]))
+            for i in np.flatnonzero(rest):
+                predictions.append((history.model_ids[i], task, float(pred[i]), float(truth[i]), float(static[i]), rep))
+        results.append(TaskResult(task, int(rest.sum()), _mean_runs(method_runs), _mean_runs(static_runs), cold))
     config = {
         "factorizer": engine.factorizer_name, "factorizer_config": engine.factorizer_config,
         "score_merger": engine.score_merger_name, "score_merger_config": engine.score_merger_config,
         "normalization": engine.normalization, "use_meta": engine.use_meta, "seed": engine.seed,
+        "repeats": repeats,
     }
     return EvaluationReport(protocol, config, results, predictions)
+
+
+def _mean_runs(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: float(np.nanmean([r[k] for r in runs])) if any(not math.isnan(r[k]) for r in runs) else math.nan
+            for k in runs[0]}

@@ -50,6 +50,7 @@ KINDS: dict[str, str] = {
 #: Built-in plugins, registered exactly like third-party ones.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "fennec_plugins.nmf",
+    "fennec_plugins.pmf",
     "fennec_plugins.merges",
 )
 

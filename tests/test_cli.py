@@ -25,12 +25,12 @@ def test_fit_rank_matches_in_memory(cli, tmp_path, small_history, small_history_
 
 
 def test_fit_with_config(cli, tmp_path, small_history_csv):
-    code, _, err = cli("fit", "--history", small_history_csv, "--out", tmp_path / "zoo",
+    code, _, err = cli("fit", "--history", small_history_csv, "--out", tmp_path / "zoo", "--factorizer", "nmf",
                        "--config", "factorizer.k=2", "--config", "score_merger.w=0.2", "--config", "normalization=zscore",
                        "--config", "use_meta=false")
     # zscore makes negative values, which NMF refuses with a clear error
     assert code == 2 and "non-negative" in err and err.count("\n") == 1
-    code, _, err = cli("fit", "--history", small_history_csv, "--out", tmp_path / "zoo",
+    code, _, err = cli("fit", "--history", small_history_csv, "--out", tmp_path / "zoo", "--factorizer", "nmf",
                        "--config", "factorizer.k=2", "--config", "score_merger.w=0.2")
     assert code == 0, err
     z = Fennec.load(tmp_path / "zoo")
@@ -69,7 +69,7 @@ def test_plugins_text_and_json(cli):
     assert code == 0 and "nmf" in out and "built-in (fennec_plugins.nmf)" in out
     code, out, _ = cli("plugins", "--json")
     doc = json.loads(out)
-    assert [c["name"] for c in doc["components"]["factorizer"]] == ["nmf"]
+    assert [c["name"] for c in doc["components"]["factorizer"]] == ["nmf", "pmf"]
     assert set(doc["components"]) == {"graph_encoder", "task_proxy", "factorizer", "score_merger", "estimator"}
 
 
@@ -113,7 +113,7 @@ def test_bad_history_one_line_exit_2(cli, tmp_path, case, command):
     [
         (["rank", "--zoo", "{tmp}/missing"], "no zoo store here"),
         (["rank", "--zoo", "{tmp}"], "not a Zarr store"),
-        (["fit", "--history", "{csv}", "--out", "{tmp}/z", "--factorizer", "svd"], "unknown factorizer 'svd'; known: nmf"),
+        (["fit", "--history", "{csv}", "--out", "{tmp}/z", "--factorizer", "svd"], "unknown factorizer 'svd'; known: nmf, pmf"),
         (["fit", "--history", "{csv}", "--out", "{tmp}/z", "--config", "oops"], "expected KEY=VALUE"),
         (["fit", "--history", "{csv}", "--out", "{tmp}/z", "--config", "factorizer.nope=1"], "bad config for factorizer"),
         (["evaluate", "--history", "{csv}", "--protocol", "kfold"], "unknown protocol 'kfold'"),
@@ -147,3 +147,37 @@ def test_corrupt_store_via_cli(cli, tmp_path, small_history_csv):
     code, _, err = cli("rank", "--zoo", tmp_path / "zoo")
     assert code == 2 and "corrupt" in err and err.count("\n") == 1
     assert np.isfinite(0)
+
+
+def test_rank_known_and_explore(cli, tmp_path):
+    known = tmp_path / "k.csv"
+    known.write_text("model,score\nresnet50,0.95\nalexnet,0.80\n")
+    code, out, err = cli("rank", "--known", known, "--json", "--top", "5")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["info"]["task_vector_source"] == "known" and not doc["info"]["cold"]
+    assert {"predicted", "low", "high"} <= set(doc["models"][0])
+    code, out, err = cli("rank", "--explore", "--top", "3")
+    assert code == 0 and "90% interval" in out, err
+    known.write_text("model,score\nno-such-model,0.9\n")
+    code, _, err = cli("rank", "--known", known)
+    assert code == 2 and "unknown model 'no-such-model'" in err and err.count("\n") == 1
+
+
+def test_update_adds_task(cli, tmp_path):
+    from test_engine import _low_rank_history
+
+    from fennec_core.records import History
+    from fennec_core.tables import write_history
+
+    h = _low_rank_history()
+    base = h.without_task("t4")
+    write_history(base, tmp_path / "base.csv")
+    new = History(h.model_ids, ["t4"], h.scores[:, [4]], h.mask[:, [4]])
+    write_history(new, tmp_path / "new.csv")
+    cli("fit", "--history", tmp_path / "base.csv", "--out", tmp_path / "zoo", "-q")
+    code, out, err = cli("update", "--zoo", tmp_path / "zoo", "--history", tmp_path / "new.csv", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["new_tasks"] == ["t4"] and doc["refit"] is False
+    assert Fennec.load(tmp_path / "zoo").history.task_ids[-1] == "t4"

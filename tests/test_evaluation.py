@@ -48,5 +48,22 @@ def test_static_scores_ignore_missing():
 
 
 def test_unknown_protocol(small_history):
-    with pytest.raises(InputError, match="unknown protocol 'kfold'; available: loo"):
+    with pytest.raises(InputError, match="unknown protocol .kfold.; available: loo, loo-warm:K"):
         Fennec(device="cpu").evaluate(small_history, protocol="kfold")
+
+
+def test_warm_protocol_hides_known_cells(small_history):
+    report = Fennec(device="cpu").evaluate(small_history, protocol="loo-warm:2", repeats=2)
+    assert report.protocol == "loo-warm:2"
+    # each target: (observed - 2 known) hidden cells per repeat
+    expected = sum(int(small_history.mask[:, j].sum()) - 2 for j in range(5)) * 2
+    assert len(report.predictions) == expected
+    assert all(not t.cold for t in report.tasks)
+    again = Fennec(device="cpu").evaluate(small_history, protocol="loo-warm:2", repeats=2)
+    assert again.mean() == report.mean()  # seeded
+
+
+@pytest.mark.parametrize("bad", ["loo-warm:0", "loo-warm:x", "loo-warm", "kfold"])
+def test_bad_protocols(small_history, bad):
+    with pytest.raises(InputError, match="available: loo, loo-warm:K"):
+        Fennec(device="cpu").evaluate(small_history, protocol=bad)

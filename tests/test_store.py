@@ -120,7 +120,7 @@ def test_crash_inside_swap_recovers_previous(zoo):
 
 def test_overwrite_existing_store(zoo, small_history):
     eng, path = zoo
-    eng2 = Fennec(device="cpu", factorizer_config={"k": 2}).fit(small_history)
+    eng2 = Fennec("nmf", device="cpu", factorizer_config={"k": 2}).fit(small_history)
     eng2.save(path)
     assert Fennec.load(path).factors.k == 2
 
