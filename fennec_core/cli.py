@@ -256,6 +256,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_scores(args: argparse.Namespace) -> int:
+    """Weighted tau of precomputed transferability scores against fine-tuning truth."""
+    from fennec_core.evaluation import evaluate_scores
+
+    result = evaluate_scores(args.scores, args.truth, dataset_col=args.dataset_col, model_col=args.model_col)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    datasets = sorted({d for r in result.values() for d in r["per_dataset"]})
+    rows = [[m, *[f"{r['per_dataset'].get(d, float('nan')):.3f}" for d in datasets], f"{r['mean']:.3f}"]
+            for m, r in result.items()]
+    _print_table(["method", *datasets, "mean"], rows)
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert a CSV in another layout into the long ``model,task,score`` history format."""
     from fennec_core.tables import convert_table, write_history
@@ -332,6 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--predictions", help="write model,task,predicted,truth,static for every hidden cell")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("evaluate-scores", parents=[common],
+                       help="weighted tau of precomputed transferability scores (e.g. LogME) against truth")
+    s.add_argument("--scores", required=True, help="long CSV: dataset, model, one column per method")
+    s.add_argument("--truth", required=True, help="wide CSV: model, one column per dataset")
+    s.add_argument("--dataset-col", default="Dataset")
+    s.add_argument("--model-col", default="Model")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate_scores)
 
     s = sub.add_parser("demo", parents=[common, device], help="hide a target of the bundled zoo and rank it")
     s.add_argument("--task", default="flower", help="target to hide (default flower)")

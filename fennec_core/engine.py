@@ -153,7 +153,7 @@ class Fennec:
                 f"models table lists {len(unknown)} model(s) not in the history, e.g. {unknown[0]!r}; "
                 "add their scores to the history, or leave them out of the models table"
             )
-        self.history = hist
+        self.history = hist.with_capacity() if hist.shape[0] * hist.shape[1] >= 1_000_000 else hist
         self.models = {m: model_cards.get(m, ModelCard(m)) for m in hist.model_ids}
         self.tasks = {**task_cards, **{t: task_cards.get(t, TaskCard(t)) for t in hist.task_ids}}
         self._fit_parts()
@@ -174,6 +174,7 @@ class Fennec:
         self.factors = self.factorizer.fit(Pn, hist.mask)
         if not isinstance(self.factors, Factors):
             raise FennecError(f"factorizer {self.factorizer_name!r} returned {type(self.factors).__name__}, not Factors")
+        self.factors.info["fold_in_reference_rmse"] = self._fold_in_reference(Pn, hist.mask)
         self.meta_model = self._fit_meta(Pn, hist.mask) if self.use_meta else None
         if self.warm_strength == "auto":
             self._warm_strength = None  # re-chosen lazily for the new factors
@@ -513,21 +514,9 @@ class Fennec:
         assert self.history is not None and self.factors is not None and self.normalizer is not None
         add = _load_history(new)
         old = self.history
-        new_models = [m for m in add.model_ids if m not in old.model_ids]
-        new_tasks = [t for t in add.task_ids if t not in old.task_ids]
-        all_models = list(old.model_ids) + new_models
-        all_tasks = list(old.task_ids) + new_tasks
-        scores = np.full((len(all_models), len(all_tasks)), np.nan)
-        mask = np.zeros_like(scores, dtype=bool)
-        scores[: old.shape[0], : old.shape[1]] = old.scores
-        mask[: old.shape[0], : old.shape[1]] = old.mask
-        overlap = 0
-        for i, m in enumerate(add.model_ids):
-            for j, t in enumerate(add.task_ids):
-                if add.mask[i, j]:
-                    a, b = all_models.index(m), all_tasks.index(t)
-                    overlap += bool(mask[a, b]) or (a < old.shape[0] and b < old.shape[1])
-                    scores[a, b], mask[a, b] = add.scores[i, j], True
+        self.history, overlap = old.extended(add)
+        new_models = list(self.history.model_ids[old.shape[0]:])
+        new_tasks = list(self.history.task_ids[old.shape[1]:])
         for c in models or []:
             self.models[c.id] = c
         for c in tasks or []:
@@ -536,7 +525,6 @@ class Fennec:
             self.models.setdefault(m, ModelCard(m))
         for t in new_tasks:
             self.tasks.setdefault(t, TaskCard(t))
-        self.history = History(all_models, all_tasks, scores, mask)
         report: dict[str, Any] = {"new_models": new_models, "new_tasks": new_tasks, "refit": False, "reason": None}
         reason = None
         if force_refit:
@@ -554,42 +542,57 @@ class Fennec:
 
     def _fold_in_new(self, old: History, new_models: list[str], new_tasks: list[str], threshold: float,
                      report: dict[str, Any]) -> str | None:
+        """Fold new rows and columns into the factors; returns a reason to refit, or None.
+
+        Touches only the new cells (plus the meta model, which is refit when in use), so
+        its cost does not grow with the size of the existing history.
+        """
         assert self.history is not None and self.factors is not None and self.normalizer is not None
         hist = self.history
         m0, n0 = old.shape
-        norm = TaskNormalizer.fit(hist.scores, hist.mask, self.normalization)
-        # existing tasks keep their normalisation (new models' scores may extend a range)
-        offset = np.concatenate([self.normalizer.offset, norm.offset[n0:]])
-        scale = np.concatenate([self.normalizer.scale, norm.scale[n0:]])
-        normalizer = TaskNormalizer(self.normalization, offset, scale)
-        Pn = np.where(hist.mask, normalizer.transform(hist.scores), 0.0)
+        m1, n1 = hist.shape
+        # new tasks get their own normalisation (as a refit would); existing tasks keep theirs
+        new_norm = TaskNormalizer.fit(hist.scores[:, n0:], hist.mask[:, n0:], self.normalization)
+        normalizer = TaskNormalizer(self.normalization, np.concatenate([self.normalizer.offset, new_norm.offset]),
+                                    np.concatenate([self.normalizer.scale, new_norm.scale]))
         U, V = self.factors.U, self.factors.V
+        sq_err, count = 0.0, 0
         new_u = []
-        for i in range(m0, hist.shape[0]):
+        for i in range(m0, m1):
             obs = hist.mask[i, :n0]
             if not obs.any():
                 return f"new model {hist.model_ids[i]!r} has no score on a known task"
-            new_u.append(self.factorizer.fold_in_model(self.factors, Pn[i, :n0], obs))
+            z = (np.where(obs, hist.scores[i, :n0], 0.0) - normalizer.offset[:n0]) / normalizer.scale[:n0]
+            u = self.factorizer.fold_in_model(self.factors, z, obs)
+            sq_err += float(np.sum((V[obs] @ u - z[obs]) ** 2))
+            count += int(obs.sum())
+            new_u.append(u)
         U2 = np.vstack([U, *new_u]) if new_u else U
         tmp = Factors(U2, V, self._extend_extras(len(new_u), 0), self.factors.info)
         new_v = []
-        for j in range(n0, hist.shape[1]):
+        for j in range(n0, n1):
             obs = hist.mask[:, j]
             if not obs.any():
                 return f"new task {hist.task_ids[j]!r} has no score"
-            new_v.append(self.factorizer.fold_in(tmp, Pn[:, j], obs))
+            z = (np.where(obs, hist.scores[:, j], 0.0) - normalizer.offset[j]) / normalizer.scale[j]
+            v = self.factorizer.fold_in(tmp, z, obs)
+            sq_err += float(np.sum((U2[obs] @ v - z[obs]) ** 2))
+            count += int(obs.sum())
+            new_v.append(v)
         V2 = np.vstack([V, *new_v]) if new_v else V
-        factors = Factors(U2, V2, self._extend_extras(len(new_u), len(new_v)), dict(self.factors.info))
-        pred = factors.U @ factors.V.T
-        new_cells = hist.mask.copy()
-        new_cells[:m0, :n0] = False
-        rmse = float(np.sqrt(np.mean((pred - Pn)[new_cells] ** 2))) if new_cells.any() else 0.0
-        reference = self._fold_in_reference(Pn[:m0, :n0], old.mask)
+        rmse = float(np.sqrt(sq_err / max(count, 1)))
+        reference = self.factors.info.get("fold_in_reference_rmse")
+        if reference is None:
+            Pn = np.where(old.mask, self.normalizer.transform(old.scores), 0.0)
+            reference = self._fold_in_reference(Pn, old.mask)
         report.update(fold_in_rmse=rmse, reference_rmse=reference, threshold=threshold)
         if rmse > threshold * max(reference, 1e-6):
             return f"fold-in residual RMSE {rmse:.4f} > {threshold} x reference {reference:.4f}"
-        self.normalizer, self.factors = normalizer, factors
-        self.meta_model = self._fit_meta(Pn, hist.mask) if self.use_meta else None
+        self.normalizer = normalizer
+        self.factors = Factors(U2, V2, self._extend_extras(len(new_u), len(new_v)), dict(self.factors.info))
+        if self.use_meta and self._model_features():
+            Pn = np.where(hist.mask, normalizer.transform(hist.scores), 0.0)
+            self.meta_model = self._fit_meta(Pn, hist.mask)
         if hasattr(self.merger, "fit"):
             self.merger.fit(engine=self)
         return None

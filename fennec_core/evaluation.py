@@ -188,3 +188,47 @@ def evaluate(
 def _mean_runs(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.nanmean([r[k] for r in runs])) if any(not math.isnan(r[k]) for r in runs) else math.nan
             for k in runs[0]}
+
+
+def evaluate_scores(scores_path: str, truth_path: str, *, dataset_col: str = "Dataset",
+                    model_col: str = "Model") -> dict[str, dict[str, Any]]:
+    """Weighted tau of precomputed transferability scores against true fine-tuning results.
+
+    ``scores_path``: a long CSV with a dataset column, a model column and one column per
+    method (e.g. the published Model Spider baselines). ``truth_path``: a wide CSV, first
+    column the model, one column per dataset. Returns ``{method: {"per_dataset": {...},
+    "mean": float}}`` with ``weightedtau(truth, score, rank=None)`` per dataset; datasets
+    without truth are skipped, models without truth make an error.
+    """
+    from fennec_core.metrics import weighted_tau
+    from fennec_core.tables import _open_text, _rows, convert_table
+
+    source = str(scores_path)
+    header, rows = _rows(_open_text(scores_path), source, (dataset_col, model_col))
+    methods = [h for h in header if h not in (dataset_col, model_col)]
+    if not methods:
+        raise InputError(f"{source}: no method columns besides {dataset_col} and {model_col}")
+    truth = convert_table(truth_path, wide=True)
+    by_dataset: dict[str, list[tuple[str, dict[str, float]]]] = {}
+    from fennec_core.tables import _float
+
+    for line, row in rows:
+        ds, model = (row[dataset_col] or "").strip(), (row[model_col] or "").strip()
+        values = {m: _float(row[m], f"column {m!r}", source, line) for m in methods}
+        by_dataset.setdefault(ds, []).append((model, values))
+    out: dict[str, dict[str, Any]] = {m: {"per_dataset": {}, "mean": math.nan} for m in methods}
+    for ds, entries in by_dataset.items():
+        if ds not in truth.task_ids:
+            continue
+        col, observed = truth.column(ds)
+        t = np.array([col[truth.model_index(model)] for model, _ in entries])
+        ok = np.array([observed[truth.model_index(model)] for model, _ in entries])
+        for m in methods:
+            s = np.array([values[m] for _, values in entries])
+            out[m]["per_dataset"][ds] = weighted_tau(t[ok], s[ok])
+    if not any(out[m]["per_dataset"] for m in methods):
+        raise InputError(f"{source}: none of its datasets ({', '.join(sorted(by_dataset))}) is a column of {truth_path}")
+    for m in methods:
+        vals = list(out[m]["per_dataset"].values())
+        out[m]["mean"] = float(np.mean(vals)) if vals else math.nan
+    return out

@@ -52,6 +52,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fennec_plugins.nmf",
     "fennec_plugins.pmf",
     "fennec_plugins.merges",
+    "fennec_plugins.estimators",
 )
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")

@@ -67,3 +67,33 @@ def test_warm_protocol_hides_known_cells(small_history):
 def test_bad_protocols(small_history, bad):
     with pytest.raises(InputError, match="available: loo, loo-warm:K"):
         Fennec(device="cpu").evaluate(small_history, protocol=bad)
+
+
+def test_evaluate_scores_reproduces_model_spider_table(cli):
+    """Model Spider's README reports weighted tau H-Score 0.648, NCE 0.666, LogME about 0.68
+    from these published scores; our metric code must give the same."""
+    import json
+
+    from conftest import DATA
+
+    code, out, err = cli("evaluate-scores", "--scores", DATA / "modelspider_baseline_scores.csv",
+                         "--truth", DATA / "modelspider_single_source_finetune.csv", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert set(doc) == {"H-Score", "LEEP", "LogME", "NCE", "NLEEP", "OTCE", "PACTranDirichlet", "GBC", "LFC"}
+    assert doc["H-Score"]["mean"] == pytest.approx(0.648, abs=5e-4)
+    assert doc["NCE"]["mean"] == pytest.approx(0.666, abs=5e-4)
+    assert doc["LogME"]["mean"] == pytest.approx(0.68, abs=5e-3)
+    assert len(doc["LogME"]["per_dataset"]) == 8
+
+
+def test_evaluate_scores_bad_input(cli, tmp_path):
+    from conftest import DATA
+
+    bad = tmp_path / "s.csv"
+    bad.write_text("Dataset,Model,X\nNope,resnet50,1\n")
+    code, _, err = cli("evaluate-scores", "--scores", bad, "--truth", DATA / "modelspider_single_source_finetune.csv")
+    assert code == 2 and "none of its datasets" in err
+    bad.write_text("Dataset,Model,X\nPet,resnet50,nan\n")
+    code, _, err = cli("evaluate-scores", "--scores", bad, "--truth", DATA / "modelspider_single_source_finetune.csv")
+    assert code == 2 and "line 2" in err

@@ -1,0 +1,122 @@
+"""Model references (``scheme:name``), parsed in one place, and building the modules they name.
+
+Schemes:
+
+``timm:<name>``
+    ``timm.create_model(name, pretrained=...)`` (needs timm; weights from the local Hugging
+    Face cache, or a checkpoint given with ``@``).
+``pytorchcv:<name>``
+    ``pytorchcv.model_provider.get_model(name, pretrained=...)`` (needs pytorchcv).
+``py:<module>:<callable>``
+    any importable Python callable returning a ``torch.nn.Module`` (it owns its weights).
+
+A trailing ``@/path/weights.pt`` loads a state dict with ``torch.load(weights_only=True)``
+(never unpickling code). Without pretrained weights, timm and pytorchcv models have random
+weights: that is refused unless ``allow_random_weights=True`` (for tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import attrs
+
+from fennec_core.errors import FennecError, InputError, MissingDependencyError
+
+SCHEMES = ("timm", "pytorchcv", "py")
+
+
+@attrs.frozen
+class ModelRef:
+    """A parsed model reference."""
+
+    scheme: str
+    name: str
+    weights: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.name}" + (f"@{self.weights}" if self.weights else "")
+
+
+def parse_model_ref(ref: str) -> ModelRef:
+    """Split ``scheme:name[@weights]``; unknown schemes fail with the list of known ones."""
+    text = ref.strip()
+    weights = None
+    if "@" in text:
+        text, weights = text.rsplit("@", 1)
+        weights = weights.strip() or None
+    if ":" not in text:
+        raise InputError(f"model reference {ref!r} has no scheme; write one of "
+                         + ", ".join(f"{s}:<name>" for s in SCHEMES) + " (e.g. timm:resnet50)")
+    scheme, name = text.split(":", 1)
+    if scheme not in SCHEMES or not name:
+        raise InputError(f"model reference {ref!r}: unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+    if scheme == "py" and ":" not in name:
+        raise InputError(f"model reference {ref!r}: write py:<module>:<callable>, e.g. py:mypkg.models:small_cnn")
+    return ModelRef(scheme, name, weights)
+
+
+def _import(module: str, install: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(f"{module} is needed for this model source: pip install {install} ({exc})") from None
+
+
+def build_model(ref: str | ModelRef, *, allow_random_weights: bool = False) -> Any:
+    """Build the ``torch.nn.Module`` a reference names, in eval mode."""
+    import torch
+
+    mref = parse_model_ref(ref) if isinstance(ref, str) else ref
+    if mref.scheme == "py":
+        module_name, fn_name = mref.name.rsplit(":", 1)
+        module = _import(module_name, module_name.split(".")[0])
+        fn = getattr(module, fn_name, None)
+        if not callable(fn):
+            raise InputError(f"{mref}: {module_name} has no callable {fn_name!r}")
+        net = fn()
+    elif mref.scheme == "timm":
+        timm = _import("timm", "timm")
+        pretrained = mref.weights is None and not allow_random_weights
+        try:
+            net = timm.create_model(mref.name, pretrained=pretrained)
+        except Exception as exc:
+            raise FennecError(f"{mref}: timm could not build it ({type(exc).__name__}: {exc}); check the name with "
+                              "timm.list_models(), give weights with @/path/weights.pt, or pass "
+                              "--allow-random-weights for a test run") from None
+    else:
+        provider = _import("pytorchcv.model_provider", "pytorchcv")
+        pretrained = mref.weights is None and not allow_random_weights
+        try:
+            net = provider.get_model(mref.name, pretrained=pretrained)
+        except Exception as exc:
+            raise FennecError(f"{mref}: pytorchcv could not build it ({type(exc).__name__}: {exc}); give weights "
+                              "with @/path/weights.pt, or pass --allow-random-weights for a test run") from None
+    if not isinstance(net, torch.nn.Module):
+        raise InputError(f"{mref}: built a {type(net).__name__}, not a torch.nn.Module")
+    if mref.weights:
+        try:
+            state = torch.load(mref.weights, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise InputError(f"{mref}: weights file {mref.weights} not found") from None
+        except Exception as exc:
+            raise InputError(f"{mref}: cannot load {mref.weights} as a state dict ({type(exc).__name__}: {exc})") from None
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]
+        try:
+            net.load_state_dict(state)
+        except Exception as exc:
+            raise InputError(f"{mref}: weights do not match the architecture ({exc})") from None
+    return net.eval()
+
+
+def input_size(net: Any, default: int = 224) -> int:
+    """The model's nominal square input size: pytorchcv ``in_size``, timm ``default_cfg``, else ``default``."""
+    size = getattr(net, "in_size", None)
+    if isinstance(size, tuple | list) and size:
+        return int(size[0])
+    cfg = getattr(net, "default_cfg", None) or getattr(net, "pretrained_cfg", None)
+    if isinstance(cfg, dict) and "input_size" in cfg:
+        return int(cfg["input_size"][-1])
+    return default
