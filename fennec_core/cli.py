@@ -271,6 +271,25 @@ def cmd_evaluate_scores(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build_history(args: argparse.Namespace) -> int:
+    """Score every model on every task folder with an estimator, on Dask; resumable."""
+    from pathlib import Path
+
+    from fennec_core.history_builder import build_history
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if len(models) == 1 and Path(models[0]).is_file():
+        models = [ln.strip() for ln in Path(models[0]).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    if not models:
+        raise InputError("--models is empty; give model references (timm:resnet50,...) or a file with one per line")
+    report = build_history(models, args.tasks, args.out, estimator=args.estimator, scheduler=args.scheduler,
+                           n_workers=args.workers, images_per_task=args.images_per_task, seed=args.seed,
+                           allow_random_weights=args.allow_random_weights, batch_size=args.batch_size,
+                           image_size=args.image_size, progress=not args.quiet)
+    _say(args, f"{report.total} pairs: {report.skipped} already in {report.out}, {report.computed} computed now")
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert a CSV in another layout into the long ``model,task,score`` history format."""
     from fennec_core.tables import convert_table, write_history
@@ -356,6 +375,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model-col", default="Model")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate_scores)
+
+    s = sub.add_parser("build-history", parents=[common],
+                       help="score models on task image folders with an estimator, on Dask (resumable)")
+    s.add_argument("--models", required=True,
+                   help="comma-separated references (timm:NAME, pytorchcv:NAME, py:MODULE:CALLABLE, each "
+                        "optionally @weights.pt), or a file with one per line")
+    s.add_argument("--tasks", required=True, help="folder with one subfolder per task, each with class subfolders")
+    s.add_argument("--estimator", default="fda", help="estimator name (default fda, Fennec's history scorer)")
+    s.add_argument("--out", required=True, help="history CSV to append to (model,task,score); reruns skip done pairs")
+    s.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster)")
+    s.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
+    s.add_argument("--images-per-task", type=int, default=100)
+    s.add_argument("--image-size", type=int, help="input size (default: the model's nominal size, else 224)")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--allow-random-weights", action="store_true",
+                   help="let timm/pytorchcv models run without pretrained weights (tests and benchmarks only)")
+    s.set_defaults(func=cmd_build_history)
 
     s = sub.add_parser("demo", parents=[common, device], help="hide a target of the bundled zoo and rank it")
     s.add_argument("--task", default="flower", help="target to hide (default flower)")
