@@ -3,7 +3,7 @@ published table, beside the static baseline, and check PMF interval calibration.
 
 Writes ``docs/results.md`` (and prints it). One command regenerates it:
 
-    python benchmarks/evaluate_tables.py            # all configurations (about 15 min on 2 cores)
+    python benchmarks/evaluate_tables.py            # all configurations (about 32 min on 2 cores)
     python benchmarks/evaluate_tables.py --quick    # defaults only, loo and loo-warm:3
 
 Tables (credits in README): the paper's 105 pytorchcv models x 7 targets (with and without
