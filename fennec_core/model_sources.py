@@ -64,6 +64,16 @@ def _import(module: str, install: str) -> Any:
         raise MissingDependencyError(f"{module} is needed for this model source: pip install {install} ({exc})") from None
 
 
+def _from_library(mref: ModelRef, make: Any, hint: str, allow_random_weights: bool) -> Any:
+    """Build from timm or pytorchcv: pretrained unless weights are given or random ones allowed."""
+    pretrained = mref.weights is None and not allow_random_weights
+    try:
+        return make(mref.name, pretrained=pretrained)
+    except Exception as exc:
+        raise FennecError(f"{mref}: {mref.scheme} could not build it ({type(exc).__name__}: {exc}); {hint}give "
+                          "weights with @/path/weights.pt, or pass --allow-random-weights for a test run") from None
+
+
 def build_model(ref: str | ModelRef, *, allow_random_weights: bool = False) -> Any:
     """Build the ``torch.nn.Module`` a reference names, in eval mode."""
     import torch
@@ -78,21 +88,10 @@ def build_model(ref: str | ModelRef, *, allow_random_weights: bool = False) -> A
         net = fn()
     elif mref.scheme == "timm":
         timm = _import("timm", "timm")
-        pretrained = mref.weights is None and not allow_random_weights
-        try:
-            net = timm.create_model(mref.name, pretrained=pretrained)
-        except Exception as exc:
-            raise FennecError(f"{mref}: timm could not build it ({type(exc).__name__}: {exc}); check the name with "
-                              "timm.list_models(), give weights with @/path/weights.pt, or pass "
-                              "--allow-random-weights for a test run") from None
+        net = _from_library(mref, timm.create_model, "check the name with timm.list_models(), ", allow_random_weights)
     else:
         provider = _import("pytorchcv.model_provider", "pytorchcv")
-        pretrained = mref.weights is None and not allow_random_weights
-        try:
-            net = provider.get_model(mref.name, pretrained=pretrained)
-        except Exception as exc:
-            raise FennecError(f"{mref}: pytorchcv could not build it ({type(exc).__name__}: {exc}); give weights "
-                              "with @/path/weights.pt, or pass --allow-random-weights for a test run") from None
+        net = _from_library(mref, provider.get_model, "", allow_random_weights)
     if not isinstance(net, torch.nn.Module):
         raise InputError(f"{mref}: built a {type(net).__name__}, not a torch.nn.Module")
     if mref.weights:
