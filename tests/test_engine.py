@@ -191,3 +191,15 @@ def test_bundled_zoo_is_reproducible(tmp_path):
     shipped = load_bundled(device="cpu")
     np.testing.assert_allclose(fresh.factors.U, shipped.factors.U, rtol=1e-9, atol=1e-12)
     assert fresh.rank("sport").model_ids == shipped.rank("sport").model_ids
+
+
+def test_known_scores_combine_with_a_proxy_vector():
+    """A proxy vector becomes the prior mean of the fold-in: with no real evidence (a single,
+    heavily tempered known cell) the ranking follows the proxy; the source says both."""
+    h = _low_rank_history()
+    eng = Fennec("pmf", device="cpu", warm_strength=1e8).fit(h.without_task("t2"))
+    proxy = eng.factors.V[0]
+    both = eng.rank(known={"m0": float(h.scores[0, 2])}, task_vector=proxy)
+    only_proxy = eng.rank(task_vector=proxy)
+    assert both.info["task_vector_source"] == "known+proxy"
+    assert both.model_ids[:10] == only_proxy.model_ids[:10]
