@@ -1,0 +1,101 @@
+"""Architecture graphs: meta-device capture, normalised ops, deterministic numbering, errors."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+import torch
+from torch import nn
+
+from fennec_core.archgraph import capture, normalise_op, summary
+from fennec_core.errors import FennecError
+
+
+class Block(nn.Module):
+    """A residual block: conv-bn-relu-conv-bn + skip."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.a = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+                               nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        return torch.relu(self.a(x) + x)
+
+
+def tiny_resnet(width: int = 8, blocks: int = 2) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+                         *[Block(width) for _ in range(blocks)], nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(width, 10))
+
+
+def test_ops_attributes_and_parameters():
+    net = tiny_resnet()
+    g = capture(net, (1, 3, 32, 32), model_id="tiny")
+    ops = [d["op"] for _, d in g.graph.nodes(data=True)]
+    assert {"input", "conv", "batch_norm", "relu", "add", "linear"} <= set(ops)
+    assert not any("accumulate" in op for op in ops)  # parameter leaves are folded, not nodes
+    first = next(d for _, d in g.graph.nodes(data=True) if d["op"] == "conv")
+    assert first["kernel"] == (3, 3) and first["stride"] == (2, 2) and first["in_channels"] == 3
+    assert first["out_channels"] == 8 and first["groups"] == 1
+    lin = next(d for _, d in g.graph.nodes(data=True) if d["op"] == "linear")
+    assert (lin["in_features"], lin["out_features"]) == (8, 10)
+    s = summary(g)
+    assert s["params"] == sum(p.numel() for p in net.parameters())
+    assert s["conv_linear_layers"] == 6
+    assert nx.is_directed_acyclic_graph(g.graph)
+    assert sorted(g.graph.nodes) == list(range(g.graph.number_of_nodes()))
+    assert all(u < v for u, v in g.graph.edges)  # numbering is a topological order
+
+
+def test_two_instantiations_give_identical_graphs():
+    torch.manual_seed(0)
+    a = capture(tiny_resnet(), (1, 3, 32, 32))
+    torch.manual_seed(1)
+    b = capture(tiny_resnet(), (1, 3, 32, 32))
+    assert dict(a.graph.nodes(data=True)) == dict(b.graph.nodes(data=True))
+    assert sorted(a.graph.edges) == sorted(b.graph.edges)
+    assert capture(tiny_resnet(blocks=3), (1, 3, 32, 32)).graph.number_of_nodes() > a.graph.number_of_nodes()
+
+
+def test_module_is_not_modified_and_builder_runs_on_meta():
+    net = tiny_resnet()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    capture(net, (1, 3, 32, 32))
+    assert all(torch.equal(before[k], v) and v.device.type == "cpu" for k, v in net.state_dict().items())
+    huge = capture(lambda: nn.Sequential(nn.Linear(50_000, 50_000), nn.ReLU()), (1, 50_000))
+    assert summary(huge)["params"] == 50_000 * 50_000 + 50_000  # 2.5e9 parameters, nothing allocated
+
+
+def test_attention_vocabulary():
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln = nn.LayerNorm(16)
+            self.mha = nn.MultiheadAttention(16, 2, batch_first=True)
+
+        def forward(self, x):
+            h = self.ln(x)
+            return self.mha(h, h, h)[0]
+
+    ops = {d["op"] for _, d in capture(Attn(), (2, 5, 16)).graph.nodes(data=True)}
+    assert "layer_norm" in ops and ({"softmax", "attention"} & ops) and ({"matmul", "attention"} & ops)
+
+
+def test_unknown_ops_keep_a_readable_label():
+    assert normalise_op("ConvolutionBackward0") == "conv"
+    assert normalise_op("AddmmBackward0") == "linear"
+    assert normalise_op("FancyNewThingBackward1") == "fancy_new_thing"
+
+
+def test_failing_forward_names_the_model():
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("shape mismatch somewhere")
+
+    with pytest.raises(FennecError, match="my-broken-net: its forward pass failed.*shape mismatch"):
+        capture(Broken(), model_id="my-broken-net")
+    with pytest.raises(FennecError, match="wrong-size: its forward pass failed"):
+        capture(nn.Linear(4, 2), (1, 5), model_id="wrong-size")
+    with pytest.raises(FennecError, match="not an nn.Module"):
+        capture(lambda: 42, model_id="x")
