@@ -3,9 +3,9 @@ negated errors), so each task's column is mapped to a common scale before factor
 
 Options (``method``):
 
-``minmax`` (default)
+``minmax`` (the engine's choice for ``nmf``)
     ``(x - min) / (max - min)`` per task: scores in [0, 1], non-negative as NMF needs.
-``zscore``
+``zscore`` (the engine's choice for ``pmf`` and other factorizers)
     ``(x - mean) / std`` per task (population std): the static baseline's convention.
 ``none``
     Scores used as given (all tasks must already share one scale).
