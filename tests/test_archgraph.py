@@ -99,3 +99,21 @@ def test_failing_forward_names_the_model():
         capture(nn.Linear(4, 2), (1, 5), model_id="wrong-size")
     with pytest.raises(FennecError, match="not an nn.Module"):
         capture(lambda: 42, model_id="x")
+
+
+def test_meta_features_of_a_model():
+    import math
+
+    from fennec_core.model_meta import count_flops, describe_model
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(8, 10))
+    # conv: 2 * C_in * C_out * k * k per output pixel; linear: 2 * in * out
+    assert count_flops(net, (1, 3, 32, 32)) == 2 * 3 * 8 * 9 * 32 * 32 + 2 * 8 * 10
+    net.in_size = (32, 32)  # a pytorchcv-style nominal size
+    graph, feats = describe_model(net, model_id="small")
+    assert feats["input_size"] == 32.0 and feats["conv_linear_layers"] == 2.0
+    assert feats["log10_params"] == pytest.approx(math.log10(sum(p.numel() for p in net.parameters())))
+    assert feats["depth"] >= 5 and graph.model_id == "small"
+    _, big = describe_model(lambda: tiny_resnet(width=64, blocks=4), input_size=64)
+    assert big["log10_flops"] > feats["log10_flops"] and big["log10_params"] > feats["log10_params"]

@@ -1,0 +1,67 @@
+"""Meta features of a model from its architecture alone (no weights, nothing computed).
+
+Per model: parameter count, number of conv + linear layers, depth (longest path of the
+architecture graph), FLOPs at the nominal input (``torch.utils.flop_counter`` on the meta
+device), and the nominal input resolution. Counts enter the meta model as log10 values, as
+their effect on transfer is multiplicative rather than additive.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fennec_core.archgraph import capture, summary
+from fennec_core.errors import FennecError
+from fennec_core.records import ArchGraph
+
+
+def count_flops(model: Any, input_shape: tuple[int, ...], model_id: str = "model") -> int:
+    """FLOPs of one forward pass at ``input_shape`` (multiply-add = 2), counted on the meta device."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    params = {n: torch.empty_like(p, device="meta") for n, p in model.named_parameters()}
+    buffers = {n: torch.empty_like(b, device="meta") for n, b in model.named_buffers()}
+    x = torch.empty(input_shape, device="meta")
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            torch.func.functional_call(model, {**params, **buffers}, (x,))
+    except Exception as exc:
+        raise FennecError(f"{model_id}: cannot count FLOPs, its forward failed on a meta input of shape "
+                          f"{input_shape} ({type(exc).__name__}: {exc})") from None
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def describe_model(model: Any, input_size: int | None = None, *, model_id: str = "model",
+                   source: str = "module") -> tuple[ArchGraph, dict[str, float]]:
+    """(architecture graph, meta features) of an ``nn.Module`` or a builder of one.
+
+    A builder is called on the meta device, so even huge models cost no memory. The input
+    size defaults to the model's nominal one (pytorchcv ``in_size``, timm ``default_cfg``),
+    else 224.
+    """
+    import torch
+
+    from fennec_core.model_sources import input_size as nominal_size
+
+    if not isinstance(model, torch.nn.Module):
+        with torch.device("meta"):
+            model = model()
+    size = input_size or nominal_size(model)
+    shape = (1, 3, size, size)
+    graph = capture(model, shape, model_id=model_id, source=source)
+    s = summary(graph)
+    flops = count_flops(model, shape, model_id)
+    features = {
+        "log10_params": math.log10(max(s["params"], 1)),
+        "conv_linear_layers": float(s["conv_linear_layers"]),
+        "depth": float(s["depth"]),
+        "log10_flops": math.log10(max(flops, 1)),
+        "input_size": float(size),
+    }
+    return graph, features
