@@ -4,8 +4,11 @@
 - ``nox -s demo``: the main job on the bundled zoo (hide a target, rank, compare).
 - ``nox -s lint``: ruff.
 
-torch is pinned to 2.13.0 (CPU) first: that wheel lies on this machine's disk, and an
-uncapped ``torch`` requirement could download a multi-GB CUDA build.
+torch is pinned first, to wheels that lie on this machine's disk (an uncapped ``torch``
+requirement could download a multi-GB CUDA build): the test session uses torch 2.14.1 with
+torchvision 0.29.1 (pytorchcv and timm import torchvision, which does not import beside
+torch 2.13.0); the demo needs no torchvision and uses the smaller torch 2.13.0 CPU wheel.
+karateclub 1.3.3 (graph2vec) pins numpy<1.23, so it is installed with ``--no-deps``.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 
 TORCH = "torch==2.13.0"
+TORCH_VISION = ("torch==2.14.1", "torchvision==0.29.1")
+KARATECLUB = "karateclub==1.3.3"
 
 
-def _install(session: nox.Session, *extras: str) -> None:
-    session.install(TORCH)
+def _install(session: nox.Session, *extras: str, torch: tuple[str, ...] = (TORCH,)) -> None:
+    session.install(*torch)
     spec = f".[{','.join(extras)}]" if extras else "."
     session.install(spec)
 
@@ -27,7 +32,8 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against the installed package (wheel, not the source tree)."""
-    _install(session, "test")
+    _install(session, "test", "archi", torch=TORCH_VISION)
+    session.install("--no-deps", KARATECLUB)
     session.run("pytest", *session.posargs, env={"HF_HUB_OFFLINE": "1"})
 
 

@@ -134,12 +134,17 @@ def capture(
     *,
     model_id: str = "model",
     source: str = "module",
+    count_flops: bool = False,
 ) -> ArchGraph:
     """Capture ``model`` (an ``nn.Module``, or a callable returning one) as an ArchGraph.
 
     The forward pass runs on the meta device with ``input_shape``; nothing is computed.
-    A forward that fails raises :class:`FennecError` naming the model.
+    With ``count_flops`` the same pass is counted by ``torch.utils.flop_counter`` and the
+    total stored as the graph attribute ``graph.graph["flops"]``. A forward that fails
+    raises :class:`FennecError` naming the model.
     """
+    import contextlib
+
     import networkx as nx
     import torch
 
@@ -155,8 +160,11 @@ def capture(
     x = torch.empty(tuple(input_shape), device="meta", requires_grad=True)
     was_training = model.training
     model.eval()
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False) if count_flops else contextlib.nullcontext()
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), counter:
             out = torch.func.functional_call(model, {**params, **buffers}, (x,))
     except Exception as exc:
         raise FennecError(f"{model_id}: its forward pass failed on a meta input of shape {tuple(input_shape)} "
@@ -167,7 +175,10 @@ def capture(
     outputs = [t for t in _flatten(out) if isinstance(t, torch.Tensor) and t.grad_fn is not None]
     if not outputs:
         raise FennecError(f"{model_id}: its output does not depend on its input or parameters; nothing to capture")
-    return _walk(outputs, model_id, source, nx, input_ids={id(x)})
+    graph = _walk(outputs, model_id, source, nx, input_ids={id(x)})
+    if count_flops:
+        graph.graph.graph["flops"] = int(counter.get_total_flops())
+    return graph
 
 
 def _flatten(out: Any) -> list[Any]:

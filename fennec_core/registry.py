@@ -53,6 +53,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fennec_plugins.pmf",
     "fennec_plugins.merges",
     "fennec_plugins.estimators",
+    "fennec_plugins.graph2vec",
 )
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
