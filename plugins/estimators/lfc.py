@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fennec_core.errors import InputError
+
 from .base import Estimator, one_hot
 
 
@@ -31,4 +33,6 @@ class LFC(Estimator):
         kl = 2.0 * np.sum((Fc.T @ Yc) ** 2)  # <Fc Fc', 2 Yc Yc'>
         kk = np.sqrt(np.sum((Fc.T @ Fc) ** 2))  # ||Fc Fc'||_F
         ll = 2.0 * np.sqrt(np.sum((Yc.T @ Yc) ** 2))
+        if kk == 0:
+            raise InputError("lfc: the features are constant across samples; their kernel has no alignment")
         return float(kl / (kk * ll))
