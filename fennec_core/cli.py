@@ -221,6 +221,25 @@ def cmd_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add_model(args: argparse.Namespace) -> int:
+    """Add models with no history: features from their architecture, vectors predicted."""
+    from fennec_core.engine import Fennec
+    from fennec_core.model_meta import describe_model
+    from fennec_core.model_sources import build_architecture
+    from fennec_core.records import ModelCard
+
+    engine = Fennec.load(args.zoo, device=args.device)
+    cards = []
+    for ref in args.model:
+        net = build_architecture(ref)
+        _, feats = describe_model(net, model_id=ref, source=ref)
+        cards.append(ModelCard(args.name[len(cards)] if args.name and len(args.name) > len(cards) else ref, ref, feats))
+    added = engine.add_models(cards)
+    engine.save(args.out or args.zoo)
+    _say(args, f"added {len(added)} model(s) with predicted vectors: {', '.join(added)}; saved to {args.out or args.zoo}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Hide one target of the bundled 105-model benchmark, rank, and compare with the truth."""
     from fennec_core.evaluation import static_scores
@@ -357,11 +376,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_update)
 
+    s = sub.add_parser("add-model", parents=[common, device],
+                       help="add models with no history: features from the architecture, vectors predicted")
+    s.add_argument("--zoo", required=True)
+    s.add_argument("--model", action="append", required=True,
+                   help="architecture reference (pytorchcv:NAME, timm:NAME, py:MODULE:CALLABLE); repeat for several")
+    s.add_argument("--name", action="append", help="model id for each --model (default: the reference)")
+    s.add_argument("--out", help="write the updated zoo here (default: update --zoo in place, atomically)")
+    s.set_defaults(func=cmd_add_model)
+
     s = sub.add_parser("evaluate", parents=[common, components, device], help="leave-one-task-out evaluation")
     s.add_argument("--history", required=True)
     s.add_argument("--models")
     s.add_argument("--tasks")
-    s.add_argument("--protocol", default="loo", help="loo (leave one task out) or loo-warm:K (K known cells)")
+    s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model (hide a model row)")
     s.add_argument("--repeats", type=int, default=5, help="draws of known cells per target for loo-warm:K")
     s.add_argument("--predictions", help="write model,task,predicted,truth,static for every hidden cell")
     s.add_argument("--json", action="store_true")

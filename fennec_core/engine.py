@@ -117,6 +117,7 @@ class Fennec:
         self.factors: Factors | None = None
         self.meta_model: MetaModel | None = None
         self.k_selection: dict[str, Any] | None = None
+        self.predicted_models: list[str] = []
         self._warm_strength: float | None = None if warm_strength == "auto" else float(warm_strength)
 
     def _make_factorizer(self, config: dict[str, Any]) -> Any:
@@ -482,11 +483,80 @@ class Fennec:
                         "factorizer": self.factorizer_name,
                         "score_merger": self.score_merger_name,
                         "n_models": len(self.history.model_ids),
+                        "predicted_models": [self.history.model_ids[j] for j in idx
+                                             if self.history.model_ids[j] in self.predicted_models],
                         "notes": notes,
                     },
                 )
             )
         return rankings
+
+    # -- new models without history ---------------------------------------------------------
+
+    def add_models(self, cards: Sequence[ModelCard]) -> list[str]:
+        """Add models that have no history: their vectors are predicted from their features.
+
+        A ridge regression from the zoo's model meta features to the fitted model vectors
+        (:mod:`fennec_core.cold_models`) gives each new model a row of ``U``; with a
+        posterior factorizer its uncertainty is the prior spread plus the regression's
+        leave-one-out error. The models are then ranked alongside the rest, listed in
+        ``Ranking.info["predicted_models"]``. Returns the ids added.
+        """
+        from fennec_core.cold_models import ModelVectorRegressor
+
+        self._require_fitted()
+        assert self.history is not None and self.factors is not None
+        names = self._model_features()
+        have = [m for m in self.history.model_ids if m not in self.predicted_models]
+        rows = [self.history.model_index(m) for m in have]
+        X = feature_matrix([self.models[m].meta for m in have], names)
+        usable = self.history.mask[rows].any(axis=1) & np.isfinite(X).any(axis=1)
+        reg = ModelVectorRegressor.fit(X[usable], names, self.factors.U[rows][usable])
+        added = []
+        for card in cards:
+            if self.history.has_model(card.id):
+                raise InputError(f"model {card.id!r} is already in the zoo; give new models a new id")
+            if not any(n in card.meta for n in names):
+                raise InputError(f"model {card.id!r} has none of the zoo's model features ({', '.join(names)}); "
+                                 "give them (e.g. `fennec add-model --model pytorchcv:NAME` computes them)")
+            added.append(card)
+        if not added:
+            return []
+        Xn = feature_matrix([c.meta for c in added], names)
+        U_new = reg.predict(Xn)
+        m0, n = self.history.shape
+        scores = np.vstack([self.history.scores, np.full((len(added), n), np.nan)])
+        mask = np.vstack([self.history.mask, np.zeros((len(added), n), dtype=bool)])
+        self.history = History((*self.history.model_ids, *[c.id for c in added]), self.history.task_ids, scores, mask)
+        extras = dict(self.factors.extras)
+        if "U_cov" in extras:
+            cov = extras["U_cov"].mean(axis=0) + np.diag(reg.residual_var)
+            extras["U_cov"] = np.concatenate([extras["U_cov"], np.repeat(cov[None], len(added), axis=0)])
+        self.factors = Factors(np.vstack([self.factors.U, U_new]), self.factors.V, extras, self.factors.info)
+        for c in added:
+            self.models[c.id] = c
+            self.predicted_models.append(c.id)
+        return [c.id for c in added]
+
+    def predict_cells(self, model_ids: Sequence[str], task_ids: Sequence[str]) -> np.ndarray:
+        """Merged predicted scores (normalised) of models on historical tasks: [len(models), len(tasks)]."""
+        self._require_fitted()
+        assert self.history is not None and self.factors is not None
+        rows = [self.history.model_index(m) for m in model_ids]
+        cols = [self.history.task_index(t) for t in task_ids]
+        transfer = self.factors.U[rows] @ self.factors.V[cols].T
+        out = np.empty_like(transfer)
+        X = None
+        if self.meta_model is not None:
+            X = feature_matrix([self.models[m].meta for m in model_ids], self.meta_model.model_features)
+        for k, t in enumerate(task_ids):
+            parts = {"transfer": transfer[:, k]}
+            if self.meta_model is not None and X is not None:
+                feats = self.tasks[t].features()
+                tx = np.array([feats.get(f, np.nan) for f in self.meta_model.task_features])
+                parts["meta"] = self.meta_model.predict(X, tx)
+            out[:, k] = self.merger.merge(parts)
+        return out
 
     # -- incremental updates -----------------------------------------------------------------
 
@@ -710,6 +780,7 @@ class Fennec:
             "settings": {"normalization": self.normalization, "use_meta": self.use_meta, "seed": self.seed,
                          "warm_strength": self.warm_strength, "resolved_warm_strength": self._warm_strength},
             "k_selection": self.k_selection,
+            "predicted_models": self.predicted_models,
             "factors_info": self.factors.info,
             "meta_model": self.meta_model.attributes() if self.meta_model else None,
         }
@@ -744,6 +815,7 @@ class Fennec:
             if settings.get("resolved_warm_strength") is not None:
                 eng._warm_strength = float(settings["resolved_warm_strength"])
             eng.k_selection = man.get("k_selection")
+            eng.predicted_models = list(man.get("predicted_models") or [])
             mids, tids = man["model_ids"], man["task_ids"]
             eng.history = History(mids, tids, arrays["history/scores"], arrays["history/mask"].astype(bool))
             fnames = man["models"]["feature_names"]

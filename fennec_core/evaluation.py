@@ -33,12 +33,12 @@ from fennec_core.records import History, ModelCard, TaskCard
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.engine import Fennec
 
-PROTOCOLS = ("loo", "loo-warm:K")
+PROTOCOLS = ("loo", "loo-warm:K", "loo-model")
 
 
 def parse_protocol(protocol: str) -> int:
     """Number of known target cells of ``protocol``: 0 for ``loo``, K for ``loo-warm:K``."""
-    if protocol == "loo":
+    if protocol in ("loo", "loo-model"):
         return 0
     if protocol.startswith("loo-warm:"):
         try:
@@ -47,7 +47,7 @@ def parse_protocol(protocol: str) -> int:
             k = 0
         if k >= 1:
             return k
-    raise InputError(f"unknown protocol {protocol!r}; available: loo, loo-warm:K (K >= 1 known cells)")
+    raise InputError(f"unknown protocol {protocol!r}; available: loo, loo-warm:K (K >= 1 known cells), loo-model")
 
 
 def static_scores(history: History) -> np.ndarray:
@@ -80,6 +80,7 @@ class EvaluationReport:
     config: dict[str, Any]
     tasks: list[TaskResult]
     predictions: list[tuple[str, str, float, float, float, int]]
+    baseline: str = "static"
 
     def mean(self, which: str = "method") -> dict[str, float]:
         """Mean of each metric over tasks (NaN-aware) for ``method`` or ``static``."""
@@ -95,6 +96,7 @@ class EvaluationReport:
         """JSON-ready summary (no predictions)."""
         return {
             "protocol": self.protocol,
+            "baseline": self.baseline,
             "config": self.config,
             "per_task": {t.task: {"n_models": t.n_models, "cold": t.cold, "method": t.method, "static": t.static}
                          for t in self.tasks},
@@ -104,7 +106,7 @@ class EvaluationReport:
     def format_table(self) -> str:
         """A plain-text table: per task and mean, each metric as method / static."""
         metrics = list(self.tasks[0].method) if self.tasks else []
-        head = ["task", "n"] + [f"{m} (fennec/static)" for m in metrics]
+        head = ["task", "n"] + [f"{m} (fennec/{self.baseline})" for m in metrics]
         rows = [[t.task, str(t.n_models)] + [f"{_fmt(t.method[m], m)} / {_fmt(t.static[m], m)}" for m in metrics]
                 for t in self.tasks]
         mm, ms = self.mean("method"), self.mean("static")
@@ -144,6 +146,8 @@ def evaluate(
     from tqdm.auto import tqdm
 
     n_known = parse_protocol(protocol)
+    if protocol == "loo-model":
+        return _evaluate_loo_model(engine, history, models=models, tasks=tasks, progress=progress)
     repeats = 1 if n_known == 0 else int(repeats)
     if len(history.task_ids) < 2:
         raise InputError("leave-one-task-out needs a history with at least 2 tasks")
@@ -232,3 +236,66 @@ def evaluate_scores(scores_path: str, truth_path: str, *, dataset_col: str = "Da
         vals = list(out[m]["per_dataset"].values())
         out[m]["mean"] = float(np.mean(vals)) if vals else math.nan
     return out
+
+
+def feature_regression_scores(train_z: np.ndarray, train_mask: np.ndarray, X_train: np.ndarray,
+                              X_new: np.ndarray) -> np.ndarray:
+    """Baseline for new models: per task, least squares of z-scores on the model features."""
+    out = np.full((X_new.shape[0], train_z.shape[1]), np.nan)
+    mean, std = np.nanmean(X_train, axis=0), np.nanstd(X_train, axis=0)
+    std = np.where(std > 1e-12, std, 1.0)
+    A = np.nan_to_num((X_train - mean) / std)
+    B = np.nan_to_num((X_new - mean) / std)
+    for j in range(train_z.shape[1]):
+        obs = train_mask[:, j]
+        design = np.hstack([A[obs], np.ones((obs.sum(), 1))])
+        coef, *_ = np.linalg.lstsq(design, train_z[obs, j], rcond=None)
+        out[:, j] = np.hstack([B, np.ones((B.shape[0], 1))]) @ coef
+    return out
+
+
+def _evaluate_loo_model(engine: Fennec, history: History, *, models, tasks, progress: bool) -> EvaluationReport:
+    """Leave one *model* out: its whole row is hidden and predicted from its features alone.
+
+    Per task, the held-out predictions of every model are compared with the truth (metrics
+    across models), beside a plain least-squares regression of each task's z-scores on the
+    same model features.
+    """
+    from tqdm.auto import tqdm
+
+    from fennec_core.meta import feature_matrix
+
+    cards = {c.id: c for c in (models or [])}
+    names = sorted({k for c in cards.values() for k in c.meta})
+    if not names:
+        raise InputError("loo-model predicts a model from its features: give a models table with meta features")
+    m, n = history.shape
+    pred = np.full((m, n), np.nan)
+    base = np.full((m, n), np.nan)
+    X = feature_matrix([cards[mid].meta if mid in cards else {} for mid in history.model_ids], names)
+    Z = TaskNormalizer.fit(history.scores, history.mask, "zscore").transform(history.scores)
+    for i in tqdm(range(m), desc="loo-model", disable=not progress, leave=False):
+        keep = [r for r in range(m) if r != i]
+        train = History([history.model_ids[r] for r in keep], history.task_ids, history.scores[keep],
+                        history.mask[keep])
+        fitted = engine.clone_unfitted().fit(train, [cards[mid] for mid in train.model_ids if mid in cards], tasks)
+        card = cards.get(history.model_ids[i])
+        if card is None or not any(k in card.meta for k in names):
+            continue
+        fitted.add_models([card])
+        pred[i] = fitted.predict_cells([card.id], history.task_ids)[0]
+        base[i] = feature_regression_scores(np.where(history.mask[keep], Z[keep], 0.0), history.mask[keep],
+                                            X[keep], X[[i]])[0]
+    results, predictions = [], []
+    for j, task in enumerate(history.task_ids):
+        truth = history.scores[:, j]
+        ok = history.mask[:, j] & np.isfinite(pred[:, j])
+        if ok.sum() < 2:
+            continue
+        results.append(TaskResult(task, int(ok.sum()), all_metrics(truth[ok], pred[ok, j]),
+                                  all_metrics(truth[ok], base[ok, j]), False))
+        for i in np.flatnonzero(ok):
+            predictions.append((history.model_ids[i], task, float(pred[i, j]), float(truth[i]), float(base[i, j]), 0))
+    config = {"factorizer": engine.factorizer_name, "score_merger": engine.score_merger_name,
+              "normalization": engine.normalization, "use_meta": engine.use_meta, "features": names}
+    return EvaluationReport("loo-model", config, results, predictions, baseline="feature regression")

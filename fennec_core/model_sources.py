@@ -119,3 +119,13 @@ def input_size(net: Any, default: int = 224) -> int:
     if isinstance(cfg, dict) and "input_size" in cfg:
         return int(cfg["input_size"][-1])
     return default
+
+
+def build_architecture(ref: str | ModelRef) -> Any:
+    """Build a model's architecture on the meta device: no weights are needed or allocated
+    (for architecture graphs and meta features)."""
+    import torch
+
+    mref = parse_model_ref(ref) if isinstance(ref, str) else ref
+    with torch.device("meta"):
+        return build_model(ModelRef(mref.scheme, mref.name), allow_random_weights=True)

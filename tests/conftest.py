@@ -74,3 +74,14 @@ def _fresh_registry():
     registry.reset()
     yield
     registry.reset()
+
+
+def require(module: str):
+    """Import an optional dependency or skip, saying why (also when it is installed but broken,
+    e.g. a torchvision that does not match the installed torch)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # ImportError, or RuntimeError from a mismatched torchvision
+        pytest.skip(f"{module} unavailable ({type(exc).__name__}: {exc}); `nox -s tests` installs it")

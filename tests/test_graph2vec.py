@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import require
 from torch import nn
 
 from fennec_core import registry
@@ -34,7 +35,7 @@ def test_deterministic_and_infers_new_graphs():
 
 
 def test_resnet50_is_closer_to_resnet101_than_to_vit():
-    timm = pytest.importorskip("timm")
+    timm = require("timm")
     names = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2",
              "densenet121", "densenet169", "mobilenetv2_100", "mobilenetv3_large_100", "efficientnet_b0",
              "efficientnet_b1", "mnasnet_100", "regnety_004", "regnety_008", "vgg11", "vgg16", "vgg19",
@@ -56,7 +57,7 @@ def test_resnet50_is_closer_to_resnet101_than_to_vit():
 @pytest.mark.parametrize("name", ["efficientnet_b0b", "efficientnet_edge_large_b", "mixnet_l"])
 def test_pytorchcv_models_fx_cannot_trace_encode(name):
     """torch.fx fails on these three benchmark models; the autograd capture does not."""
-    provider = pytest.importorskip("pytorchcv.model_provider")
+    provider = require("pytorchcv.model_provider")
     from fennec_core.model_meta import describe_model
 
     with torch.device("meta"):
