@@ -112,10 +112,27 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_cards(args: argparse.Namespace):
+    """The models table, with architecture features added when --archi asks for them."""
+    from fennec_core.tables import read_models
+
+    if not args.models:
+        if args.archi != "none":
+            raise InputError("--archi needs --models with an `architecture` column (e.g. pytorchcv:resnet50)")
+        return None
+    cards = read_models(args.models)
+    if args.archi == "none":
+        return cards
+    from fennec_core.archi import encode_architectures
+
+    return encode_architectures(cards, encoder=args.archi, dims=args.archi_dims, clusters=args.archi_clusters,
+                                progress=not args.quiet)
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a zoo from a history CSV and save it as a Zarr store."""
     t0 = time.perf_counter()
-    engine = _engine(args).fit(args.history, args.models, args.tasks)
+    engine = _engine(args).fit(args.history, _model_cards(args), args.tasks)
     engine.save(args.out)
     m, n = engine.history.shape
     _say(args, f"fitted {m} models x {n} tasks ({engine.factorizer_name}, k={engine.factors.k}) "
@@ -183,10 +200,10 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a configuration on a history under a protocol, beside the static baseline."""
-    from fennec_core.tables import read_history, read_models, read_tasks
+    from fennec_core.tables import read_history, read_tasks
 
     history = read_history(args.history)
-    models = read_models(args.models) if args.models else None
+    models = _model_cards(args)
     tasks = read_tasks(args.tasks) if args.tasks else None
     report = _engine(args).evaluate(history, protocol=args.protocol, models=models, tasks=tasks,
                                     progress=not args.quiet, repeats=args.repeats)
@@ -335,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     components.add_argument("--config", action="append", metavar="KEY=VALUE",
                             help="factorizer.k=5 (or auto), score_merger.w=0.3, normalization=zscore, use_meta=false, "
                                  "warm_strength=10, seed=1")
+    archi = argparse.ArgumentParser(add_help=False)
+    archi.add_argument("--archi", default="none",
+                       help="add architecture features from the models table's `architecture` column: a graph "
+                            "encoder name (graph2vec) or none (default)")
+    archi.add_argument("--archi-dims", type=int, default=4, help="principal components of the archi2vec vectors (4)")
+    archi.add_argument("--archi-clusters", type=int, help="instead, a one-hot KMeans cluster id with this many clusters")
     device = argparse.ArgumentParser(add_help=False)
     device.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
 
@@ -347,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_plugins)
 
-    s = sub.add_parser("fit", parents=[common, components, device], help="fit a zoo from a history CSV")
+    s = sub.add_parser("fit", parents=[common, components, archi, device], help="fit a zoo from a history CSV")
     s.add_argument("--history", required=True, help="long CSV with columns model,task,score")
     s.add_argument("--models", help="models CSV: model[,architecture][,numeric meta columns]")
     s.add_argument("--tasks", help="tasks CSV: task[,num_classes][,train_size][,description]")
@@ -385,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="write the updated zoo here (default: update --zoo in place, atomically)")
     s.set_defaults(func=cmd_add_model)
 
-    s = sub.add_parser("evaluate", parents=[common, components, device], help="leave-one-task-out evaluation")
+    s = sub.add_parser("evaluate", parents=[common, components, archi, device], help="leave-one-task-out evaluation")
     s.add_argument("--history", required=True)
     s.add_argument("--models")
     s.add_argument("--tasks")

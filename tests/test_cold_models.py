@@ -80,3 +80,29 @@ def test_add_model_cli_builds_the_architecture(cli, tmp_path):
     doc = json.loads(out)
     assert doc["info"]["predicted_models"] == ["my-resnet18"]
     assert Fennec.load(tmp_path / "zoo").models["my-resnet18"].meta["log10_params"] == pytest.approx(7.07, abs=0.01)
+
+
+def test_architecture_features_from_the_models_table(cli, tmp_path):
+    """--archi graph2vec captures each model's architecture (pytorchcv, no weights) and adds
+    meta features and archi2vec components (or KMeans one-hot) to the models table."""
+    require("pytorchcv.model_provider")
+    require("karateclub")
+    from fennec_core.archi import encode_architectures
+    from fennec_core.records import ModelCard
+
+    names = ["resnet18", "resnet34", "mobilenet_w1", "vgg11", "densenet121", "alexnet"]
+    cards = [ModelCard(n, f"pytorchcv:{n}") for n in names] + [ModelCard("no-arch", None, {"log10_params": 6.0})]
+    out = encode_architectures(cards, encoder_config={"epochs": 20}, dims=2)
+    assert {"log10_params", "depth", "log10_flops", "arch_pc_0", "arch_pc_1"} <= set(out[0].meta)
+    assert out[-1].meta == {"log10_params": 6.0}
+    onehot = encode_architectures(cards[:-1], encoder_config={"epochs": 20}, clusters=2)
+    assert all(sum(v for k, v in c.meta.items() if k.startswith("arch_cluster_")) == 1.0 for c in onehot)
+    rows = ["model,task,score"] + [f"{n},t{j},{0.5 + 0.05 * i + 0.01 * j}" for i, n in enumerate(names) for j in range(3)]
+    (tmp_path / "h.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "m.csv").write_text("model,architecture\n" + "".join(f"{n},pytorchcv:{n}\n" for n in names))
+    code, _, err = cli("fit", "--history", tmp_path / "h.csv", "--models", tmp_path / "m.csv", "--archi", "graph2vec",
+                       "--out", tmp_path / "zoo", "-q")
+    assert code == 0, err
+    assert "arch_pc_0" in Fennec.load(tmp_path / "zoo").models["resnet18"].meta
+    code, _, err = cli("fit", "--history", tmp_path / "h.csv", "--archi", "graph2vec", "--out", tmp_path / "z2")
+    assert code == 2 and "--archi needs --models" in err
