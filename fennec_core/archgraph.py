@@ -128,23 +128,49 @@ def node_feature(op: str, attrs: dict[str, Any]) -> str:
     return f"{op}[{extra}]" if extra else op
 
 
+def meta_forward(model: Any, input_shape: Sequence[int], *, model_id: str = "model", grad: bool = True,
+                 context: Any = None) -> tuple[Any, Any]:
+    """Run ``model`` once on a meta input of ``input_shape``: (output, input tensor).
+
+    Parameters and buffers are swapped for meta copies (``torch.func.functional_call``), so
+    the module itself is never modified and nothing is computed or allocated. With ``grad``
+    the parameters and input require gradients, so the output carries the autograd graph.
+    ``context`` (e.g. a FLOP counter) wraps the pass. A forward that fails raises
+    :class:`FennecError` naming the model.
+    """
+    import contextlib
+
+    import torch
+
+    params = {n: torch.empty_like(p, device="meta").requires_grad_(grad) for n, p in model.named_parameters()}
+    buffers = {n: torch.empty_like(b, device="meta") for n, b in model.named_buffers()}
+    x = torch.empty(tuple(input_shape), device="meta", requires_grad=grad)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.set_grad_enabled(grad), context or contextlib.nullcontext():
+            out = torch.func.functional_call(model, {**params, **buffers}, (x,))
+    except Exception as exc:
+        raise FennecError(f"{model_id}: its forward pass failed on a meta input of shape {tuple(input_shape)} "
+                          f"({type(exc).__name__}: {exc}); check the input size, or that the module runs on the "
+                          "meta device") from None
+    finally:
+        model.train(was_training)
+    return out, x
+
+
 def capture(
     model: Any,
     input_shape: Sequence[int] = (1, 3, 224, 224),
     *,
     model_id: str = "model",
     source: str = "module",
-    count_flops: bool = False,
 ) -> ArchGraph:
     """Capture ``model`` (an ``nn.Module``, or a callable returning one) as an ArchGraph.
 
     The forward pass runs on the meta device with ``input_shape``; nothing is computed.
-    With ``count_flops`` the same pass is counted by ``torch.utils.flop_counter`` and the
-    total stored as the graph attribute ``graph.graph["flops"]``. A forward that fails
-    raises :class:`FennecError` naming the model.
+    A forward that fails raises :class:`FennecError` naming the model.
     """
-    import contextlib
-
     import networkx as nx
     import torch
 
@@ -155,30 +181,11 @@ def capture(
             model = model()
         if not isinstance(model, torch.nn.Module):
             raise FennecError(f"{model_id}: the builder returned {type(model).__name__}, not an nn.Module")
-    params = {n: torch.empty_like(p, device="meta").requires_grad_(True) for n, p in model.named_parameters()}
-    buffers = {n: torch.empty_like(b, device="meta") for n, b in model.named_buffers()}
-    x = torch.empty(tuple(input_shape), device="meta", requires_grad=True)
-    was_training = model.training
-    model.eval()
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False) if count_flops else contextlib.nullcontext()
-    try:
-        with torch.enable_grad(), counter:
-            out = torch.func.functional_call(model, {**params, **buffers}, (x,))
-    except Exception as exc:
-        raise FennecError(f"{model_id}: its forward pass failed on a meta input of shape {tuple(input_shape)} "
-                          f"({type(exc).__name__}: {exc}); check the input size, or that the module runs on the "
-                          "meta device") from None
-    finally:
-        model.train(was_training)
+    out, x = meta_forward(model, input_shape, model_id=model_id)
     outputs = [t for t in _flatten(out) if isinstance(t, torch.Tensor) and t.grad_fn is not None]
     if not outputs:
         raise FennecError(f"{model_id}: its output does not depend on its input or parameters; nothing to capture")
-    graph = _walk(outputs, model_id, source, nx, input_ids={id(x)})
-    if count_flops:
-        graph.graph.graph["flops"] = int(counter.get_total_flops())
-    return graph
+    return _walk(outputs, model_id, source, nx, input_ids={id(x)})
 
 
 def _flatten(out: Any) -> list[Any]:

@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from fennec_core.errors import InputError
 from fennec_core.records import ModelCard
 
@@ -67,8 +65,3 @@ def encode_architectures(
             out.append(card)
     return out
 
-
-def vector_summary(cards: Sequence[ModelCard]) -> np.ndarray:
-    """The archi2vec features of cards as a matrix (for plots and checks)."""
-    names = sorted({k for c in cards for k in c.meta if k.startswith("arch_")})
-    return np.array([[c.meta.get(n, np.nan) for n in names] for c in cards])

@@ -47,7 +47,7 @@ def parse_protocol(protocol: str) -> int:
             k = 0
         if k >= 1:
             return k
-    raise InputError(f"unknown protocol {protocol!r}; available: loo, loo-warm:K (K >= 1 known cells), loo-model")
+    raise InputError(f"unknown protocol {protocol!r}; available: {', '.join(PROTOCOLS)} (K >= 1 known cells)")
 
 
 def static_scores(history: History) -> np.ndarray:

@@ -11,29 +11,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fennec_core.archgraph import capture, summary
-from fennec_core.errors import FennecError
+from fennec_core.archgraph import capture, meta_forward, summary
 from fennec_core.records import ArchGraph
 
 
 def count_flops(model: Any, input_shape: tuple[int, ...], model_id: str = "model") -> int:
     """FLOPs of one forward pass at ``input_shape`` (multiply-add = 2), counted on the meta device."""
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    params = {n: torch.empty_like(p, device="meta") for n, p in model.named_parameters()}
-    buffers = {n: torch.empty_like(b, device="meta") for n, b in model.named_buffers()}
-    x = torch.empty(input_shape, device="meta")
-    was_training = model.training
-    model.eval()
-    try:
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            torch.func.functional_call(model, {**params, **buffers}, (x,))
-    except Exception as exc:
-        raise FennecError(f"{model_id}: cannot count FLOPs, its forward failed on a meta input of shape "
-                          f"{input_shape} ({type(exc).__name__}: {exc})") from None
-    finally:
-        model.train(was_training)
+    counter = FlopCounterMode(display=False)
+    meta_forward(model, input_shape, model_id=model_id, grad=False, context=counter)
     return int(counter.get_total_flops())
 
 

@@ -59,9 +59,3 @@ class TaskNormalizer:
         """Map normalised values back to each task's own units."""
         return z * self.scale + self.offset
 
-
-def normalise_vector(values: np.ndarray, method: str) -> np.ndarray:
-    """Normalise one task's scores (m,) on their own: NaN entries are ignored and kept."""
-    mask = np.isfinite(values)
-    norm = TaskNormalizer.fit(values[:, None], mask[:, None], method)
-    return norm.transform(values[:, None])[:, 0]
