@@ -2,8 +2,10 @@
 
 Data: fine-tuning accuracies from the official Fennec code (Fay-why/Fennec,
 ``fennec/oracles/large.csv``, arXiv 2403.06382), converted to ``data/zoo105_history.csv``;
-model meta features computed from the real architectures by
-``scripts/compute_zoo_models.py``; task class counts from the same repository.
+model meta features and archi2vec features computed from the real pytorchcv architectures
+by ``scripts/compute_zoo_models.py`` (``zoo105_models.csv``, and ``zoo105_archi.json.gz``: the
+graphs, vectors, PCA and encoder weights, so new models are encoded in the same basis); task
+class counts from the same repository.
 
 Rebuild the store (deterministic) with ``python -m fennec_core.bundled``.
 """
@@ -34,6 +36,17 @@ def load_bundled(device: str = "auto"):  # -> Fennec (lazy import keeps this mod
     return Fennec.load(bundled_zoo_path(), device=device)
 
 
+def load_archi_encoding():  # -> ArchiEncoding
+    """The archi2vec encoding of the 105 bundled architectures (graphs, vectors, PCA, weights)."""
+    import gzip
+    import json
+
+    from fennec_core.archi import ArchiEncoding
+
+    with gzip.open(data_path("zoo105_archi.json.gz"), "rt") as fh:
+        return ArchiEncoding.from_document(json.load(fh))
+
+
 def build(out: str | None = None):
     """Fit the bundled zoo from its CSVs with default settings and save it to ``out``."""
     from fennec_core.engine import Fennec
@@ -41,6 +54,7 @@ def build(out: str | None = None):
     engine = Fennec(device="cpu").fit(
         data_path("zoo105_history.csv"), data_path("zoo105_models.csv"), data_path("zoo105_tasks.csv")
     )
+    engine.archi = load_archi_encoding()
     engine.save(out or bundled_zoo_path())
     return engine
 

@@ -112,27 +112,41 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _arch_cache(args: argparse.Namespace):
+    from fennec_core.archgraph_io import ArchCache
+
+    return None if getattr(args, "no_cache", False) else ArchCache()
+
+
 def _model_cards(args: argparse.Namespace):
-    """The models table, with architecture features added when --archi asks for them."""
+    """(models table with architecture features when --archi asks for them, the encoding or None)."""
     from fennec_core.tables import read_models
 
     if not args.models:
         if args.archi != "none":
             raise InputError("--archi needs --models with an `architecture` column (e.g. pytorchcv:resnet50)")
-        return None
+        return None, None
     cards = read_models(args.models)
     if args.archi == "none":
-        return cards
-    from fennec_core.archi import encode_architectures
+        return cards, None
+    from fennec_core.archi import fit_architectures
 
-    return encode_architectures(cards, encoder=args.archi, dims=args.archi_dims, clusters=args.archi_clusters,
-                                progress=not args.quiet)
+    config = {}
+    for item in args.archi_config or []:
+        if "=" not in item:
+            raise InputError(f"--archi-config {item!r}: expected KEY=VALUE, e.g. epochs=50")
+        key, value = item.split("=", 1)
+        config[key.strip().replace("-", "_")] = _parse_value(value)
+    return fit_architectures(cards, encoder=args.archi, encoder_config=config, dims=args.archi_dims,
+                             clusters=args.archi_clusters, progress=not args.quiet, cache=_arch_cache(args))
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a zoo from a history CSV and save it as a Zarr store."""
     t0 = time.perf_counter()
-    engine = _engine(args).fit(args.history, _model_cards(args), args.tasks)
+    cards, encoding = _model_cards(args)
+    engine = _engine(args).fit(args.history, cards, args.tasks)
+    engine.archi = encoding
     engine.save(args.out)
     m, n = engine.history.shape
     _say(args, f"fitted {m} models x {n} tasks ({engine.factorizer_name}, k={engine.factors.k}) "
@@ -203,7 +217,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from fennec_core.tables import read_history, read_tasks
 
     history = read_history(args.history)
-    models = _model_cards(args)
+    models, _ = _model_cards(args)
     tasks = read_tasks(args.tasks) if args.tasks else None
     report = _engine(args).evaluate(history, protocol=args.protocol, models=models, tasks=tasks,
                                     progress=not args.quiet, repeats=args.repeats)
@@ -240,17 +254,23 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 def cmd_add_model(args: argparse.Namespace) -> int:
     """Add models with no history: features from their architecture, vectors predicted."""
+    from fennec_core.archi import describe_architecture
     from fennec_core.engine import Fennec
-    from fennec_core.model_meta import describe_model
-    from fennec_core.model_sources import build_architecture
     from fennec_core.records import ModelCard
 
     engine = Fennec.load(args.zoo, device=args.device)
-    cards = []
-    for ref in args.model:
-        net = build_architecture(ref)
-        _, feats = describe_model(net, model_id=ref, source=ref)
-        cards.append(ModelCard(args.name[len(cards)] if args.name and len(args.name) > len(cards) else ref, ref, feats))
+    if args.name and len(args.name) != len(args.model):
+        raise InputError(f"give one --name per --model ({len(args.model)} models, {len(args.name)} names)")
+    names = args.name or args.model
+    cache = _arch_cache(args)
+    graphs, cards = [], []
+    for ref, name in zip(args.model, names, strict=True):
+        graph, feats = describe_architecture(ref, name, cache=cache)
+        graphs.append(graph)
+        cards.append(ModelCard(name, ref, feats))
+    if engine.archi is not None:  # the zoo was fitted with archi2vec features: encode in its basis
+        extra = engine.archi.encode_new(graphs)
+        cards = [ModelCard(c.id, c.architecture, {**c.meta, **e}) for c, e in zip(cards, extra, strict=True)]
     added = engine.add_models(cards)
     engine.save(args.out or args.zoo)
     _say(args, f"added {len(added)} model(s) with predicted vectors: {', '.join(added)}; saved to {args.out or args.zoo}")
@@ -358,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "encoder name (graph2vec) or none (default)")
     archi.add_argument("--archi-dims", type=int, default=4, help="principal components of the archi2vec vectors (4)")
     archi.add_argument("--archi-clusters", type=int, help="instead, a one-hot KMeans cluster id with this many clusters")
+    archi.add_argument("--archi-config", action="append", metavar="KEY=VALUE",
+                       help="graph encoder option, e.g. epochs=50 (graph2vec) or layers=2 (dgl-gin)")
+    archi.add_argument("--no-cache", action="store_true",
+                       help="capture every architecture again instead of reusing $FENNEC_CACHE_DIR (~/.cache/fennec)")
     device = argparse.ArgumentParser(add_help=False)
     device.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
 
@@ -405,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", action="append", required=True,
                    help="architecture reference (pytorchcv:NAME, timm:NAME, py:MODULE:CALLABLE); repeat for several")
     s.add_argument("--name", action="append", help="model id for each --model (default: the reference)")
+    s.add_argument("--no-cache", action="store_true", help="capture the architectures again (no disk cache)")
     s.add_argument("--out", help="write the updated zoo here (default: update --zoo in place, atomically)")
     s.set_defaults(func=cmd_add_model)
 

@@ -118,6 +118,8 @@ class Fennec:
         self.meta_model: MetaModel | None = None
         self.k_selection: dict[str, Any] | None = None
         self.predicted_models: list[str] = []
+        #: the zoo's architecture encoding (graphs, vectors, projection), when fitted with one
+        self.archi: Any = None
         self._warm_strength: float | None = None if warm_strength == "auto" else float(warm_strength)
 
     def _make_factorizer(self, config: dict[str, Any]) -> Any:
@@ -519,6 +521,13 @@ class Fennec:
             if not any(n in card.meta for n in names):
                 raise InputError(f"model {card.id!r} has none of the zoo's model features ({', '.join(names)}); "
                                  "give them (e.g. `fennec add-model --model pytorchcv:NAME` computes them)")
+            missing = [n for n in names if n not in card.meta]
+            if missing:
+                import warnings
+
+                warnings.warn(f"model {card.id!r} lacks the zoo features {', '.join(missing)}: the zoo's mean is used "
+                              "for them (fit the zoo with `--archi ENCODER` so new architectures get archi2vec "
+                              "features)", stacklevel=2)
             added.append(card)
         if not added:
             return []
@@ -757,6 +766,9 @@ class Fennec:
         if self.meta_model is not None:
             for name, arr in self.meta_model.arrays().items():
                 arrays[f"meta/{name}"] = arr
+        if self.archi is not None:
+            for name, arr in self.archi.arrays().items():
+                arrays[f"archi/{name}"] = arr
         fcfg = dict(self.factorizer_config)
         if self.k_selection is not None:
             fcfg["k"] = self.k_selection["k"]
@@ -783,6 +795,7 @@ class Fennec:
             "predicted_models": self.predicted_models,
             "factors_info": self.factors.info,
             "meta_model": self.meta_model.attributes() if self.meta_model else None,
+            "archi": self.archi.attributes() if self.archi is not None else None,
         }
         write_store(path, arrays, manifest)
 
@@ -835,6 +848,11 @@ class Fennec:
             if man.get("meta_model"):
                 meta_arrays = {k.removeprefix("meta/"): v for k, v in arrays.items() if k.startswith("meta/")}
                 eng.meta_model = MetaModel.from_stored(meta_arrays, man["meta_model"])
+            if man.get("archi"):
+                from fennec_core.archi import ArchiEncoding
+
+                archi_arrays = {k.removeprefix("archi/"): v for k, v in arrays.items() if k.startswith("archi/")}
+                eng.archi = ArchiEncoding.from_stored(archi_arrays, man["archi"])
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, FennecError):
                 raise StoreError(f"{path}: inconsistent store ({exc}); refit with `fennec fit`") from None

@@ -44,9 +44,13 @@ def describe_model(model: Any, input_size: int | None = None, *, model_id: str =
     graph = capture(model, shape, model_id=model_id, source=source)
     s = summary(graph)
     flops = count_flops(model, shape, model_id)
+    # Parameters and layers are counted on the module, not the graph: a module applied twice
+    # (CBAM's shared channel MLP) is one layer with one set of weights, though it is two ops.
+    params = sum(p.numel() for p in model.parameters())
+    layers = sum(isinstance(m, torch.nn.modules.conv._ConvNd | torch.nn.Linear) for m in model.modules())
     features = {
-        "log10_params": math.log10(max(s["params"], 1)),
-        "conv_linear_layers": float(s["conv_linear_layers"]),
+        "log10_params": math.log10(max(params, 1)),
+        "conv_linear_layers": float(layers),
         "depth": float(s["depth"]),
         "log10_flops": math.log10(max(flops, 1)),
         "input_size": float(size),

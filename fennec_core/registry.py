@@ -54,6 +54,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fennec_plugins.merges",
     "fennec_plugins.estimators",
     "fennec_plugins.graph2vec",
+    "fennec_plugins.dgl_gin",
 )
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")

@@ -1,45 +1,57 @@
-"""Compute the models table of the bundled 105-model zoo from the real pytorchcv architectures.
+"""Compute the architecture data of the bundled 105-model zoo from the real pytorchcv architectures.
 
-Writes ``fennec_core/data/zoo105_models.csv``: ``model,architecture`` plus meta features
-(log10 parameter count, number of conv + linear layers, nominal input size). No weights are
-downloaded: models are built without weights on the meta device.
+Writes ``fennec_core/data/zoo105_models.csv`` (``model,architecture`` plus the meta features
+of :func:`fennec_core.model_meta.describe_model`: log10 parameter count, conv + linear layers,
+depth, log10 FLOPs, nominal input size) and the archi2vec features (the first 4 principal
+components of the ``dgl-gin`` vectors, contrastive: the encoder that predicts new models best
+in ``benchmarks/bench_graph_encoders.py``), and ``fennec_core/data/zoo105_archi.json.gz``: the
+encoding (the 105 graphs, their vectors, the PCA, the GIN weights; JSON, no pickle) that
+``python -m fennec_core.bundled`` puts in the store so ``fennec add-model`` on the bundled zoo
+encodes new architectures in the same basis.
+No weights are downloaded: models are built on the meta device. Captures are cached in
+``$FENNEC_CACHE_DIR`` (``~/.cache/fennec``); ``--no-cache`` captures again.
 
-Needs pytorchcv, which imports torchvision (``pip install torch==2.14.1 torchvision==0.29.1
+Needs pytorchcv and dgl==1.1.3; pytorchcv imports torchvision (``pip install torch==2.14.1 torchvision==0.29.1
 pytorchcv`` on this machine). Run: ``python scripts/compute_zoo_models.py``.
 """
 
 from __future__ import annotations
 
 import csv
-import math
+import gzip
+import json
 import sys
 from pathlib import Path
 
-import torch
-from pytorchcv.model_provider import get_model
+from fennec_core.archgraph_io import ArchCache
+from fennec_core.archi import describe_architecture, encode_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "fennec_core" / "data"
+COLUMNS = ["log10_params", "conv_linear_layers", "depth", "log10_flops", "input_size"]
+ENCODER, DIMS = "dgl-gin", 4
 
 
 def main() -> int:
-    history = ROOT / "fennec_core" / "data" / "zoo105_history.csv"
-    with open(history, newline="") as fh:
+    with open(DATA / "zoo105_history.csv", newline="") as fh:
         names = list(dict.fromkeys(row["model"] for row in csv.DictReader(fh)))
-    rows = []
+    cache = None if "--no-cache" in sys.argv else ArchCache()
+    rows, graphs = [], []
     for name in names:
-        with torch.device("meta"):
-            net = get_model(name, pretrained=False)
-        params = sum(p.numel() for p in net.parameters())
-        layers = sum(isinstance(m, torch.nn.Conv2d | torch.nn.Linear) for m in net.modules())
-        size = net.in_size[0] if hasattr(net, "in_size") else 224
-        rows.append([name, f"pytorchcv:{name}", f"{math.log10(params):.6f}", layers, size])
-        print(name, params, layers, size, file=sys.stderr)
-    out = ROOT / "fennec_core" / "data" / "zoo105_models.csv"
-    with open(out, "w", newline="") as fh:
+        graph, feats = describe_architecture(f"pytorchcv:{name}", name, cache=cache)
+        graphs.append(graph)
+        rows.append([name, f"pytorchcv:{name}"] + [f"{feats[c]:.6f}" if "log10" in c else int(feats[c])
+                                                   for c in COLUMNS])
+        print(name, *rows[-1][2:], file=sys.stderr)
+    extra, encoding = encode_graphs(graphs, encoder=ENCODER, dims=DIMS)
+    arch_cols = list(extra[0])
+    with open(DATA / "zoo105_models.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["model", "architecture", "log10_params", "conv_linear_layers", "input_size"])
-        w.writerows(rows)
-    print(f"wrote {out} ({len(rows)} models)")
+        w.writerow(["model", "architecture", *COLUMNS, *arch_cols])
+        w.writerows(row + [repr(e[c]) for c in arch_cols] for row, e in zip(rows, extra, strict=True))
+    with gzip.GzipFile(DATA / "zoo105_archi.json.gz", "wb", mtime=0) as fh:
+        fh.write(json.dumps(encoding.to_document(), separators=(",", ":")).encode())
+    print(f"wrote {DATA / 'zoo105_models.csv'} and zoo105_archi.json.gz ({len(rows)} models, {ENCODER})")
     return 0
 
 
