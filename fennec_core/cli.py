@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -44,7 +45,7 @@ def parse_config(items: Sequence[str]) -> dict[str, dict[str, Any] | Any]:
     """
     engine: dict[str, Any] = {}
     comps: dict[str, dict[str, Any]] = {"factorizer": {}, "score_merger": {}}
-    allowed = {"normalization", "use_meta", "seed", "warm_strength"}
+    allowed = {"normalization", "use_meta", "seed", "warm_strength", "task_mapping"}
     for item in items:
         if "=" not in item:
             raise InputError(f"--config {item!r}: expected KEY=VALUE, e.g. factorizer.k=5")
@@ -144,8 +145,12 @@ def _model_cards(args: argparse.Namespace):
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a zoo from a history CSV and save it as a Zarr store."""
     t0 = time.perf_counter()
+    from fennec_core.tables import read_history
+
+    history = read_history(args.history)
     cards, encoding = _model_cards(args)
-    engine = _engine(args).fit(args.history, cards, args.tasks)
+    embeddings, proxy = _task_embeddings(args, list(history.task_ids))
+    engine = _engine(args).fit(history, cards, args.tasks, task_embeddings=embeddings, proxy=proxy)
     engine.archi = encoding
     engine.save(args.out)
     m, n = engine.history.shape
@@ -201,7 +206,35 @@ def cmd_rank(args: argparse.Namespace) -> int:
         from fennec_core.tables import read_known
 
         known = read_known(args.known)
-    ranking = engine.rank(card, known=known, top=args.top, explore=args.explore)
+    inputs = [o for o in ("images", "embeddings", "describe") if getattr(args, o)]
+    if len(inputs) > 1:
+        raise InputError(f"give one of --images, --embeddings, --describe (got {', '.join('--' + i for i in inputs)})")
+    task_vector = None
+    task_embeddings = None
+    if args.describe:
+        from fennec_core.proxies import describe_vector
+
+        task_vector = describe_vector(engine, args.describe)
+    elif args.images:
+        if not engine.proxy or engine.proxy.get("name") == "external":
+            raise InputError("this zoo has no task proxy to embed images with; fit it with --task-images DIR "
+                             "(or give the new task's --embeddings computed like the zoo's)")
+        from fennec_core.proxies import make_proxy
+
+        config = {k: v for k, v in engine.proxy.get("config", {}).items() if k != "images_per_task"}
+        proxy = make_proxy(engine.proxy["name"], {**config, "images_per_task": args.images_per_task,
+                                                  "device": args.device, "progress": not args.quiet})
+        task_embeddings = proxy.embed(args.images)
+    elif args.embeddings:
+        task_embeddings = _read_one_embedding(args.embeddings)
+    ranking = engine.rank(card, known=known, top=args.top, explore=args.explore, task_vector=task_vector,
+                          task_embeddings=task_embeddings)
+    if args.describe:
+        ranking.info.setdefault("notes", []).append(
+            "task vector from the description (text proxy, mapped from the zoo's task descriptions)")
+    elif task_embeddings is not None:
+        ranking.info.setdefault("notes", []).append(
+            f"task vector from {len(task_embeddings)} item embeddings ({engine.task_mapping} mapping)")
     if args.json:
         print(ranking.to_json(indent=2))
         return 0
@@ -210,6 +243,47 @@ def cmd_rank(args: argparse.Namespace) -> int:
     for note in ranking.info.get("notes", []):
         _say(args, f"note: {note}")
     return 0
+
+
+def _read_one_embedding(path: str) -> Any:
+    """A new task's embeddings: an .npy [n_items, d] array (loaded without pickle)."""
+    import numpy as np
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--embeddings {path}: not a readable .npy array ({exc})") from None
+    if getattr(arr, "ndim", 0) != 2:
+        raise InputError(f"--embeddings {path}: expected a [n_items, d] array")
+    return arr
+
+
+def _task_embeddings(args: argparse.Namespace, task_ids: list[str]):
+    """(embeddings per historical task, proxy spec) from --task-images or --task-embeddings."""
+    if args.task_images and args.task_embeddings:
+        raise InputError("give --task-images or --task-embeddings, not both")
+    if args.task_embeddings:
+        from fennec_core.task_embeddings import read_embeddings_file
+
+        emb = read_embeddings_file(args.task_embeddings)
+        unknown = [t for t in emb if t not in task_ids]
+        if unknown:
+            raise InputError(f"--task-embeddings names task(s) not in the history, e.g. {unknown[0]!r}")
+        return emb, {"name": "external", "config": {"file": os.path.basename(args.task_embeddings)}}
+    if not args.task_images:
+        return None, None
+    from fennec_core.proxies import embed_task_folders, make_proxy, proxy_spec
+
+    config = {}
+    for item in args.proxy_config or []:
+        if "=" not in item:
+            raise InputError(f"--proxy-config {item!r}: expected KEY=VALUE, e.g. model=ViT-B-32")
+        key, value = item.split("=", 1)
+        config[key.strip().replace("-", "_")] = _parse_value(value)
+    config.setdefault("images_per_task", args.images_per_task)
+    proxy = make_proxy(args.proxy, {**config, "device": args.device, "progress": not args.quiet})
+    emb = embed_task_folders(args.task_images, task_ids, proxy, progress=not args.quiet)
+    return emb, proxy_spec(proxy, args.proxy, config)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -399,6 +473,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--models", help="models CSV: model[,architecture][,numeric meta columns]")
     s.add_argument("--tasks", help="tasks CSV: task[,num_classes][,train_size][,description]")
     s.add_argument("--out", required=True, help="Zarr store path or fsspec URL to write")
+    s.add_argument("--task-images", help="folder with one subfolder of images per task id: embedded by --proxy so "
+                                         "new tasks can be ranked from their images (rank --images)")
+    s.add_argument("--task-embeddings", help=".npz with one [n_items, d] array per task id, embedded elsewhere")
+    s.add_argument("--proxy", default="clip", help="task proxy for --task-images: clip (default), dinov2, ...")
+    s.add_argument("--proxy-config", action="append", metavar="KEY=VALUE",
+                   help="proxy option, e.g. model=ViT-B-32, pretrained=/path/to/open_clip_pytorch_model.bin")
+    s.add_argument("--images-per-task", type=int, default=100, help="images sampled per task (100)")
     s.set_defaults(func=cmd_fit)
 
     s = sub.add_parser("rank", parents=[common, device], help="rank the zoo's models for a new task")
@@ -409,6 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--known", help="CSV model,score: scores already measured on this task (warm start)")
     s.add_argument("--explore", action="store_true", help="rank by the optimistic end of each model's 90%% interval")
     s.add_argument("--top", type=int, default=10, help="how many models to show (default 10)")
+    s.add_argument("--images", help="folder of the new task's images (flat or one subfolder per class), embedded "
+                                    "by the zoo's task proxy")
+    s.add_argument("--images-per-task", type=int, default=100, help="images sampled from --images (100)")
+    s.add_argument("--embeddings", help=".npy [n_items, d] of the new task, embedded like the zoo's tasks")
+    s.add_argument("--describe", help="describe the task in words, e.g. \"photos of yoga poses\" (text proxy)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_rank)
 

@@ -87,8 +87,13 @@ class Fennec:
         device: str = "auto",
         seed: int = 0,
         registry: Registry | None = None,
+        task_mapping: str = "kernel-ridge",
     ) -> None:
         from fennec_core.normalize import METHODS
+        from fennec_core.task_mapping import METHODS as MAPPINGS
+
+        if task_mapping not in MAPPINGS:
+            raise InputError(f"unknown task_mapping {task_mapping!r}; choose one of {', '.join(MAPPINGS)}")
 
         if normalization != "auto" and normalization not in METHODS:
             raise InputError(f"unknown normalization {normalization!r}; choose auto or one of {', '.join(METHODS)}")
@@ -120,6 +125,11 @@ class Fennec:
         self.predicted_models: list[str] = []
         #: the zoo's architecture encoding (graphs, vectors, projection), when fitted with one
         self.archi: Any = None
+        #: per historical task, its items embedded by a task proxy ([n_items, d]); and the proxy
+        self.task_embeddings: dict[str, np.ndarray] = {}
+        self.proxy: dict[str, Any] | None = None
+        self.task_mapping = task_mapping
+        self._mapper: Any = None
         self._warm_strength: float | None = None if warm_strength == "auto" else float(warm_strength)
 
     def _make_factorizer(self, config: dict[str, Any]) -> Any:
@@ -135,11 +145,17 @@ class Fennec:
         history: History | str | os.PathLike[str],
         models: Sequence[ModelCard] | str | os.PathLike[str] | None = None,
         tasks: Sequence[TaskCard] | str | os.PathLike[str] | None = None,
+        *,
+        task_embeddings: Mapping[str, np.ndarray] | None = None,
+        proxy: Mapping[str, Any] | None = None,
     ) -> Fennec:
         """Fit the transfer space and meta model on ``history`` (a History or a CSV path).
 
         ``models`` / ``tasks``: cards (or CSV paths) with meta features; models of the
-        history missing from ``models`` get a card with no features. Returns ``self``.
+        history missing from ``models`` get a card with no features. ``task_embeddings``:
+        ``{task id: [n_items, d]}`` from a task proxy (``proxy``: its name and config), so new
+        tasks can be ranked from their images (:meth:`rank` with ``task_embeddings``).
+        Returns ``self``.
         """
         from fennec_core.tables import read_models, read_tasks
 
@@ -159,11 +175,46 @@ class Fennec:
         self.history = hist.with_capacity() if hist.shape[0] * hist.shape[1] >= 1_000_000 else hist
         self.models = {m: model_cards.get(m, ModelCard(m)) for m in hist.model_ids}
         self.tasks = {**task_cards, **{t: task_cards.get(t, TaskCard(t)) for t in hist.task_ids}}
+        self.set_task_embeddings(task_embeddings or {}, proxy)
         self._fit_parts()
         return self
 
+    def set_task_embeddings(self, embeddings: Mapping[str, np.ndarray], proxy: Mapping[str, Any] | None) -> None:
+        """Attach proxy embeddings of historical tasks (validated: finite, one width)."""
+        clean: dict[str, np.ndarray] = {}
+        for t, e in embeddings.items():
+            arr = np.atleast_2d(np.asarray(e, dtype=np.float32))
+            if arr.ndim != 2 or len(arr) == 0 or not np.isfinite(arr).all():
+                raise InputError(f"task embeddings of {t!r} must be a finite, non-empty [n_items, d] array, "
+                                 f"got shape {arr.shape}")
+            clean[str(t)] = arr
+        if len({a.shape[1] for a in clean.values()}) > 1:
+            raise InputError("task embeddings differ in width; embed every task with the same proxy")
+        self.task_embeddings = clean
+        self.proxy = dict(proxy) if proxy else ({"name": "external", "config": {}} if clean else None)
+        self._mapper = None
+
+    def map_task(self, embeddings: np.ndarray) -> np.ndarray:
+        """A new task's vector in the transfer space from its items' proxy embeddings.
+
+        The mapping (``task_mapping``: the paper's random forest, kernel ridge or kNN) is
+        learned from the historical tasks' embeddings and fitted vectors, on first use.
+        """
+        from fennec_core.task_mapping import TaskMapper
+
+        self._require_fitted()
+        assert self.history is not None and self.factors is not None
+        if not self.task_embeddings:
+            raise InputError("this zoo has no proxy embeddings of its tasks; fit it with --task-images DIR or "
+                             "--task-embeddings FILE (Fennec.fit(task_embeddings=...))")
+        if self._mapper is None:
+            vectors = {t: self.factors.V[j] for j, t in enumerate(self.history.task_ids)}
+            self._mapper = TaskMapper(self.task_mapping, seed=self.seed).fit(self.task_embeddings, vectors)
+        return self._mapper.predict(embeddings)
+
     def _fit_parts(self) -> None:
         assert self.history is not None
+        self._mapper = None  # the task vectors change: the proxy mapping is learned again
         hist = self.history
         self.normalizer = TaskNormalizer.fit(hist.scores, hist.mask, self.normalization)
         Pn = np.where(hist.mask, self.normalizer.transform(hist.scores), 0.0)
@@ -390,15 +441,22 @@ class Fennec:
         known: Mapping[str, float] | None = None,
         top: int | None = None,
         explore: bool = False,
+        task_embeddings: np.ndarray | None = None,
     ) -> Ranking:
         """Rank every model for one new task.
 
+        ``task_embeddings``: the new task's items embedded by the zoo's task proxy
+        ([n_items, d]); mapped to ``task_vector`` by :meth:`map_task`.
         ``task``: a TaskCard (or id) with what is known about the task (classes, size).
         ``task_vector``: the task's vector in the transfer space, from a task proxy.
         ``known``: ``{model id: score}`` already measured on this task (warm start), in the
         history's units. With neither, the Ranking is cold (mean task vector).
         ``explore``: rank by the optimistic (upper 90%) end of each model's interval.
         """
+        if task_embeddings is not None:
+            if task_vector is not None:
+                raise InputError("give task_vector or task_embeddings, not both")
+            task_vector = self.map_task(task_embeddings)
         vectors = None if task_vector is None else [task_vector]
         return self.rank_many([task], task_vectors=vectors, known=[known], top=top, explore=explore)[0]
 
@@ -614,6 +672,7 @@ class Fennec:
             reason = f"factorizer {self.factorizer_name!r} cannot fold in new models"
         if reason is None:
             reason = self._fold_in_new(old, new_models, new_tasks, refit_threshold, report)
+            self._mapper = None
         if reason is not None:
             self._fit_parts()
             report.update(refit=True, reason=reason)
@@ -713,6 +772,7 @@ class Fennec:
             device=self.device,
             seed=self.seed,
             registry=self.registry,
+            task_mapping=self.task_mapping,
         )
 
     def evaluate(
@@ -724,10 +784,13 @@ class Fennec:
         tasks: Sequence[TaskCard] | None = None,
         progress: bool = False,
         repeats: int = 5,
+        task_embeddings: Mapping[str, np.ndarray] | None = None,
     ) -> Any:
         """Evaluate this engine's configuration under ``protocol`` (``loo``, ``loo-warm:K``).
 
-        Uses the fitted history and cards when ``history`` is None. Returns an
+        Uses the fitted history and cards when ``history`` is None. With ``task_embeddings``
+        (proxy embeddings per task) each hidden task is ranked from its own embeddings, the
+        mapping learned on the other tasks only. Returns an
         :class:`fennec_core.evaluation.EvaluationReport` with the static baseline beside it.
         """
         from fennec_core.evaluation import evaluate
@@ -737,10 +800,13 @@ class Fennec:
             hist = self.history
             models = models if models is not None else list(self.models.values())
             tasks = tasks if tasks is not None else list(self.tasks.values())
+            if task_embeddings is None and self.task_embeddings:
+                task_embeddings = self.task_embeddings
         else:
             hist = _load_history(history)
         assert hist is not None
-        return evaluate(self, hist, protocol=protocol, models=models, tasks=tasks, progress=progress, repeats=repeats)
+        return evaluate(self, hist, protocol=protocol, models=models, tasks=tasks, progress=progress, repeats=repeats,
+                        task_embeddings=task_embeddings)
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -769,6 +835,13 @@ class Fennec:
         if self.archi is not None:
             for name, arr in self.archi.arrays().items():
                 arrays[f"archi/{name}"] = arr
+        proxy_manifest = None
+        if self.task_embeddings:
+            from fennec_core.task_embeddings import pack_embeddings
+
+            packed, proxy_manifest = pack_embeddings(self.task_embeddings)
+            arrays["proxy/embeddings"] = packed
+            proxy_manifest["proxy"] = self.proxy
         fcfg = dict(self.factorizer_config)
         if self.k_selection is not None:
             fcfg["k"] = self.k_selection["k"]
@@ -790,12 +863,14 @@ class Fennec:
                 "score_merger": {"name": self.score_merger_name, "config": self.score_merger_config},
             },
             "settings": {"normalization": self.normalization, "use_meta": self.use_meta, "seed": self.seed,
-                         "warm_strength": self.warm_strength, "resolved_warm_strength": self._warm_strength},
+                         "warm_strength": self.warm_strength, "resolved_warm_strength": self._warm_strength,
+                         "task_mapping": self.task_mapping},
             "k_selection": self.k_selection,
             "predicted_models": self.predicted_models,
             "factors_info": self.factors.info,
             "meta_model": self.meta_model.attributes() if self.meta_model else None,
             "archi": self.archi.attributes() if self.archi is not None else None,
+            "task_embeddings": proxy_manifest,
         }
         write_store(path, arrays, manifest)
 
@@ -824,6 +899,7 @@ class Fennec:
                 device=device,
                 seed=settings["seed"],
                 registry=registry,
+                task_mapping=settings.get("task_mapping", "kernel-ridge"),
             )
             if settings.get("resolved_warm_strength") is not None:
                 eng._warm_strength = float(settings["resolved_warm_strength"])
@@ -853,6 +929,11 @@ class Fennec:
 
                 archi_arrays = {k.removeprefix("archi/"): v for k, v in arrays.items() if k.startswith("archi/")}
                 eng.archi = ArchiEncoding.from_stored(archi_arrays, man["archi"])
+            if man.get("task_embeddings"):
+                from fennec_core.task_embeddings import unpack_embeddings
+
+                emb = unpack_embeddings(arrays["proxy/embeddings"], man["task_embeddings"])
+                eng.set_task_embeddings(emb, man["task_embeddings"].get("proxy"))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, FennecError):
                 raise StoreError(f"{path}: inconsistent store ({exc}); refit with `fennec fit`") from None

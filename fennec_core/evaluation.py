@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -141,8 +141,13 @@ def evaluate(
     tasks: Sequence[TaskCard] | None = None,
     progress: bool = False,
     repeats: int = 5,
+    task_embeddings: Mapping[str, np.ndarray] | None = None,
 ) -> EvaluationReport:
-    """Run ``protocol`` for ``engine``'s configuration on ``history``."""
+    """Run ``protocol`` for ``engine``'s configuration on ``history``.
+
+    With ``task_embeddings`` (proxy embeddings per task), each hidden task is ranked from its
+    own embeddings through a mapping learned on the other tasks only.
+    """
     from tqdm.auto import tqdm
 
     n_known = parse_protocol(protocol)
@@ -159,7 +164,9 @@ def evaluate(
         truth, observed = history.column(task)
         if observed.sum() < n_known + 2:
             continue
-        fitted = engine.clone_unfitted().fit(train, models, [c for c in task_cards.values() if c.id != task])
+        emb = {t: e for t, e in (task_embeddings or {}).items() if t != task}
+        fitted = engine.clone_unfitted().fit(train, models, [c for c in task_cards.values() if c.id != task],
+                                             task_embeddings=emb if task in (task_embeddings or {}) else None)
         static = static_scores(train)
         card = task_cards.get(task, TaskCard(task))
         method_runs, static_runs, cold = [], [], True
@@ -171,7 +178,8 @@ def evaluate(
                 idx = rng.choice(np.flatnonzero(observed), n_known, replace=False)
                 rest[idx] = False
                 known = {history.model_ids[i]: float(truth[i]) for i in idx}
-            ranking = fitted.rank(card, known=known)
+            ranking = fitted.rank(card, known=known, task_embeddings=None if not task_embeddings or task not in
+                                  task_embeddings else task_embeddings[task])
             cold = ranking.cold
             pos = {m: i for i, m in enumerate(ranking.model_ids)}
             pred = np.array([ranking.scores[pos[m]] for m in history.model_ids])
@@ -184,7 +192,7 @@ def evaluate(
         "factorizer": engine.factorizer_name, "factorizer_config": engine.factorizer_config,
         "score_merger": engine.score_merger_name, "score_merger_config": engine.score_merger_config,
         "normalization": engine.normalization, "use_meta": engine.use_meta, "seed": engine.seed,
-        "repeats": repeats,
+        "repeats": repeats, "task_mapping": engine.task_mapping if task_embeddings else None,
     }
     return EvaluationReport(protocol, config, results, predictions)
 

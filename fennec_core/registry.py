@@ -55,6 +55,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fennec_plugins.estimators",
     "fennec_plugins.graph2vec",
     "fennec_plugins.dgl_gin",
+    "fennec_plugins.proxy_clip",
+    "fennec_plugins.proxy_dinov2",
+    "fennec_plugins.proxy_text",
 )
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")

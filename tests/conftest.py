@@ -67,6 +67,12 @@ def cli(capsys):
 
 
 @pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Caches (architectures, embeddings) go to a temporary folder, never the user's ~/.cache."""
+    monkeypatch.setenv("FENNEC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "fennec-cache"))
+
+
+@pytest.fixture(autouse=True)
 def _fresh_registry():
     """Every test starts with a freshly loaded default plugin registry."""
     from fennec_core import registry
