@@ -44,7 +44,7 @@ def parse_config(items: Sequence[str]) -> dict[str, dict[str, Any] | Any]:
     (``normalization=zscore``, ``use_meta=false``, ``seed=1``) to the engine.
     """
     engine: dict[str, Any] = {}
-    comps: dict[str, dict[str, Any]] = {"factorizer": {}, "score_merger": {}}
+    comps: dict[str, dict[str, Any]] = {"factorizer": {}, "score_merger": {}, "ranker": {}}
     allowed = {"normalization", "use_meta", "seed", "warm_strength", "task_mapping"}
     for item in items:
         if "=" not in item:
@@ -54,21 +54,24 @@ def parse_config(items: Sequence[str]) -> dict[str, dict[str, Any] | Any]:
         if "." in key:
             comp, sub = key.split(".", 1)
             if comp not in comps:
-                raise InputError(f"--config {item!r}: unknown component {comp!r}; use factorizer.* or score_merger.*")
+                raise InputError(f"--config {item!r}: unknown component {comp!r}; use factorizer.*, score_merger.* "
+                                 "or ranker.*")
             comps[comp][sub] = _parse_value(value)
         elif key in allowed:
             engine[key] = _parse_value(value)
         else:
             raise InputError(f"--config {item!r}: unknown key {key!r}; use one of {', '.join(sorted(allowed))}, "
                              "factorizer.<option> or score_merger.<option>")
-    return {**engine, "factorizer_config": comps["factorizer"], "score_merger_config": comps["score_merger"]}
+    return {**engine, "factorizer_config": comps["factorizer"], "score_merger_config": comps["score_merger"],
+            "ranker_config": comps["ranker"]}
 
 
 def _engine(args: argparse.Namespace):
     from fennec_core.engine import Fennec
 
     cfg = parse_config(args.config or [])
-    names = {k: v for k, v in (("factorizer", args.factorizer), ("score_merger", args.score_merger)) if v}
+    names = {k: v for k, v in (("factorizer", args.factorizer), ("score_merger", args.score_merger),
+                               ("ranker", getattr(args, "ranker", None))) if v}
     return Fennec(**names, device=args.device, **cfg)
 
 
@@ -211,7 +214,11 @@ def cmd_rank(args: argparse.Namespace) -> int:
         raise InputError(f"give one of --images, --embeddings, --describe (got {', '.join('--' + i for i in inputs)})")
     task_vector = None
     task_embeddings = None
-    if args.describe:
+    if args.describe and engine.ranker is not None:  # a learned ranker reads the description's embedding
+        from fennec_core.proxies import make_proxy
+
+        task_embeddings = make_proxy("text").embed(args.describe)
+    elif args.describe:
         from fennec_core.proxies import describe_vector
 
         task_vector = describe_vector(engine, args.describe)
@@ -293,8 +300,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     history = read_history(args.history)
     models, _ = _model_cards(args)
     tasks = read_tasks(args.tasks) if args.tasks else None
+    embeddings = None
+    if args.task_embeddings:
+        from fennec_core.task_embeddings import read_embeddings_file
+
+        embeddings = read_embeddings_file(args.task_embeddings)
     report = _engine(args).evaluate(history, protocol=args.protocol, models=models, tasks=tasks,
-                                    progress=not args.quiet, repeats=args.repeats)
+                                    progress=not args.quiet, repeats=args.repeats, task_embeddings=embeddings)
     if args.predictions:
         report.write_predictions(args.predictions)
         _say(args, f"wrote {len(report.predictions)} predictions to {args.predictions}")
@@ -443,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     components = argparse.ArgumentParser(add_help=False)
     components.add_argument("--factorizer", help="factorizer name (default pmf; see `fennec plugins`)")
     components.add_argument("--score-merger", help="score merger name (default weighted)")
+    components.add_argument("--ranker", help="ranking method: fennec (default, this pipeline) or model-spider; "
+                                             "needs task embeddings (--task-images / --task-embeddings)")
     components.add_argument("--config", action="append", metavar="KEY=VALUE",
                             help="factorizer.k=5 (or auto), score_merger.w=0.3, normalization=zscore, use_meta=false, "
                                  "warm_strength=10, seed=1")
@@ -523,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--history", required=True)
     s.add_argument("--models")
     s.add_argument("--tasks")
+    s.add_argument("--task-embeddings", help=".npz with one [n_items, d] array per task id: each hidden task is "
+                                             "ranked from its own embeddings")
     s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model (hide a model row)")
     s.add_argument("--repeats", type=int, default=5, help="draws of known cells per target for loo-warm:K")
     s.add_argument("--predictions", help="write model,task,predicted,truth,static for every hidden cell")

@@ -88,6 +88,8 @@ class Fennec:
         seed: int = 0,
         registry: Registry | None = None,
         task_mapping: str = "kernel-ridge",
+        ranker: str = "fennec",
+        ranker_config: dict[str, Any] | None = None,
     ) -> None:
         from fennec_core.normalize import METHODS
         from fennec_core.task_mapping import METHODS as MAPPINGS
@@ -130,6 +132,12 @@ class Fennec:
         self.proxy: dict[str, Any] | None = None
         self.task_mapping = task_mapping
         self._mapper: Any = None
+        #: the ranking method: "fennec" (this pipeline) or a registered ranker such as "model-spider"
+        self.ranker_name = ranker
+        self.ranker_config = dict(ranker_config or {})
+        self.ranker: Any = None
+        if ranker != "fennec":
+            self.ranker = _build(self.registry, "ranker", ranker, self.ranker_config, device=device, seed=seed)
         self._warm_strength: float | None = None if warm_strength == "auto" else float(warm_strength)
 
     def _make_factorizer(self, config: dict[str, Any]) -> Any:
@@ -234,6 +242,8 @@ class Fennec:
             self._warm_strength = None  # re-chosen lazily for the new factors
         if hasattr(self.merger, "fit"):
             self.merger.fit(engine=self)
+        if self.ranker is not None:
+            self.ranker.fit(self)
 
     def _model_features(self) -> list[str]:
         return sorted({k for c in self.models.values() for k in c.meta})
@@ -453,12 +463,36 @@ class Fennec:
         history's units. With neither, the Ranking is cold (mean task vector).
         ``explore``: rank by the optimistic (upper 90%) end of each model's interval.
         """
+        if self.ranker is not None:
+            return self._rank_with_ranker(self._task_card(task), task_vector, known, task_embeddings, top, explore)
         if task_embeddings is not None:
             if task_vector is not None:
                 raise InputError("give task_vector or task_embeddings, not both")
             task_vector = self.map_task(task_embeddings)
         vectors = None if task_vector is None else [task_vector]
         return self.rank_many([task], task_vectors=vectors, known=[known], top=top, explore=explore)[0]
+
+    def _rank_with_ranker(self, card: TaskCard | None, task_vector: Any, known: Any, task_embeddings: Any,
+                          top: int | None, explore: bool) -> Ranking:
+        """Rank through the configured ranker plugin (e.g. Model Spider)."""
+        from fennec_core.scoring import order
+
+        self._require_fitted()
+        assert self.history is not None
+        if task_vector is not None or known or explore:
+            raise InputError(f"the {self.ranker_name!r} ranker ranks from task embeddings only (no task_vector, "
+                             "known scores or explore); use the default ranker for those")
+        if task_embeddings is None:
+            raise InputError(f"the {self.ranker_name!r} ranker needs the task's embeddings (rank --images / "
+                             "--embeddings / --describe, or task_embeddings=...)")
+        scores = np.asarray(self.ranker.scores(self, task_embeddings), dtype=np.float64)
+        idx = order(scores)[: top if top is not None else None]
+        ids = [self.history.model_ids[j] for j in idx]
+        return Ranking(ids, scores[idx], {"ranker": scores[idx]}, task=card.id if card is not None else None,
+                       info={"cold": False, "task_vector_source": "embeddings", "ranker": self.ranker_name,
+                             "score_space": f"{self.ranker_name} fitness", "interval": None,
+                             "n_models": len(self.history.model_ids),
+                             "predicted_models": [m for m in ids if m in self.predicted_models], "notes": []})
 
     def rank_many(
         self,
@@ -773,6 +807,8 @@ class Fennec:
             seed=self.seed,
             registry=self.registry,
             task_mapping=self.task_mapping,
+            ranker=self.ranker_name,
+            ranker_config=self.ranker_config,
         )
 
     def evaluate(
@@ -835,6 +871,11 @@ class Fennec:
         if self.archi is not None:
             for name, arr in self.archi.arrays().items():
                 arrays[f"archi/{name}"] = arr
+        ranker_manifest = None
+        if self.ranker is not None:
+            r_arrays, r_attrs = self.ranker.state() if hasattr(self.ranker, "state") else ({}, {})
+            arrays.update({f"ranker/{k}": v for k, v in r_arrays.items()})
+            ranker_manifest = {"name": self.ranker_name, "config": self.ranker_config, "attributes": r_attrs}
         proxy_manifest = None
         if self.task_embeddings:
             from fennec_core.task_embeddings import pack_embeddings
@@ -871,6 +912,7 @@ class Fennec:
             "meta_model": self.meta_model.attributes() if self.meta_model else None,
             "archi": self.archi.attributes() if self.archi is not None else None,
             "task_embeddings": proxy_manifest,
+            "ranker": ranker_manifest,
         }
         write_store(path, arrays, manifest)
 
@@ -900,6 +942,8 @@ class Fennec:
                 seed=settings["seed"],
                 registry=registry,
                 task_mapping=settings.get("task_mapping", "kernel-ridge"),
+                ranker=(man.get("ranker") or {}).get("name", "fennec"),
+                ranker_config=(man.get("ranker") or {}).get("config"),
             )
             if settings.get("resolved_warm_strength") is not None:
                 eng._warm_strength = float(settings["resolved_warm_strength"])
@@ -934,6 +978,9 @@ class Fennec:
 
                 emb = unpack_embeddings(arrays["proxy/embeddings"], man["task_embeddings"])
                 eng.set_task_embeddings(emb, man["task_embeddings"].get("proxy"))
+            if man.get("ranker") and eng.ranker is not None and hasattr(eng.ranker, "load_state"):
+                r_arrays = {k.removeprefix("ranker/"): v for k, v in arrays.items() if k.startswith("ranker/")}
+                eng.ranker.load_state(r_arrays, man["ranker"]["attributes"])
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, FennecError):
                 raise StoreError(f"{path}: inconsistent store ({exc}); refit with `fennec fit`") from None

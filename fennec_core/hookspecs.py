@@ -85,6 +85,22 @@ def fennec_register_estimators(register: Register) -> None:
     """
 
 
+# -------------------------------------------------------------------------
+# Whole ranking methods (the Fennec pipeline is one; Model Spider another)
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def fennec_register_rankers(register: Register) -> None:
+    """Register rankers: whole methods that score every model of a zoo for a new task.
+
+    :param register: call ``register(name, factory)``; ``factory(**config)`` returns an
+        object following :class:`fennec_core.protocols.Ranker`. The engine fits its
+        transfer space first and hands itself to ``Ranker.fit``, so a ranker may use the
+        history, the fitted model vectors, the model features and the task embeddings.
+    """
+
+
 __all__ = [
     "Register",
     "hookspec",
@@ -93,5 +109,6 @@ __all__ = [
     "fennec_register_factorizers",
     "fennec_register_score_mergers",
     "fennec_register_estimators",
+    "fennec_register_rankers",
 ]
 

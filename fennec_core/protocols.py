@@ -75,3 +75,16 @@ PROTOCOLS: dict[str, type] = {
     "score_merger": ScoreMerger,
     "estimator": Estimator,
 }
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    """A whole ranking method behind ``Fennec(ranker=NAME)``: fitted on a fitted engine."""
+
+    def fit(self, engine: Any) -> Ranker:
+        """Learn from the engine's history, model vectors and features, and task embeddings."""
+        ...
+
+    def scores(self, engine: Any, task_embeddings: np.ndarray) -> np.ndarray:
+        """One score per model of ``engine`` (higher is better) for a task given by its embeddings."""
+        ...

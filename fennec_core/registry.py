@@ -45,6 +45,7 @@ KINDS: dict[str, str] = {
     "factorizer": "fennec_register_factorizers",
     "score_merger": "fennec_register_score_mergers",
     "estimator": "fennec_register_estimators",
+    "ranker": "fennec_register_rankers",
 }
 
 #: Built-in plugins, registered exactly like third-party ones.
@@ -58,6 +59,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fennec_plugins.proxy_clip",
     "fennec_plugins.proxy_dinov2",
     "fennec_plugins.proxy_text",
+    "fennec_plugins.fennec_ranker",
+    "fennec_plugins.model_spider",
 )
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
