@@ -5,9 +5,9 @@ or a description) a task proxy embedded. Methods:
 
 - ``random-forest`` (the paper): a RandomForest of 25 trees from each *item's* embedding to
   its task's vector; a new task's vector is the mean prediction over its items.
-- ``kernel-ridge``: kernel ridge regression (RBF kernel on L2-normalised task-mean
-  embeddings, bandwidth from the median distance) from each task's mean embedding to its
-  vector, shrunk towards the mean task vector.
+- ``kernel-ridge``: kernel ridge regression (RBF kernel on the task-mean embeddings, centred
+  on the historical tasks' mean and L2-normalised, bandwidth from the median distance) from
+  each task's mean embedding to its vector, shrunk towards the mean task vector.
 - ``knn``: the similarity-weighted mean of the vectors of the ``k`` historical tasks whose
   mean embeddings are closest in cosine similarity.
 
@@ -34,10 +34,12 @@ class TaskMapper:
     """Fitted map from item embeddings of a task to a transfer-space task vector."""
 
     def __init__(self, method: str = "random-forest", *, seed: int = 0, n_estimators: int = 25,
-                 alpha: float = 0.1, k: int = 3) -> None:
+                 alpha: float = 0.1, k: int = 3, centre: bool = True) -> None:
         if method not in METHODS:
             raise InputError(f"unknown task mapping {method!r}; available: {', '.join(METHODS)}")
         self.method, self.seed, self.n_estimators, self.alpha, self.k = method, seed, n_estimators, alpha, k
+        self.centre = centre
+        self._centre: np.ndarray | None = None
         self._model: Any = None
         self._dim = 0
 
@@ -61,7 +63,11 @@ class TaskMapper:
                                 for i, t in enumerate(tasks)])
             self._model = RandomForestRegressor(self.n_estimators, random_state=self.seed, n_jobs=1).fit(X, y)
             return self
-        M = _unit(np.stack([np.atleast_2d(embeddings[t]).mean(axis=0) for t in tasks]))
+        means = np.stack([np.atleast_2d(embeddings[t]).mean(axis=0) for t in tasks])
+        # centre on the historical tasks' mean: large encoders share a big common direction that
+        # would make every task look alike in cosine terms
+        self._centre = means.mean(axis=0) if self.centre else np.zeros(means.shape[1])
+        M = _unit(means - self._centre)
         if self.method == "kernel-ridge":
             d2 = ((M[:, None] - M[None]) ** 2).sum(-1)
             off = d2[~np.eye(len(M), dtype=bool)]
@@ -84,7 +90,7 @@ class TaskMapper:
                              f"was fitted with), got shape {E.shape}")
         if self.method == "random-forest":
             return self._model.predict(E).mean(axis=0)
-        m = _unit(E.mean(axis=0))
+        m = _unit(E.mean(axis=0) - self._centre)
         if self._model[0] == "kernel-ridge":
             _, M, coef, mean, gamma = self._model
             return mean + np.exp(-gamma * ((M - m) ** 2).sum(-1)) @ coef

@@ -70,7 +70,10 @@ def test_plugins_text_and_json(cli):
     code, out, _ = cli("plugins", "--json")
     doc = json.loads(out)
     assert [c["name"] for c in doc["components"]["factorizer"]] == ["nmf", "pmf"]
-    assert set(doc["components"]) == {"graph_encoder", "task_proxy", "factorizer", "score_merger", "estimator"}
+    assert set(doc["components"]) == {"graph_encoder", "task_proxy", "factorizer", "score_merger", "estimator",
+                                      "ranker"}
+    assert [c["name"] for c in doc["components"]["ranker"]] == ["fennec", "model-spider"]
+    assert {c["name"] for c in doc["components"]["task_proxy"]} == {"clip", "dinov2", "text"}
 
 
 def test_convert(cli, tmp_path):
