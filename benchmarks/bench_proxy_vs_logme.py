@@ -73,9 +73,13 @@ def main() -> None:
         x = torch.from_numpy(images).float().div(255).unsqueeze(1).repeat(1, 3, 1, 1)
         x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         t0 = time.perf_counter()
+        grabbed = []  # the penultimate features: the input of the model's classifier (`output`)
+        hook = net.output.register_forward_pre_hook(lambda _m, inp: grabbed.append(inp[0]))
         with torch.inference_mode():
-            feats = net.features(x) if hasattr(net, "features") else net(x)
-            feats = feats.flatten(2).mean(-1) if feats.ndim == 4 else feats.flatten(1)
+            net(x)
+        hook.remove()
+        feats = grabbed[0]
+        feats = feats.flatten(2).mean(-1) if feats.ndim == 4 else feats.flatten(1)
         t_forward += time.perf_counter() - t0
         t0 = time.perf_counter()
         logme.score(features=feats.numpy().astype(np.float64), labels=labels)
