@@ -74,7 +74,7 @@ def main() -> None:
         x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         t0 = time.perf_counter()
         grabbed = []  # the penultimate features: the input of the model's classifier (`output`)
-        hook = net.output.register_forward_pre_hook(lambda _m, inp: grabbed.append(inp[0]))
+        hook = net.output.register_forward_pre_hook(lambda _m, inp, out=grabbed: out.append(inp[0]))
         with torch.inference_mode():
             net(x)
         hook.remove()
