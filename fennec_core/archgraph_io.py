@@ -169,10 +169,7 @@ class ArchCache:
             entry = json.loads(path.read_text())
             graph = graph_from_table(entry["graph"])
             feats = {str(k): float(v) for k, v in entry["features"].items()}
-        except FileNotFoundError:
-            self.misses += 1
-            return None
-        except (OSError, ValueError, KeyError, TypeError, StoreError):
+        except (OSError, ValueError, KeyError, TypeError, StoreError):  # missing or damaged: a miss
             self.misses += 1
             return None
         self.hits += 1

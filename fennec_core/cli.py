@@ -37,6 +37,17 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _key_values(items: Sequence[str] | None, flag: str, example: str) -> dict[str, Any]:
+    """``KEY=VALUE`` options (``--archi-config``, ``--proxy-config``) as a dict of parsed values."""
+    config: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {example}")
+        key, value = item.split("=", 1)
+        config[key.strip().replace("-", "_")] = _parse_value(value)
+    return config
+
+
 def parse_config(items: Sequence[str]) -> dict[str, dict[str, Any] | Any]:
     """Parse ``--config KEY=VALUE`` items into engine keyword arguments.
 
@@ -135,12 +146,7 @@ def _model_cards(args: argparse.Namespace):
         return cards, None
     from fennec_core.archi import fit_architectures
 
-    config = {}
-    for item in args.archi_config or []:
-        if "=" not in item:
-            raise InputError(f"--archi-config {item!r}: expected KEY=VALUE, e.g. epochs=50")
-        key, value = item.split("=", 1)
-        config[key.strip().replace("-", "_")] = _parse_value(value)
+    config = _key_values(args.archi_config, "--archi-config", "epochs=50")
     return fit_architectures(cards, encoder=args.archi, encoder_config=config, dims=args.archi_dims,
                              clusters=args.archi_clusters, progress=not args.quiet, cache=_arch_cache(args))
 
@@ -281,12 +287,7 @@ def _task_embeddings(args: argparse.Namespace, task_ids: list[str]):
         return None, None
     from fennec_core.proxies import embed_task_folders, make_proxy, proxy_spec
 
-    config = {}
-    for item in args.proxy_config or []:
-        if "=" not in item:
-            raise InputError(f"--proxy-config {item!r}: expected KEY=VALUE, e.g. model=ViT-B-32")
-        key, value = item.split("=", 1)
-        config[key.strip().replace("-", "_")] = _parse_value(value)
+    config = _key_values(args.proxy_config, "--proxy-config", "model=ViT-B-32")
     config.setdefault("images_per_task", args.images_per_task)
     proxy = make_proxy(args.proxy, {**config, "device": args.device, "progress": not args.quiet})
     emb = embed_task_folders(args.task_images, task_ids, proxy, progress=not args.quiet)

@@ -164,9 +164,10 @@ def evaluate(
         truth, observed = history.column(task)
         if observed.sum() < n_known + 2:
             continue
-        emb = {t: e for t, e in (task_embeddings or {}).items() if t != task}
+        own = (task_embeddings or {}).get(task)  # the hidden task's embeddings, if it has any
+        others = {t: e for t, e in (task_embeddings or {}).items() if t != task} if own is not None else None
         fitted = engine.clone_unfitted().fit(train, models, [c for c in task_cards.values() if c.id != task],
-                                             task_embeddings=emb if task in (task_embeddings or {}) else None)
+                                             task_embeddings=others)
         static = static_scores(train)
         card = task_cards.get(task, TaskCard(task))
         method_runs, static_runs, cold = [], [], True
@@ -178,8 +179,7 @@ def evaluate(
                 idx = rng.choice(np.flatnonzero(observed), n_known, replace=False)
                 rest[idx] = False
                 known = {history.model_ids[i]: float(truth[i]) for i in idx}
-            ranking = fitted.rank(card, known=known, task_embeddings=None if not task_embeddings or task not in
-                                  task_embeddings else task_embeddings[task])
+            ranking = fitted.rank(card, known=known, task_embeddings=own)
             cold = ranking.cold
             pos = {m: i for i, m in enumerate(ranking.model_ids)}
             pred = np.array([ranking.scores[pos[m]] for m in history.model_ids])

@@ -66,6 +66,20 @@ def cli(capsys):
     return run
 
 
+def proxy_zoo(n_tasks: int = 12, n_models: int = 15, seed: int = 0, items: int = 20):
+    """A low-rank zoo whose tasks' embeddings are a noisy linear image of their true vectors:
+    (History, {task: [items, 24] embeddings}, model cards with two features from the model vectors)."""
+    from fennec_core.records import History, ModelCard
+
+    rng = np.random.default_rng(seed)
+    T, M, A = rng.normal(size=(n_tasks, 3)), rng.normal(size=(n_models, 3)), rng.normal(size=(3, 24))
+    scores = M @ T.T + rng.normal(scale=0.02, size=(n_models, n_tasks))
+    emb = {f"t{j}": (T[j] @ A + rng.normal(scale=0.3, size=(items, 24))).astype(np.float32) for j in range(n_tasks)}
+    h = History([f"m{i}" for i in range(n_models)], list(emb), scores, np.ones_like(scores, bool))
+    cards = [ModelCard(f"m{i}", None, {"f0": float(M[i, 0]), "f1": float(M[i, 1])}) for i in range(n_models)]
+    return h, emb, cards
+
+
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory, monkeypatch):
     """Caches (architectures, embeddings) go to a temporary folder, never the user's ~/.cache."""

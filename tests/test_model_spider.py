@@ -8,23 +8,19 @@ import json
 
 import numpy as np
 import pytest
+from conftest import proxy_zoo
 
 from fennec_core import Fennec, hookimpl, registry
 from fennec_core.errors import InputError
-from fennec_core.records import History, ModelCard
+from fennec_core.records import ModelCard
+from fennec_core.tables import write_history
 
 FAST = {"epochs": 40, "patience": 10, "dim": 16}
 
 
 def _zoo(n_tasks=14, n_models=18, seed=0):
     """Task embeddings are a noisy linear image of the tasks' true vectors; models carry a feature."""
-    rng = np.random.default_rng(seed)
-    T, M, A = rng.normal(size=(n_tasks, 3)), rng.normal(size=(n_models, 3)), rng.normal(size=(3, 24))
-    scores = M @ T.T + rng.normal(scale=0.02, size=(n_models, n_tasks))
-    emb = {f"t{j}": (T[j] @ A + rng.normal(scale=0.3, size=(12, 24))).astype(np.float32) for j in range(n_tasks)}
-    h = History([f"m{i}" for i in range(n_models)], list(emb), scores, np.ones_like(scores, bool))
-    cards = [ModelCard(f"m{i}", None, {"f0": float(M[i, 0]), "f1": float(M[i, 1])}) for i in range(n_models)]
-    return h, emb, cards
+    return proxy_zoo(n_tasks, n_models, seed, items=12)
 
 
 def test_plackett_luce_loss_prefers_the_true_order():
@@ -152,9 +148,7 @@ def test_rerank_top_k_with_forward_pass_features():
 
 def test_cli_ranker_flag(cli, tmp_path):
     h, emb, _ = _zoo(n_tasks=6, n_models=8)
-    rows = ["model,task,score"] + [f"{m},{t},{h.scores[i, j]}" for i, m in enumerate(h.model_ids)
-                                   for j, t in enumerate(h.task_ids)]
-    (tmp_path / "h.csv").write_text("\n".join(rows) + "\n")
+    write_history(h, tmp_path / "h.csv")
     np.savez(tmp_path / "emb.npz", **emb)
     code, _, err = cli("fit", "--history", tmp_path / "h.csv", "--task-embeddings", tmp_path / "emb.npz",
                        "--ranker", "model-spider", "--config", "ranker.epochs=10", "--config", "ranker.dim=16",

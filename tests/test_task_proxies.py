@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require
+from conftest import proxy_zoo, require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fennec_core import Fennec, registry
 from fennec_core.errors import FennecError, InputError, MissingDependencyError, StoreError
+from fennec_core.tables import write_history
 from fennec_core.task_inputs import balanced_order, load_task_images
 from fennec_core.task_mapping import TaskMapper
 
@@ -221,13 +222,7 @@ def test_text_proxy_uses_the_real_minilm_weights():
 
 def _proxy_zoo(n_tasks=12, n_models=15, seed=0):
     """Tasks whose embeddings are a noisy linear image of their true low-rank vectors."""
-    from fennec_core.records import History
-
-    rng = np.random.default_rng(seed)
-    T, M, A = rng.normal(size=(n_tasks, 3)), rng.normal(size=(n_models, 3)), rng.normal(size=(3, 24))
-    scores = M @ T.T + rng.normal(scale=0.02, size=(n_models, n_tasks))
-    emb = {f"t{j}": (T[j] @ A + rng.normal(scale=0.3, size=(20, 24))).astype(np.float32) for j in range(n_tasks)}
-    h = History([f"m{i}" for i in range(n_models)], list(emb), scores, np.ones_like(scores, bool))
+    h, emb, _ = proxy_zoo(n_tasks, n_models, seed, items=20)
     return h, emb
 
 
@@ -296,9 +291,7 @@ def test_controlled_digit_experiment_mapping_learns():
 
 def test_cli_fit_with_task_images_then_rank_images(cli, tmp_path, tiny_clip, class_folder):
     h, _ = _proxy_zoo(n_tasks=4, n_models=6)
-    rows = ["model,task,score"] + [f"{m},{t},{h.scores[i, j]}" for i, m in enumerate(h.model_ids)
-                                   for j, t in enumerate(h.task_ids)]
-    (tmp_path / "h.csv").write_text("\n".join(rows) + "\n")
+    write_history(h, tmp_path / "h.csv")
     for j, t in enumerate(h.task_ids):
         for i in range(4):
             _save_png(tmp_path / "imgs" / t / f"{i}.png", 100 * j + i)
@@ -319,9 +312,7 @@ def test_cli_fit_with_task_images_then_rank_images(cli, tmp_path, tiny_clip, cla
 
 def test_cli_task_embeddings_file_and_errors(cli, tmp_path):
     h, emb = _proxy_zoo(n_tasks=5, n_models=6)
-    rows = ["model,task,score"] + [f"{m},{t},{h.scores[i, j]}" for i, m in enumerate(h.model_ids)
-                                   for j, t in enumerate(h.task_ids)]
-    (tmp_path / "h.csv").write_text("\n".join(rows) + "\n")
+    write_history(h, tmp_path / "h.csv")
     np.savez(tmp_path / "emb.npz", **emb)
     code, _, err = cli("fit", "--history", tmp_path / "h.csv", "--task-embeddings", tmp_path / "emb.npz",
                        "--out", tmp_path / "zoo", "-q")
