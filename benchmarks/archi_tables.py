@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import DATA, PUBLISHED  # noqa: E402
 
 from fennec_core import Fennec  # noqa: E402
-from fennec_core.archgraph_io import ArchCache  # noqa: E402
-from fennec_core.archi import fit_architectures  # noqa: E402
+from fennec_core.architecture.encoding import fit_architectures  # noqa: E402
+from fennec_core.architecture.graph_io import ArchCache  # noqa: E402
+from fennec_core.io.tables import convert_table  # noqa: E402
 from fennec_core.records import ModelCard  # noqa: E402
-from fennec_core.tables import convert_table  # noqa: E402
 
 
 def main() -> None:

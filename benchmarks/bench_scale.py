@@ -71,12 +71,12 @@ def main() -> None:
     ap.add_argument("--score-models", type=int, default=1_000_000)
     args = ap.parse_args()
 
-    from fennec_plugins.nmf import MaskedNMF
-    from fennec_plugins.pmf import VariationalPMF
+    from fennec_plugins.factorizers.nmf import MaskedNMF
+    from fennec_plugins.factorizers.pmf import VariationalPMF
 
     from fennec_core import Fennec
     from fennec_core.records import History
-    from fennec_core.scoring import resolve_device, topk
+    from fennec_core.scoring.transfer import resolve_device, topk
 
     dev = resolve_device(args.device)
     rows = []

@@ -43,8 +43,8 @@ def main() -> None:
     from proxy_experiment import digit_zoo, pixel_embeddings
 
     from fennec_core import Fennec, registry
-    from fennec_core.bundled import data_path, load_bundled
-    from fennec_core.tables import convert_table, read_models, read_tasks
+    from fennec_core.io.bundled import data_path, load_bundled
+    from fennec_core.io.tables import convert_table, read_models, read_tasks
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer digit tasks (20) for a fast check")

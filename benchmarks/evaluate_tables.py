@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import DATA, PUBLISHED  # noqa: E402
 
 from fennec_core import Fennec  # noqa: E402
-from fennec_core.bundled import data_path  # noqa: E402
+from fennec_core.io.bundled import data_path  # noqa: E402
+from fennec_core.io.tables import convert_table, read_models, read_tasks  # noqa: E402
 from fennec_core.records import History  # noqa: E402
-from fennec_core.tables import convert_table, read_models, read_tasks  # noqa: E402
 
 FACTORIZERS = ("pmf", "nmf")
 MERGERS = ("weighted", "rank-fusion", "learned")
@@ -54,9 +54,9 @@ def tables():
 
 def calibration(h: History, seed: int = 0, frac: float = 0.1) -> tuple[float, int]:
     """Share of held-out cells whose truth lies in PMF's nominal 90% interval."""
-    from fennec_plugins.pmf import VariationalPMF
+    from fennec_plugins.factorizers.pmf import VariationalPMF
 
-    from fennec_core.normalize import TaskNormalizer
+    from fennec_core.history.normalize import TaskNormalizer
 
     inside, total = 0, 0
     for rep in range(5):

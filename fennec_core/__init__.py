@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.engine import Fennec
     from fennec_core.errors import FennecError
     from fennec_core.records import Factors, History, ModelCard, Ranking, TaskCard
+    from fennec_core.zoo import FittedZoo
 
 _LAZY = {
     "Fennec": "fennec_core.engine",
@@ -28,17 +29,24 @@ _LAZY = {
     "Ranking": "fennec_core.records",
     "Factors": "fennec_core.records",
     "FennecError": "fennec_core.errors",
+    "FittedZoo": "fennec_core.zoo",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+#: Public modules reachable as attributes (``from fennec_core import registry``).
+_MODULES = {"registry": "fennec_core.plugin.registry"}
 
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _MODULES:
+        return importlib.import_module(_MODULES[name])
     raise AttributeError(f"module 'fennec_core' has no attribute {name!r}")
 
 
 __all__ = [
-    "Factors", "Fennec", "FennecError", "History", "ModelCard", "Ranking", "TaskCard", "__version__", "hookimpl",
+    "Factors", "Fennec", "FennecError", "FittedZoo", "History", "ModelCard", "Ranking", "TaskCard", "__version__", "hookimpl",
 ]

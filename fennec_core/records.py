@@ -106,7 +106,7 @@ class History:
 
     ``scores`` is float64 (m, n) with NaN where ``mask`` is False. Every observed cell is
     finite. Build one from a long table with :meth:`from_long` or a CSV with
-    :func:`fennec_core.tables.read_history`.
+    :func:`fennec_core.io.tables.read_history`.
     """
 
     model_ids: tuple[str, ...] = attrs.field(converter=_ids, validator=_unique_ids("model"))
@@ -299,7 +299,7 @@ class Factors:
 class ArchGraph:
     """An architecture as an attributed DAG (a networkx ``DiGraph``), nodes numbered 0..n-1.
 
-    Filled in by :mod:`fennec_core.archgraph` (graph-encoder issue); kept here so every
+    Filled in by :mod:`fennec_core.architecture.graph` (graph-encoder issue); kept here so every
     graph encoder plugin shares one input type.
     """
 

@@ -1,12 +1,12 @@
 """Compute the architecture data of the bundled 105-model zoo from the real pytorchcv architectures.
 
 Writes ``fennec_core/data/zoo105_models.csv`` (``model,architecture`` plus the meta features
-of :func:`fennec_core.model_meta.describe_model`: log10 parameter count, conv + linear layers,
+of :func:`fennec_core.architecture.features.describe_model`: log10 parameter count, conv + linear layers,
 depth, log10 FLOPs, nominal input size) and the archi2vec features (the first 4 principal
 components of the ``dgl-gin`` vectors, contrastive: the encoder that predicts new models best
 in ``benchmarks/bench_graph_encoders.py``), and ``fennec_core/data/zoo105_archi.json.gz``: the
 encoding (the 105 graphs, their vectors, the PCA, the GIN weights; JSON, no pickle) that
-``python -m fennec_core.bundled`` puts in the store so ``fennec add-model`` on the bundled zoo
+``python -m fennec_core.io.bundled`` puts in the store so ``fennec add-model`` on the bundled zoo
 encodes new architectures in the same basis.
 No weights are downloaded: models are built on the meta device. Captures are cached in
 ``$FENNEC_CACHE_DIR`` (``~/.cache/fennec``); ``--no-cache`` captures again.
@@ -23,8 +23,8 @@ import json
 import sys
 from pathlib import Path
 
-from fennec_core.archgraph_io import ArchCache
-from fennec_core.archi import describe_architecture, encode_graphs
+from fennec_core.architecture.encoding import describe_architecture, encode_graphs
+from fennec_core.architecture.graph_io import ArchCache
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "fennec_core" / "data"

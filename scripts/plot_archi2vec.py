@@ -33,9 +33,9 @@ def main() -> None:
     from sklearn.decomposition import PCA
 
     from fennec_core import registry
-    from fennec_core.archgraph import capture
-    from fennec_core.bundled import data_path
-    from fennec_core.model_sources import input_size
+    from fennec_core.architecture.graph import capture
+    from fennec_core.architecture.sources import input_size
+    from fennec_core.io.bundled import data_path
 
     with open(data_path("zoo105_models.csv"), newline="") as fh:
         names = [row["model"] for row in csv.DictReader(fh)]

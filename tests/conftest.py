@@ -37,7 +37,7 @@ def small_history():
 
 @pytest.fixture
 def small_history_csv(tmp_path, small_history):
-    from fennec_core.tables import write_history
+    from fennec_core.io.tables import write_history
 
     path = tmp_path / "history.csv"
     write_history(small_history, path)
@@ -47,7 +47,7 @@ def small_history_csv(tmp_path, small_history):
 @pytest.fixture(params=sorted(PUBLISHED))
 def published(request):
     """(name, History) for each published table, converted from its original layout."""
-    from fennec_core.tables import convert_table
+    from fennec_core.io.tables import convert_table
 
     fname, kwargs = PUBLISHED[request.param]
     return request.param, convert_table(DATA / fname, **kwargs)

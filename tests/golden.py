@@ -29,32 +29,22 @@ KNOWN = {"resnet50": 0.91, "alexnet": 0.62, "mobilenet_w1": 0.85}
 
 
 def _describe(zoo: Any, card: Any, text: str) -> Any:
-    from fennec_core.proxies import describe_vector
-
-    return zoo.rank(card, task_vector=describe_vector(zoo, text))
+    return zoo.rank(card, description=text)
 
 
 def _add_architectures(zoo: Any, refs: list[str]) -> None:
-    from fennec_core.archi import describe_architecture
-    from fennec_core.records import ModelCard
-
-    graphs, cards = [], []
-    for ref in refs:
-        graph, feats = describe_architecture(ref, ref)
-        graphs.append(graph)
-        cards.append(ModelCard(ref, ref, feats))
-    extra = zoo.archi.encode_new(graphs)
-    zoo.add_models([ModelCard(c.id, c.architecture, {**c.meta, **e}) for c, e in zip(cards, extra, strict=True)])
+    zoo.add_architectures(refs, cache=False)
 
 
 def _evaluate(history: Any, protocol: str) -> Any:
     from fennec_core import Fennec
+    from fennec_core.evaluation import evaluate
 
-    return Fennec(device="cpu").evaluate(history, protocol=protocol, repeats=2)
+    return evaluate(Fennec(device="cpu"), history, protocol=protocol, repeats=2)
 
 
 def _convert(path: Path, **kwargs: Any) -> Any:
-    from fennec_core.tables import convert_table
+    from fennec_core.io.tables import convert_table
 
     return convert_table(path, **kwargs)
 
@@ -74,7 +64,7 @@ def _ranking(r: Any) -> dict[str, Any]:
 def bundled_cases(*, with_extras: bool) -> dict[str, Any]:
     """Rankings of the bundled zoo; ``with_extras`` adds the text-proxy and add-model cases."""
     from fennec_core import Fennec, TaskCard
-    from fennec_core.bundled import bundled_zoo_path
+    from fennec_core.io.bundled import bundled_zoo_path
 
     zoo = Fennec.load(bundled_zoo_path(), device="cpu")
     cases = {

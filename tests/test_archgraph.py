@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from fennec_core.archgraph import capture, normalise_op, summary
+from fennec_core.architecture.graph import capture, normalise_op, summary
 from fennec_core.errors import FennecError
 
 
@@ -104,7 +104,7 @@ def test_failing_forward_names_the_model():
 def test_meta_features_of_a_model():
     import math
 
-    from fennec_core.model_meta import count_flops, describe_model
+    from fennec_core.architecture.features import count_flops, describe_model
 
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                         nn.Linear(8, 10))

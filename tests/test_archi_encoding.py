@@ -11,7 +11,7 @@ from conftest import require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fennec_core.archgraph_io import (
+from fennec_core.architecture.graph_io import (
     ArchCache,
     architecture_key,
     graph_from_table,
@@ -52,7 +52,7 @@ def tiny_models(tmp_path, monkeypatch):
 
 
 def _graphs(refs):
-    from fennec_core.archi import describe_architecture
+    from fennec_core.architecture.encoding import describe_architecture
 
     return [describe_architecture(r, r.rsplit(":", 1)[1])[0] for r in refs]
 
@@ -101,7 +101,7 @@ def test_malformed_stored_graphs_fail_clearly():
 
 
 def test_capture_cache_hits_misses_and_survives_damage(tmp_path, tiny_models):
-    from fennec_core.archi import describe_architecture
+    from fennec_core.architecture.encoding import describe_architecture
 
     cache = ArchCache(tmp_path / "cache")
     g1, f1 = describe_architecture(tiny_models[0], "a", cache=cache)
@@ -171,20 +171,20 @@ def test_zoo_stores_its_encoding_and_add_model_uses_it(cli, tmp_path, tiny_model
                        "--archi-config", "epochs=10", "--archi-dims", "2", "--out", tmp_path / "zoo", "-q")
     assert code == 0, err
     zoo = Fennec.load(tmp_path / "zoo")
-    assert zoo.archi.encoder == encoder and zoo.archi.model_ids == ["a", "b", "c", "d", "e"]
-    assert bool(zoo.archi.encoder_state) == (encoder == "dgl-gin")
+    assert zoo.zoo_.archi.encoder == encoder and zoo.zoo_.archi.model_ids == ["a", "b", "c", "d", "e"]
+    assert bool(zoo.zoo_.archi.encoder_state) == (encoder == "dgl-gin")
     code, _, err = cli("add-model", "--zoo", tmp_path / "zoo", "--model", tiny_models[1], "--name", "b-copy",
                        "--model", tiny_models[5], "--name", "f")
     assert code == 0, err
     zoo = Fennec.load(tmp_path / "zoo")
     for key in ("arch_pc_0", "arch_pc_1", "depth", "log10_flops"):
-        assert zoo.models["b-copy"].meta[key] == pytest.approx(zoo.models["b"].meta[key], abs=1e-4)
-    assert "arch_pc_1" in zoo.models["f"].meta and zoo.predicted_models == ["b-copy", "f"]
+        assert zoo.zoo_.models["b-copy"].meta[key] == pytest.approx(zoo.zoo_.models["b"].meta[key], abs=1e-4)
+    assert "arch_pc_1" in zoo.zoo_.models["f"].meta and zoo.zoo_.predicted_models == ("b-copy", "f")
 
 
 def test_encoding_document_round_trip_and_foreign_document(tiny_models):
     require("dgl")
-    from fennec_core.archi import ArchiEncoding, encode_graphs
+    from fennec_core.architecture.encoding import ArchiEncoding, encode_graphs
 
     graphs = _graphs(tiny_models)
     feats, enc = encode_graphs(graphs, encoder="dgl-gin", encoder_config={"epochs": 5}, dims=3)
@@ -197,10 +197,10 @@ def test_encoding_document_round_trip_and_foreign_document(tiny_models):
 
 
 def test_bundled_zoo_ships_its_architecture_encoding():
-    from fennec_core.bundled import load_bundled
+    from fennec_core.io.bundled import load_bundled
 
     zoo = load_bundled(device="cpu")
-    assert zoo.archi is not None and len(zoo.archi.model_ids) == 105 and zoo.archi.encoder == "dgl-gin"
-    assert {"depth", "log10_flops", "arch_pc_0", "arch_pc_3"} <= set(zoo.meta_model.model_features)
-    np.testing.assert_allclose(zoo.archi.features(zoo.archi.vectors[:1])[0]["arch_pc_0"],
-                               zoo.models[zoo.archi.model_ids[0]].meta["arch_pc_0"], rtol=1e-9)
+    assert zoo.zoo_.archi is not None and len(zoo.zoo_.archi.model_ids) == 105 and zoo.zoo_.archi.encoder == "dgl-gin"
+    assert {"depth", "log10_flops", "arch_pc_0", "arch_pc_3"} <= set(zoo.zoo_.meta_model.model_features)
+    np.testing.assert_allclose(zoo.zoo_.archi.features(zoo.zoo_.archi.vectors[:1])[0]["arch_pc_0"],
+                               zoo.zoo_.models[zoo.zoo_.archi.model_ids[0]].meta["arch_pc_0"], rtol=1e-9)

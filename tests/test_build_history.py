@@ -119,7 +119,7 @@ def test_build_resume_and_fit(digit_tasks, tmp_path):
 def test_survives_a_killed_worker(digit_tasks, tmp_path, monkeypatch):
     from dask.distributed import Client, LocalCluster
 
-    from fennec_core.history_builder import build_history
+    from fennec_core.history.builder import build_history
 
     monkeypatch.syspath_prepend(str(digit_tasks))
     monkeypatch.setenv("PYTHONPATH", str(digit_tasks) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -161,8 +161,8 @@ def test_bad_inputs(digit_tasks, tmp_path):
 
 
 def test_timm_source_without_timm_or_weights_is_refused():
+    from fennec_core.architecture.sources import build_model, parse_model_ref
     from fennec_core.errors import FennecError
-    from fennec_core.model_sources import build_model, parse_model_ref
 
     assert str(parse_model_ref("timm:resnet50@/w.pt")) == "timm:resnet50@/w.pt"
     with pytest.raises(FennecError, match="timm"):
@@ -172,8 +172,8 @@ def test_timm_source_without_timm_or_weights_is_refused():
 def test_py_source_with_weights(tmp_path, digit_tasks, monkeypatch):
     import torch
 
+    from fennec_core.architecture.sources import build_model
     from fennec_core.errors import InputError
-    from fennec_core.model_sources import build_model
 
     monkeypatch.syspath_prepend(str(digit_tasks))
     net = build_model(REFS[0])

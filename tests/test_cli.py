@@ -34,11 +34,11 @@ def test_fit_with_config(cli, tmp_path, small_history_csv):
                        "--config", "factorizer.k=2", "--config", "score_merger.w=0.2")
     assert code == 0, err
     z = Fennec.load(tmp_path / "zoo")
-    assert z.factors.k == 2 and z.merger.w == 0.2
+    assert z.zoo_.factors.k == 2 and z.components.merger.w == 0.2
 
 
 def test_evaluate_writes_every_hidden_cell(cli, tmp_path, published):
-    from fennec_core.tables import write_history
+    from fennec_core.io.tables import write_history
 
     name, history = published
     path = tmp_path / f"{name}.csv"
@@ -66,13 +66,13 @@ def test_demo_runs_offline(cli):
 
 def test_plugins_text_and_json(cli):
     code, out, _ = cli("plugins")
-    assert code == 0 and "nmf" in out and "built-in (fennec_plugins.nmf)" in out
+    assert code == 0 and "nmf" in out and "built-in (fennec_plugins.factorizers.nmf)" in out
     code, out, _ = cli("plugins", "--json")
     doc = json.loads(out)
     assert [c["name"] for c in doc["components"]["factorizer"]] == ["nmf", "pmf"]
     assert set(doc["components"]) == {"graph_encoder", "task_proxy", "factorizer", "score_merger", "estimator",
                                       "ranker"}
-    assert [c["name"] for c in doc["components"]["ranker"]] == ["fennec", "model-spider"]
+    assert [c["name"] for c in doc["components"]["ranker"]] == ["model-spider"]
     assert {c["name"] for c in doc["components"]["task_proxy"]} == {"clip", "dinov2", "text"}
 
 
@@ -170,8 +170,8 @@ def test_rank_known_and_explore(cli, tmp_path):
 def test_update_adds_task(cli, tmp_path):
     from test_engine import _low_rank_history
 
+    from fennec_core.io.tables import write_history
     from fennec_core.records import History
-    from fennec_core.tables import write_history
 
     h = _low_rank_history()
     base = h.without_task("t4")
@@ -183,4 +183,4 @@ def test_update_adds_task(cli, tmp_path):
     assert code == 0, err
     doc = json.loads(out)
     assert doc["new_tasks"] == ["t4"] and doc["refit"] is False
-    assert Fennec.load(tmp_path / "zoo").history.task_ids[-1] == "t4"
+    assert Fennec.load(tmp_path / "zoo").zoo_.history.task_ids[-1] == "t4"

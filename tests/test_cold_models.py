@@ -11,6 +11,7 @@ from conftest import require
 
 from fennec_core import Fennec
 from fennec_core.errors import InputError
+from fennec_core.evaluation import evaluate
 from fennec_core.records import History, ModelCard, TaskCard
 
 
@@ -52,24 +53,24 @@ def test_add_models_errors_and_persistence(tmp_path):
     eng.add_models([ModelCard("new", meta={"size": 0.5, "depth": 0.5})])
     eng.save(tmp_path / "zoo")
     back = Fennec.load(tmp_path / "zoo")
-    assert back.predicted_models == ["new"] and back.rank().model_ids == eng.rank().model_ids
+    assert back.zoo_.predicted_models == ("new",) and back.rank().model_ids == eng.rank().model_ids
     with pytest.raises(InputError, match="needs model meta features"):
         Fennec(device="cpu").fit(h).add_models([ModelCard("y", meta={"size": 1.0})])
 
 
 def test_loo_model_protocol():
     h, cards, _ = _zoo(m=25, n=5)
-    report = Fennec(device="cpu").evaluate(h, protocol="loo-model", models=cards)
+    report = evaluate(Fennec(device="cpu"), h, protocol="loo-model", models=cards)
     assert report.protocol == "loo-model" and report.baseline == "feature regression"
     assert len(report.predictions) == 25 * 5
     assert report.mean()["pearson"] > 90 and report.mean("static")["pearson"] > 90
     with pytest.raises(InputError, match="models table with meta features"):
-        Fennec(device="cpu").evaluate(h, protocol="loo-model")
+        evaluate(Fennec(device="cpu"), h, protocol="loo-model")
 
 
 def test_add_model_cli_builds_the_architecture(cli, tmp_path):
     require("pytorchcv.model_provider")
-    from fennec_core.bundled import data_path
+    from fennec_core.io.bundled import data_path
 
     code, _, err = cli("fit", "--history", data_path("zoo105_history.csv"), "--models", data_path("zoo105_models.csv"),
                        "--tasks", data_path("zoo105_tasks.csv"), "--out", tmp_path / "zoo", "-q")
@@ -79,7 +80,7 @@ def test_add_model_cli_builds_the_architecture(cli, tmp_path):
     code, out, err = cli("rank", "--zoo", tmp_path / "zoo", "--top", "200", "--json")
     doc = json.loads(out)
     assert doc["info"]["predicted_models"] == ["my-resnet18"]
-    assert Fennec.load(tmp_path / "zoo").models["my-resnet18"].meta["log10_params"] == pytest.approx(7.07, abs=0.01)
+    assert Fennec.load(tmp_path / "zoo").zoo_.models["my-resnet18"].meta["log10_params"] == pytest.approx(7.07, abs=0.01)
 
 
 def test_architecture_features_from_the_models_table(cli, tmp_path):
@@ -87,15 +88,15 @@ def test_architecture_features_from_the_models_table(cli, tmp_path):
     meta features and archi2vec components (or KMeans one-hot) to the models table."""
     require("pytorchcv.model_provider")
     require("karateclub")
-    from fennec_core.archi import encode_architectures
+    from fennec_core.architecture.encoding import fit_architectures
     from fennec_core.records import ModelCard
 
     names = ["resnet18", "resnet34", "mobilenet_w1", "vgg11", "densenet121", "alexnet"]
     cards = [ModelCard(n, f"pytorchcv:{n}") for n in names] + [ModelCard("no-arch", None, {"log10_params": 6.0})]
-    out = encode_architectures(cards, encoder_config={"epochs": 20}, dims=2)
+    out = fit_architectures(cards, encoder_config={"epochs": 20}, dims=2)[0]
     assert {"log10_params", "depth", "log10_flops", "arch_pc_0", "arch_pc_1"} <= set(out[0].meta)
     assert out[-1].meta == {"log10_params": 6.0}
-    onehot = encode_architectures(cards[:-1], encoder_config={"epochs": 20}, clusters=2)
+    onehot = fit_architectures(cards[:-1], encoder_config={"epochs": 20}, clusters=2)[0]
     assert all(sum(v for k, v in c.meta.items() if k.startswith("arch_cluster_")) == 1.0 for c in onehot)
     rows = ["model,task,score"] + [f"{n},t{j},{0.5 + 0.05 * i + 0.01 * j}" for i, n in enumerate(names) for j in range(3)]
     (tmp_path / "h.csv").write_text("\n".join(rows) + "\n")
@@ -103,6 +104,6 @@ def test_architecture_features_from_the_models_table(cli, tmp_path):
     code, _, err = cli("fit", "--history", tmp_path / "h.csv", "--models", tmp_path / "m.csv", "--archi", "graph2vec",
                        "--out", tmp_path / "zoo", "-q")
     assert code == 0, err
-    assert "arch_pc_0" in Fennec.load(tmp_path / "zoo").models["resnet18"].meta
+    assert "arch_pc_0" in Fennec.load(tmp_path / "zoo").zoo_.models["resnet18"].meta
     code, _, err = cli("fit", "--history", tmp_path / "h.csv", "--archi", "graph2vec", "--out", tmp_path / "z2")
     assert code == 2 and "--archi needs --models" in err

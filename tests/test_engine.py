@@ -20,8 +20,8 @@ def test_unknown_components_fail_early():
 
 
 def test_auto_normalization_follows_factorizer():
-    assert Fennec("nmf").normalization == "minmax"
-    assert Fennec("pmf").normalization == "zscore"
+    assert Fennec("nmf").resolved_normalization == "minmax"
+    assert Fennec("pmf").resolved_normalization == "zscore"
 
 
 def test_unfitted_engine_says_so():
@@ -43,18 +43,18 @@ def test_cold_rank_flagged_and_deterministic(small_history, factorizer):
 @pytest.mark.parametrize("factorizer", ["nmf", "pmf"])
 def test_task_vector_ranking_and_batch(small_history, factorizer):
     eng = Fennec(factorizer, device="cpu").fit(small_history)
-    V = eng.factors.V
+    V = eng.zoo_.factors.V
     single = [eng.rank(TaskCard(f"new{i}"), task_vector=V[i]) for i in range(3)]
     batch = eng.rank_many([TaskCard(f"new{i}") for i in range(3)], task_vectors=V[:3])
     for s, b in zip(single, batch, strict=True):
         assert not s.cold and s.info["task_vector_source"] == "proxy" and s.model_ids == b.model_ids
         np.testing.assert_allclose(s.scores, b.scores)
-    col = eng.factors.U @ V[0]
+    col = eng.zoo_.factors.U @ V[0]
     assert single[0].model_ids[0] == small_history.model_ids[int(np.argmax(col))]
     with pytest.raises(InputError, match="task vector must have shape"):
-        eng.rank(task_vector=np.ones(eng.factors.k + 1))
+        eng.rank(task_vector=np.ones(eng.zoo_.factors.k + 1))
     with pytest.raises(InputError, match="NaN"):
-        eng.rank(task_vector=np.full(eng.factors.k, np.nan))
+        eng.rank(task_vector=np.full(eng.zoo_.factors.k, np.nan))
     assert len(eng.rank(top=4)) == 4
 
 
@@ -110,7 +110,7 @@ def _low_rank_history(m=40, n=8, k=2, seed=0, scale=None):
 def test_warm_start_recovers_a_task(factorizer):
     """With many known scores of a task that follows the history's structure, the fold-in
     ranking matches the truth far better than the cold one."""
-    from fennec_core.metrics import weighted_tau
+    from fennec_core.evaluation.metrics import weighted_tau
 
     h = _low_rank_history(scale=np.linspace(0.5, 2.0, 8))
     train = h.without_task("t3")
@@ -135,16 +135,16 @@ def test_warm_strength_auto_is_resolved_and_stored(tmp_path, small_history):
     s = eng.resolved_warm_strength()
     assert s >= 1.0
     eng.save(tmp_path / "zoo")
-    assert Fennec.load(tmp_path / "zoo")._warm_strength == s
+    assert Fennec.load(tmp_path / "zoo").zoo_.warm_strength == s
 
 
 def test_k_auto_is_cross_validated(small_history, tmp_path):
     eng = Fennec("nmf", device="cpu", factorizer_config={"k": "auto"}).fit(small_history)
-    assert eng.k_selection["k"] in (1, 2, 3, 4, 5)
-    assert eng.factors.k == eng.k_selection["k"]
+    assert eng.zoo_.k_selection["k"] in (1, 2, 3, 4, 5)
+    assert eng.zoo_.factors.k == eng.zoo_.k_selection["k"]
     eng.save(tmp_path / "zoo")
     back = Fennec.load(tmp_path / "zoo")
-    assert back.factors.k == eng.factors.k and back.rank().model_ids == eng.rank().model_ids
+    assert back.zoo_.factors.k == eng.zoo_.factors.k and back.rank().model_ids == eng.rank().model_ids
 
 
 @pytest.mark.parametrize("factorizer", ["nmf", "pmf"])
@@ -156,11 +156,11 @@ def test_update_adds_task_like_refit(factorizer):
     report = eng.update(new)
     assert report["new_tasks"] == ["t7"] and not report["refit"]
     refit = Fennec(factorizer, device="cpu").fit(h)
-    j = refit.history.task_index("t7")
-    col_update = eng.factors.U @ eng.factors.V[-1]
-    col_refit = refit.factors.U @ refit.factors.V[j]
+    j = refit.zoo_.history.task_index("t7")
+    col_update = eng.zoo_.factors.U @ eng.zoo_.factors.V[-1]
+    col_refit = refit.zoo_.factors.U @ refit.zoo_.factors.V[j]
     assert np.corrcoef(col_update, col_refit)[0, 1] > 0.99
-    assert eng.history.shape == (40, 8)
+    assert eng.zoo_.history.shape == (40, 8)
 
 
 def test_update_new_model_and_refit_triggers(small_history):
@@ -175,21 +175,21 @@ def test_update_new_model_and_refit_triggers(small_history):
 
 
 def test_bundled_zoo_loads_and_ranks():
-    from fennec_core.bundled import load_bundled
+    from fennec_core.io.bundled import load_bundled
 
     eng = load_bundled(device="cpu")
-    assert eng.history.shape == (105, 7)
-    r = eng.rank(eng.tasks["sport"], top=10)
+    assert eng.zoo_.history.shape == (105, 7)
+    r = eng.rank(eng.zoo_.tasks["sport"], top=10)
     assert len(r) == 10 and {"transfer", "meta", "predicted", "low", "high"} <= set(r.parts)
 
 
 def test_bundled_zoo_is_reproducible(tmp_path):
-    """The shipped store equals what `python -m fennec_core.bundled` builds now."""
-    from fennec_core.bundled import build, load_bundled
+    """The shipped store equals what `python -m fennec_core.io.bundled` builds now."""
+    from fennec_core.io.bundled import build, load_bundled
 
     fresh = build(str(tmp_path / "zoo"))
     shipped = load_bundled(device="cpu")
-    np.testing.assert_allclose(fresh.factors.U, shipped.factors.U, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fresh.zoo_.factors.U, shipped.zoo_.factors.U, rtol=1e-9, atol=1e-12)
     assert fresh.rank("sport").model_ids == shipped.rank("sport").model_ids
 
 
@@ -198,7 +198,7 @@ def test_known_scores_combine_with_a_proxy_vector():
     heavily tempered known cell) the ranking follows the proxy; the source says both."""
     h = _low_rank_history()
     eng = Fennec("pmf", device="cpu", warm_strength=1e8).fit(h.without_task("t2"))
-    proxy = eng.factors.V[0]
+    proxy = eng.zoo_.factors.V[0]
     both = eng.rank(known={"m0": float(h.scores[0, 2])}, task_vector=proxy)
     only_proxy = eng.rank(task_vector=proxy)
     assert both.info["task_vector_source"] == "known+proxy"

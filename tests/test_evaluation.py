@@ -7,7 +7,8 @@ import pytest
 
 from fennec_core import Fennec
 from fennec_core.errors import InputError
-from fennec_core.evaluation import static_scores
+from fennec_core.evaluation import evaluate
+from fennec_core.evaluation.protocols import static_scores
 
 #: Static-baseline weighted tau quoted in DESIGN.md for these tables (mean z-score, LOO).
 #: The Model Spider figure (0.76) is on its 8 classification targets; its full table here
@@ -17,7 +18,7 @@ STATIC_TAU = {"fennec105": 0.641, "parc": 0.648}
 
 def test_loo_on_published_table(published):
     name, history = published
-    report = Fennec(device="cpu").evaluate(history, protocol="loo")
+    report = evaluate(Fennec(device="cpu"), history, protocol="loo")
     assert [t.task for t in report.tasks] == list(history.task_ids)
     assert len(report.predictions) == int(history.mask.sum())  # one row per hidden cell
     if name in STATIC_TAU:
@@ -30,12 +31,12 @@ def test_loo_on_published_table(published):
 def test_modelspider_classification_static_baseline():
     from conftest import DATA
 
+    from fennec_core.io.tables import convert_table
     from fennec_core.records import History
-    from fennec_core.tables import convert_table
 
     h = convert_table(DATA / "modelspider_single_source_finetune.csv", wide=True)
     cls = History(h.model_ids, h.task_ids[:8], h.scores[:, :8], h.mask[:, :8])
-    report = Fennec(device="cpu").evaluate(cls)
+    report = evaluate(Fennec(device="cpu"), cls)
     assert report.mean("static")["weighted_tau"] == pytest.approx(0.757, abs=5e-4)
 
 
@@ -49,24 +50,24 @@ def test_static_scores_ignore_missing():
 
 def test_unknown_protocol(small_history):
     with pytest.raises(InputError, match="unknown protocol .kfold.; available: loo, loo-warm:K"):
-        Fennec(device="cpu").evaluate(small_history, protocol="kfold")
+        evaluate(Fennec(device="cpu"), small_history, protocol="kfold")
 
 
 def test_warm_protocol_hides_known_cells(small_history):
-    report = Fennec(device="cpu").evaluate(small_history, protocol="loo-warm:2", repeats=2)
+    report = evaluate(Fennec(device="cpu"), small_history, protocol="loo-warm:2", repeats=2)
     assert report.protocol == "loo-warm:2"
     # each target: (observed - 2 known) hidden cells per repeat
     expected = sum(int(small_history.mask[:, j].sum()) - 2 for j in range(5)) * 2
     assert len(report.predictions) == expected
     assert all(not t.cold for t in report.tasks)
-    again = Fennec(device="cpu").evaluate(small_history, protocol="loo-warm:2", repeats=2)
+    again = evaluate(Fennec(device="cpu"), small_history, protocol="loo-warm:2", repeats=2)
     assert again.mean() == report.mean()  # seeded
 
 
 @pytest.mark.parametrize("bad", ["loo-warm:0", "loo-warm:x", "loo-warm", "kfold"])
 def test_bad_protocols(small_history, bad):
     with pytest.raises(InputError, match="available: loo, loo-warm:K"):
-        Fennec(device="cpu").evaluate(small_history, protocol=bad)
+        evaluate(Fennec(device="cpu"), small_history, protocol=bad)
 
 
 def test_evaluate_scores_reproduces_model_spider_table(cli):

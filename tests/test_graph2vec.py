@@ -10,7 +10,7 @@ from conftest import require
 from torch import nn
 
 from fennec_core import registry
-from fennec_core.archgraph import capture
+from fennec_core.architecture.graph import capture
 
 pytest.importorskip("karateclub", reason="graph2vec needs karateclub (installed by `nox -s tests`)")
 
@@ -58,7 +58,7 @@ def test_resnet50_is_closer_to_resnet101_than_to_vit():
 def test_pytorchcv_models_fx_cannot_trace_encode(name):
     """torch.fx fails on these three benchmark models; the autograd capture does not."""
     provider = require("pytorchcv.model_provider")
-    from fennec_core.model_meta import describe_model
+    from fennec_core.architecture.features import describe_model
 
     with torch.device("meta"):
         net = provider.get_model(name, pretrained=False)

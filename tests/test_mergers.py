@@ -48,9 +48,9 @@ def test_learned_picks_the_informative_part():
     noise = [ModelCard(f"m{i}", meta={"q": float(rng.random())}) for i in range(m)]
     good = Fennec("pmf", "learned", device="cpu").fit(h, informative, tasks)
     bad = Fennec("pmf", "learned", device="cpu").fit(h, noise, tasks)
-    sg, sb = good.merger.scores, bad.merger.scores
-    assert sg[f"{good.merger.w:.2f}"] == max(sg.values()) > 0.9
-    assert sg["0.00"] < 0 and good.merger.w >= 0.2
-    assert sb["1.00"] < 0.5 and sb[f"{bad.merger.w:.2f}"] == max(sb.values())
+    sg, sb = good.components.merger.scores, bad.components.merger.scores
+    assert sg[f"{good.components.merger.w:.2f}"] == max(sg.values()) > 0.9
+    assert sg["0.00"] < 0 and good.components.merger.w >= 0.2
+    assert sb["1.00"] < 0.5 and sb[f"{bad.components.merger.w:.2f}"] == max(sb.values())
     no_meta = Fennec("pmf", "learned", device="cpu").fit(h)
-    assert no_meta.merger.w == 0.0
+    assert no_meta.components.merger.w == 0.0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from fennec_plugins.nmf import MaskedNMF
+from fennec_plugins.factorizers.nmf import MaskedNMF
 
-from fennec_core.model_selection import cell_folds, select_k
+from fennec_core.history.choose_k import cell_folds, select_k
 
 
 def test_folds_keep_rows_and_columns():

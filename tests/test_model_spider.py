@@ -12,8 +12,9 @@ from conftest import proxy_zoo
 
 from fennec_core import Fennec, hookimpl, registry
 from fennec_core.errors import InputError
+from fennec_core.evaluation import evaluate
+from fennec_core.io.tables import write_history
 from fennec_core.records import ModelCard
-from fennec_core.tables import write_history
 
 FAST = {"epochs": 40, "patience": 10, "dim": 16}
 
@@ -25,7 +26,7 @@ def _zoo(n_tasks=14, n_models=18, seed=0):
 
 def test_plackett_luce_loss_prefers_the_true_order():
     import torch
-    from fennec_plugins.model_spider import plackett_luce_loss
+    from fennec_plugins.rankers.model_spider import plackett_luce_loss
 
     truth = torch.tensor([3.0, 2.0, 1.0, 0.0])
     good = plackett_luce_loss(torch.tensor([3.0, 2.0, 1.0, 0.0]), truth)
@@ -37,7 +38,7 @@ def test_plackett_luce_loss_prefers_the_true_order():
 
 
 def test_task_tokens_prototypes_or_samples():
-    from fennec_plugins.model_spider import task_tokens
+    from fennec_plugins.rankers.model_spider import task_tokens
 
     E = np.arange(20, dtype=np.float32).reshape(10, 2)
     protos = task_tokens(E, ["a"] * 5 + ["b"] * 5, 16, None)
@@ -53,11 +54,11 @@ def test_model_spider_learns_saves_reloads_and_ranks_new_models(tmp_path):
     train_emb = {t: e for t, e in emb.items() if t != hidden}
     eng = Fennec(device="cpu", ranker="model-spider", ranker_config=FAST).fit(h.without_task(hidden), cards,
                                                                              task_embeddings=train_emb)
-    info = eng.ranker._fit_info
+    info = eng.components.ranker._fit_info
     assert info["val_tasks"] and info["epochs_run"] <= FAST["epochs"]
     r = eng.rank(task_embeddings=emb[hidden])
     assert r.info["ranker"] == "model-spider" and len(r) == 18
-    from fennec_core.metrics import weighted_tau
+    from fennec_core.evaluation.metrics import weighted_tau
 
     truth = h.column(hidden)[0]
     pos = {m: i for i, m in enumerate(r.model_ids)}
@@ -65,7 +66,7 @@ def test_model_spider_learns_saves_reloads_and_ranks_new_models(tmp_path):
     assert tau > 0.5  # learned: static ranking of this zoo is near 0 (tasks differ by construction)
     eng.save(tmp_path / "zoo")
     back = Fennec.load(tmp_path / "zoo")
-    assert back.ranker_name == "model-spider"
+    assert back.ranker == "model-spider"
     again = back.rank(task_embeddings=emb[hidden])
     assert again.model_ids == r.model_ids
     np.testing.assert_allclose(again.scores, r.scores, rtol=1e-6)
@@ -82,7 +83,7 @@ def test_model_spider_is_seeded_and_evaluates_in_the_same_harness():
     a = Fennec(device="cpu", ranker="model-spider", ranker_config=cfg).fit(h, cards, task_embeddings=emb)
     b = Fennec(device="cpu", ranker="model-spider", ranker_config=cfg).fit(h, cards, task_embeddings=emb)
     np.testing.assert_array_equal(a.rank(task_embeddings=emb["t1"]).scores, b.rank(task_embeddings=emb["t1"]).scores)
-    report = Fennec(device="cpu", ranker="model-spider", ranker_config=cfg).evaluate(h, models=cards,
+    report = evaluate(Fennec(device="cpu", ranker="model-spider", ranker_config=cfg), h, models=cards,
                                                                                     task_embeddings=emb)
     assert len(report.tasks) == 8
 
@@ -111,14 +112,14 @@ def test_a_third_party_ranker_plugs_in_through_the_hook():
         def __init__(self, **_):
             pass
 
-        def fit(self, engine):
-            self.means = {t: e.mean(0) for t, e in engine.task_embeddings.items()}
+        def fit(self, zoo):
+            self.means = {t: e.mean(0) for t, e in zoo.task_embeddings.items()}
             return self
 
-        def scores(self, engine, task_embeddings):
+        def scores(self, zoo, task_embeddings):
             m = task_embeddings.mean(0)
             best = min(self.means, key=lambda t: float(np.sum((self.means[t] - m) ** 2)))
-            return engine.history.column(best)[0]
+            return zoo.history.column(best)[0]
 
     class Plugin:
         @hookimpl
@@ -130,11 +131,11 @@ def test_a_third_party_ranker_plugs_in_through_the_hook():
     eng = Fennec(device="cpu", ranker="nearest-task").fit(h.without_task("t0"),
                                                           task_embeddings={t: e for t, e in emb.items() if t != "t0"})
     assert eng.rank(task_embeddings=emb["t0"]).info["ranker"] == "nearest-task"
-    assert {c.name for c in registry.components() if c.kind == "ranker"} >= {"fennec", "model-spider", "nearest-task"}
+    assert {c.name for c in registry.components() if c.kind == "ranker"} >= {"model-spider", "nearest-task"}
 
 
 def test_rerank_top_k_with_forward_pass_features():
-    from fennec_plugins.model_spider import rerank_top_k
+    from fennec_plugins.rankers.model_spider import rerank_top_k
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 20)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fennec_plugins.nmf import MaskedNMF
+from fennec_plugins.factorizers.nmf import MaskedNMF
 
 from fennec_core.errors import InputError
 

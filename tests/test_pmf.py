@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fennec_plugins.pmf import VariationalPMF
+from fennec_plugins.factorizers.pmf import VariationalPMF
 
 from fennec_core.errors import InputError
 

@@ -13,7 +13,7 @@ import pytest
 
 from fennec_core import hookimpl, registry
 from fennec_core.errors import RegistrationError, UnknownComponentError
-from fennec_core.registry import Registry
+from fennec_core.plugin.registry import Registry
 
 
 def _plugin(name: str, kind_hook: str, comp: str, factory=dict):
@@ -33,7 +33,7 @@ def test_builtins_listed_by_kind():
     assert registry.available("factorizer", "nm*") == ["nmf"]
     assert registry.available("factorizer", "zzz*") == []
     origins = {c.name: c.origin for c in registry.components()}
-    assert origins["nmf"] == "built-in (fennec_plugins.nmf)"
+    assert origins["nmf"] == "built-in (fennec_plugins.factorizers.nmf)"
 
 
 def test_unknown_name_lists_known():
@@ -68,12 +68,12 @@ def test_duplicate_name_names_both_origins():
 
 def test_duplicate_of_builtin_is_refused():
     reg = Registry()
-    with pytest.raises(RegistrationError, match=r"by built-in \(fennec_plugins.nmf\) and by evil"):
+    with pytest.raises(RegistrationError, match=r"by built-in \(fennec_plugins.factorizers.nmf\) and by evil"):
         reg.register_plugin(_plugin("evil", "fennec_register_factorizers", "nmf"), origin="evil")
 
 
 def test_broken_import_is_listed_and_rest_work():
-    reg = Registry(builtins=("fennec_plugins.nmf", "fennec_plugins.does_not_exist", "fennec_plugins.merges"))
+    reg = Registry(builtins=("fennec_plugins.factorizers.nmf", "fennec_plugins.does_not_exist", "fennec_plugins.mergers.merges"))
     assert reg.available("factorizer") == ["nmf"]
     assert "weighted" in reg.available("score_merger")
     (bad,) = reg.broken()
@@ -102,14 +102,14 @@ def test_invalid_component_name_rejected():
 
 
 def test_env_restricts_plugins(monkeypatch):
-    monkeypatch.setenv("FENNEC_PLUGINS", "fennec_plugins.merges")
+    monkeypatch.setenv("FENNEC_PLUGINS", "fennec_plugins.mergers.merges")
     reg = Registry()
     assert reg.available("factorizer") == []
     assert reg.available("score_merger") == ["learned", "rank-fusion", "weighted"]
 
 
 def test_protocols_hold_for_builtins():
-    from fennec_core.protocols import Factorizer, ScoreMerger
+    from fennec_core.plugin.contracts import Factorizer, ScoreMerger
 
     assert isinstance(registry.create("factorizer", "nmf"), Factorizer)
     assert isinstance(registry.create("score_merger", "weighted"), ScoreMerger)
@@ -164,7 +164,7 @@ def test_third_party_plugin_listed_and_usable(third_party, tmp_path, small_histo
     doc = json.loads(res.stdout)
     facts = {c["name"]: c for c in doc["components"]["factorizer"]}
     assert facts["row-mean"]["origin"] == "fennec-rowmean 0.3 (entry point rowmean = fennec_rowmean)"
-    assert facts["nmf"]["origin"] == "built-in (fennec_plugins.nmf)"
+    assert facts["nmf"]["origin"] == "built-in (fennec_plugins.factorizers.nmf)"
     assert doc["broken"] == []
     res = _fennec(third_party, "fit", "--history", small_history_csv, "--out", tmp_path / "zoo",
                   "--factorizer", "row-mean")

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from fennec_core import store
 from fennec_core.engine import Fennec
 from fennec_core.errors import StoreError
+from fennec_core.io import store
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_round_trip_same_ranking(zoo):
     a, b = eng.rank("t0"), back.rank("t0")
     assert a.model_ids == b.model_ids
     np.testing.assert_array_equal(a.scores, b.scores)
-    np.testing.assert_array_equal(back.history.mask, eng.history.mask)
+    np.testing.assert_array_equal(back.zoo_.history.mask, eng.zoo_.history.mask)
 
 
 def test_truncated_store_refused(zoo):
@@ -122,7 +122,7 @@ def test_overwrite_existing_store(zoo, small_history):
     eng, path = zoo
     eng2 = Fennec("nmf", device="cpu", factorizer_config={"k": 2}).fit(small_history)
     eng2.save(path)
-    assert Fennec.load(path).factors.k == 2
+    assert Fennec.load(path).zoo_.factors.k == 2
 
 
 def test_fsspec_url_round_trip(small_history):

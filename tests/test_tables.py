@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fennec_core.errors import InputError
-from fennec_core.records import History
-from fennec_core.tables import (
+from fennec_core.io.tables import (
     convert_table,
     parse_history,
     read_history,
@@ -19,6 +18,7 @@ from fennec_core.tables import (
     read_models,
     write_history,
 )
+from fennec_core.records import History
 
 
 @pytest.mark.parametrize(

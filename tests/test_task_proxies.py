@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from fennec_core import Fennec, registry
 from fennec_core.errors import FennecError, InputError, MissingDependencyError, StoreError
-from fennec_core.tables import write_history
-from fennec_core.task_inputs import balanced_order, load_task_images
-from fennec_core.task_mapping import TaskMapper
+from fennec_core.evaluation import evaluate
+from fennec_core.io.tables import write_history
+from fennec_core.task.inputs import balanced_order, load_task_images
+from fennec_core.task.mapping import TaskMapper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -243,7 +244,7 @@ def test_mapping_methods_fit_and_validate(method):
 
 def test_proxy_ranking_beats_static_and_round_trips_through_the_store(tmp_path):
     h, emb = _proxy_zoo()
-    report = Fennec(device="cpu", task_mapping="kernel-ridge").evaluate(h, task_embeddings=emb)
+    report = evaluate(Fennec(device="cpu", task_mapping="kernel-ridge"), h, task_embeddings=emb)
     assert report.mean()["weighted_tau"] > report.mean("static")["weighted_tau"] + 0.2
     eng = Fennec(device="cpu", task_mapping="knn").fit(h.without_task("t0"),
                                                         task_embeddings={t: e for t, e in emb.items() if t != "t0"})
@@ -251,10 +252,10 @@ def test_proxy_ranking_beats_static_and_round_trips_through_the_store(tmp_path):
     assert r.info["task_vector_source"] == "proxy"
     eng.save(tmp_path / "zoo")
     back = Fennec.load(tmp_path / "zoo")
-    assert back.task_mapping == "knn" and back.proxy == {"name": "external", "config": {}}
+    assert back.task_mapping == "knn" and back.zoo_.proxy == {"name": "external", "config": {}}
     assert back.rank(task_embeddings=emb["t0"]).model_ids == r.model_ids
-    with pytest.raises(InputError, match="not both"):
-        back.rank(task_vector=back.factors.V[0], task_embeddings=emb["t0"])
+    with pytest.raises(InputError, match="give one of task_vector, task_embeddings"):
+        back.rank(task_vector=back.zoo_.factors.V[0], task_embeddings=emb["t0"])
     with pytest.raises(InputError, match="no proxy embeddings"):
         Fennec(device="cpu").fit(h).map_task(emb["t0"])
 
@@ -264,7 +265,7 @@ def test_damaged_stored_embeddings_are_refused(tmp_path):
 
     h, emb = _proxy_zoo()
     Fennec(device="cpu").fit(h, task_embeddings=emb).save(tmp_path / "zoo")
-    from fennec_core.task_embeddings import pack_embeddings, unpack_embeddings
+    from fennec_core.task.embeddings import pack_embeddings, unpack_embeddings
 
     packed, meta = pack_embeddings(emb)
     packed[0, 0] += 1.0
@@ -281,8 +282,8 @@ def test_controlled_digit_experiment_mapping_learns():
 
     history, images, _ = digit_zoo(n_tasks=16, n_models=20, seed=1, images_per_task=30)
     emb = pixel_embeddings(images)
-    static = Fennec(device="cpu").evaluate(history).mean("static")["weighted_tau"]
-    learned = Fennec(device="cpu", task_mapping="kernel-ridge").evaluate(history, task_embeddings=emb).mean()
+    static = evaluate(Fennec(device="cpu"), history).mean("static")["weighted_tau"]
+    learned = evaluate(Fennec(device="cpu", task_mapping="kernel-ridge"), history, task_embeddings=emb).mean()
     assert learned["weighted_tau"] > static + 0.1
 
 
@@ -301,7 +302,7 @@ def test_cli_fit_with_task_images_then_rank_images(cli, tmp_path, tiny_clip, cla
                        "--config", "task_mapping=knn", "--out", tmp_path / "zoo", "-q")
     assert code == 0, err
     zoo = Fennec.load(tmp_path / "zoo")
-    assert zoo.proxy["name"] == "clip" and set(zoo.task_embeddings) == set(h.task_ids)
+    assert zoo.zoo_.proxy["name"] == "clip" and set(zoo.zoo_.task_embeddings) == set(h.task_ids)
     code, out, err = cli("rank", "--zoo", tmp_path / "zoo", "--images", class_folder, "--json", "-q")
     assert code == 0, err
     assert json.loads(out)["info"]["task_vector_source"] == "proxy"

@@ -1,0 +1,1 @@
+"""Architectures: graphs, features from the architecture, encodings, new models."""

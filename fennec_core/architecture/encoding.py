@@ -1,0 +1,260 @@
+"""Architecture features for model cards: meta features and archi2vec vectors from each
+model's ``architecture`` reference (``pytorchcv:NAME``, ``timm:NAME``, ``py:MODULE:CALLABLE``).
+
+Every architecture is built on the meta device (no weights), captured as a graph and described
+(:func:`fennec_core.architecture.features.describe_model`: log10 parameters, conv + linear layers, depth,
+log10 FLOPs, input size); captures are cached on disk by a hash of the architecture
+(:class:`fennec_core.architecture.graph_io.ArchCache`), so re-encoding a zoo only captures what is new.
+A graph encoder plugin (``graph2vec`` by default) embeds the graphs, and the vectors enter the
+cards either as their first ``dims`` principal components (``arch_pc_<i>``; 128 raw dimensions
+would swamp a linear meta model fitted on a few dozen models) or, as in the paper, as a one-hot
+KMeans cluster id (``arch_cluster_<i>``).
+
+:class:`ArchiEncoding` keeps what a zoo needs to give a *new* model the same features later:
+the zoo's graphs, their vectors, the projection (PCA or KMeans) and the encoder's state when it
+has one as arrays (``dgl-gin``); encoders without one (``graph2vec``: a gensim model) are refit
+on the stored graphs, deterministically, and must reproduce the stored vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from fennec_core.errors import FennecError, InputError, StoreError
+from fennec_core.records import ArchGraph, ModelCard
+
+
+def describe_architecture(reference: str, model_id: str | None = None, *,
+                          cache: Any = None) -> tuple[ArchGraph, dict[str, float]]:
+    """(graph, meta features) of an architecture reference, from ``cache`` when it has it."""
+    from fennec_core.architecture.features import describe_model
+    from fennec_core.architecture.sources import build_architecture
+
+    if cache is not None:
+        hit = cache.get(reference)
+        if hit is not None:
+            graph, feats = hit
+            return ArchGraph(model_id or reference, graph.graph, reference), feats
+    graph, feats = describe_model(build_architecture(reference), model_id=model_id or reference, source=reference)
+    if cache is not None:
+        cache.put(reference, graph, feats)
+    return graph, feats
+
+
+@attrs.define(eq=False)
+class ArchiEncoding:
+    """A fitted architecture encoding of a zoo: graphs, vectors, projection, encoder state."""
+
+    encoder: str
+    encoder_config: dict[str, Any]
+    dims: int | None
+    clusters: int | None
+    graphs: list[ArchGraph]
+    vectors: np.ndarray
+    projection: dict[str, np.ndarray]
+    encoder_state: dict[str, np.ndarray] = attrs.field(factory=dict)
+
+    @property
+    def model_ids(self) -> list[str]:
+        """Models whose graphs the encoder was fitted on."""
+        return [g.model_id for g in self.graphs]
+
+    def features(self, vectors: np.ndarray) -> list[dict[str, float]]:
+        """archi2vec card features of encoder vectors: principal components or a one-hot cluster."""
+        vectors = np.atleast_2d(vectors)
+        if "centers" in self.projection:
+            centers = self.projection["centers"]
+            labels = np.argmin(((vectors[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
+            return [{f"arch_cluster_{k}": float(lab == k) for k in range(len(centers))} for lab in labels]
+        pcs = (vectors - self.projection["mean"]) @ self.projection["components"].T
+        return [{f"arch_pc_{j}": float(row[j]) for j in range(pcs.shape[1])} for row in pcs]
+
+    def _encoder(self) -> Any:
+        from fennec_core.plugin import registry
+
+        enc = registry.create("graph_encoder", self.encoder, **self.encoder_config)
+        if self.encoder_state and hasattr(enc, "load_state"):
+            return enc.load_state(self.encoder_state)
+        enc.fit(self.graphs)
+        again = enc.transform(self.graphs)
+        if not np.allclose(again, self.vectors, atol=1e-5):
+            raise FennecError(
+                f"{self.encoder}: refitting on the zoo's stored graphs does not reproduce its stored vectors "
+                f"(max difference {np.abs(again - self.vectors).max():.3g}; a different version of the encoder's "
+                "libraries?); refit the zoo with `fennec fit --archi ...` in this environment")
+        return enc
+
+    def encode_new(self, graphs: Sequence[ArchGraph]) -> list[dict[str, float]]:
+        """archi2vec features of architectures outside the zoo, in the zoo's own basis."""
+        return self.features(self._encoder().transform(graphs))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Arrays to store (graphs packed, vectors, projection, encoder state)."""
+        from fennec_core.architecture.graph_io import pack_graphs
+
+        packed, _ = pack_graphs(self.graphs)
+        out = {f"graphs/{k}": v for k, v in packed.items()}
+        out["vectors"] = self.vectors
+        out.update({f"projection/{k}": v for k, v in self.projection.items()})
+        out.update({f"encoder_state/{k}": v for k, v in self.encoder_state.items()})
+        return out
+
+    def attributes(self) -> dict[str, Any]:
+        """JSON part for the store manifest."""
+        from fennec_core.architecture.graph_io import graph_hash, pack_graphs
+
+        _, meta = pack_graphs(self.graphs)
+        return {"encoder": self.encoder, "encoder_config": self.encoder_config, "dims": self.dims,
+                "clusters": self.clusters, "graphs": meta, "graph_sha256": [graph_hash(g) for g in self.graphs]}
+
+    @classmethod
+    def from_stored(cls, arrays: Mapping[str, np.ndarray], attributes: Mapping[str, Any]) -> ArchiEncoding:
+        """Rebuild from :meth:`arrays` and :meth:`attributes` (arrays and JSON only)."""
+        from fennec_core.architecture.graph_io import unpack_graphs
+
+        def sub(prefix: str) -> dict[str, np.ndarray]:
+            return {k.removeprefix(prefix): np.asarray(v) for k, v in arrays.items() if k.startswith(prefix)}
+
+        try:
+            return cls(attributes["encoder"], dict(attributes["encoder_config"]), attributes["dims"],
+                       attributes["clusters"], unpack_graphs(sub("graphs/"), attributes["graphs"]),
+                       np.asarray(arrays["vectors"]), sub("projection/"), sub("encoder_state/"))
+        except KeyError as exc:
+            raise StoreError(f"stored architecture encoding is incomplete (missing {exc})") from None
+
+    def to_document(self) -> dict[str, Any]:
+        """The whole encoding as one JSON document (arrays as nested lists with their dtype)."""
+        arrays = {k: {"dtype": str(v.dtype), "shape": list(v.shape), "data": v.ravel().tolist()}
+                  for k, v in self.arrays().items()}
+        return {"fennec_archi_encoding": 1, "attributes": self.attributes(), "arrays": arrays}
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> ArchiEncoding:
+        """Inverse of :meth:`to_document`."""
+        if not isinstance(doc, Mapping) or doc.get("fennec_archi_encoding") != 1:
+            raise StoreError("not a Fennec architecture encoding document (fennec_archi_encoding: 1 missing)")
+        try:
+            arrays = {k: np.asarray(v["data"], dtype=v["dtype"]).reshape(v["shape"]) for k, v in doc["arrays"].items()}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"architecture encoding document is malformed ({exc})") from None
+        return cls.from_stored(arrays, doc["attributes"])
+
+
+def encode_graphs(
+    graphs: Sequence[ArchGraph],
+    *,
+    encoder: str = "graph2vec",
+    encoder_config: dict[str, Any] | None = None,
+    dims: int = 4,
+    clusters: int | None = None,
+    seed: int = 0,
+) -> tuple[list[dict[str, float]], ArchiEncoding]:
+    """Fit a graph encoder on a zoo's graphs: (archi2vec features per graph, the encoding)."""
+    from fennec_core.plugin import registry
+
+    if len(graphs) < 2:
+        raise InputError("architecture features need at least 2 architectures")
+    enc = registry.create("graph_encoder", encoder, **(encoder_config or {}))
+    vectors = np.asarray(enc.fit(graphs).transform(graphs), dtype=np.float64)
+    if clusters:
+        from sklearn.cluster import KMeans
+
+        km = KMeans(n_clusters=clusters, random_state=seed, n_init=10).fit(vectors)
+        projection = {"centers": km.cluster_centers_}
+    else:
+        from sklearn.decomposition import PCA
+
+        k = min(dims, len(graphs) - 1, vectors.shape[1])
+        pca = PCA(n_components=k, random_state=seed).fit(vectors)
+        projection = {"mean": pca.mean_, "components": pca.components_}
+    config = enc.config() if hasattr(enc, "config") else dict(encoder_config or {})
+    state = enc.state() if hasattr(enc, "state") else {}
+    encoding = ArchiEncoding(encoder, config, None if clusters else dims, clusters, list(graphs), vectors,
+                             projection, state)
+    return encoding.features(vectors), encoding
+
+
+def fit_architectures(
+    cards: Sequence[ModelCard],
+    *,
+    encoder: str = "graph2vec",
+    encoder_config: dict[str, Any] | None = None,
+    dims: int = 4,
+    clusters: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    cache: Any = None,
+) -> tuple[list[ModelCard], ArchiEncoding]:
+    """Cards with architecture meta features and archi2vec features added, and the encoding."""
+    from tqdm.auto import tqdm
+
+    with_arch = [c for c in cards if c.architecture]
+    if len(with_arch) < 2:
+        raise InputError("architecture features need at least 2 models with an `architecture` column "
+                         "(e.g. pytorchcv:resnet50) in the models table")
+    graphs, feats = [], []
+    for card in tqdm(with_arch, desc="architectures", disable=not progress, leave=False):
+        graph, f = describe_architecture(card.architecture, card.id, cache=cache)
+        graphs.append(graph)
+        feats.append(f)
+    extra, encoding = encode_graphs(graphs, encoder=encoder, encoder_config=encoder_config, dims=dims,
+                                    clusters=clusters, seed=seed)
+    by_id = {c.id: (f, e) for c, f, e in zip(with_arch, feats, extra, strict=True)}
+    out = []
+    for card in cards:
+        if card.id in by_id:
+            f, e = by_id[card.id]
+            out.append(ModelCard(card.id, card.architecture, {**card.meta, **f, **e}))
+        else:
+            out.append(card)
+    return out, encoding
+
+
+@attrs.frozen
+class ArchiSpec:
+    """How ``Fennec.fit(archi=...)`` turns the models' ``architecture`` references into features.
+
+    ``encoder``: a graph encoder name (``graph2vec``, ``dgl-gin``, a third party's) with
+    ``encoder_config``; its vectors enter the cards as ``dims`` principal components, or as a
+    one-hot of ``clusters`` KMeans clusters. ``cache``: reuse captured architectures from
+    ``$FENNEC_CACHE_DIR``.
+    """
+
+    encoder: str = "graph2vec"
+    encoder_config: dict[str, Any] = attrs.field(factory=dict)
+    dims: int = 4
+    clusters: int | None = None
+    cache: bool = True
+
+    def apply(self, cards: Sequence[ModelCard], *, progress: bool = False) -> tuple[list[ModelCard], ArchiEncoding]:
+        """(cards with architecture and archi2vec features, the encoding the zoo keeps)."""
+        from fennec_core.architecture.graph_io import ArchCache
+
+        return fit_architectures(cards, encoder=self.encoder, encoder_config=dict(self.encoder_config),
+                                 dims=self.dims, clusters=self.clusters, progress=progress,
+                                 cache=ArchCache() if self.cache else None)
+
+
+def architecture_cards(references: Sequence[str], names: Sequence[str] | None = None, *,
+                       encoding: ArchiEncoding | None = None, cache: bool = True) -> list[ModelCard]:
+    """Cards of new models from their architecture references alone: architecture meta
+    features, plus archi2vec features in ``encoding``'s basis when the zoo has one."""
+    from fennec_core.architecture.graph_io import ArchCache
+
+    names = list(names) if names is not None else list(references)
+    if len(names) != len(references):
+        raise InputError(f"give one name per architecture ({len(references)} references, {len(names)} names)")
+    store = ArchCache() if cache else None
+    graphs, cards = [], []
+    for ref, name in zip(references, names, strict=True):
+        graph, feats = describe_architecture(ref, name, cache=store)
+        graphs.append(graph)
+        cards.append(ModelCard(name, ref, feats))
+    if encoding is not None:
+        extra = encoding.encode_new(graphs)
+        cards = [ModelCard(c.id, c.architecture, {**c.meta, **e}) for c, e in zip(cards, extra, strict=True)]
+    return cards

@@ -1,0 +1,281 @@
+"""The ``fennec`` commands: each parses its arguments into Python API calls and formats the result.
+
+No pipeline work happens here: fitting, ranking from images or a description, adding models
+from their architectures and leave-one-task-out all go through :class:`fennec_core.Fennec` and
+:mod:`fennec_core.evaluation`, exactly as a Python user would call them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+from fennec_core.cli.format import print_ranking, print_table, say
+from fennec_core.cli.parser import key_values, parse_config
+from fennec_core.errors import InputError
+
+
+def _engine(args: argparse.Namespace):
+    from fennec_core.engine import Fennec
+
+    cfg = parse_config(args.config or [])
+    names = {k: v for k, v in (("factorizer", args.factorizer), ("score_merger", args.score_merger),
+                               ("ranker", getattr(args, "ranker", None))) if v}
+    return Fennec(**names, device=args.device, **cfg)
+
+
+def _load_zoo(args: argparse.Namespace):
+    from fennec_core.engine import Fennec
+    from fennec_core.io.bundled import bundled_zoo_path
+
+    return Fennec.load(args.zoo or bundled_zoo_path(), device=args.device)
+
+
+def _archi(args: argparse.Namespace):
+    """The ``--archi*`` options as an ArchiSpec, or None for ``--archi none``."""
+    if args.archi == "none":
+        return None
+    if not args.models:
+        raise InputError("--archi needs --models with an `architecture` column (e.g. pytorchcv:resnet50)")
+    from fennec_core.architecture.encoding import ArchiSpec
+
+    return ArchiSpec(args.archi, key_values(args.archi_config, "--archi-config", "epochs=50"), args.archi_dims,
+                     args.archi_clusters, cache=not args.no_cache)
+
+
+def _task_embeddings_file(path: str | None):
+    """(embeddings per historical task, proxy spec) from ``--task-embeddings``, or (None, None)."""
+    if not path:
+        return None, None
+    from fennec_core.task.embeddings import read_embeddings_file
+
+    return read_embeddings_file(path), {"name": "external", "config": {"file": os.path.basename(path)}}
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """List every component by kind with its origin, and broken plugins with their errors."""
+    from fennec_core.plugin import registry
+
+    comps = registry.components()
+    broken = registry.broken()
+    if args.json:
+        doc = {
+            "components": {k: [{"name": c.name, "origin": c.origin, "plugin": c.plugin} for c in comps if c.kind == k]
+                           for k in registry.KINDS},
+            "plugins": [{"name": p.plugin, "origin": p.origin, "hooks": list(p.hooks)} for p in registry.plugins()],
+            "broken": [{"plugin": b.plugin, "origin": b.origin, "error": b.error} for b in broken],
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+    rows = [[c.kind, c.name, c.origin] for c in comps]
+    print_table(["kind", "name", "origin"], rows)
+    if broken:
+        print("\nbroken plugins:")
+        for b in broken:
+            print(f"  {b.plugin} ({b.origin}): {b.error}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit a zoo from a history CSV and save it as a Zarr store."""
+    t0 = time.perf_counter()
+    if args.task_images and args.task_embeddings:
+        raise InputError("give --task-images or --task-embeddings, not both")
+    embeddings, spec = _task_embeddings_file(args.task_embeddings)
+    engine = _engine(args).fit(
+        args.history, args.models, args.tasks, archi=_archi(args), task_embeddings=embeddings,
+        proxy=spec or args.proxy, proxy_config=key_values(args.proxy_config, "--proxy-config", "model=ViT-B-32"),
+        task_images=args.task_images, images_per_task=args.images_per_task, progress=not args.quiet)
+    engine.save(args.out)
+    zoo = engine.zoo_
+    m, n = zoo.history.shape
+    say(args, f"fitted {m} models x {n} tasks ({engine.factorizer}, k={zoo.factors.k}) "
+              f"in {time.perf_counter() - t0:.2f} s; saved to {args.out}")
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    """Rank the zoo's models for a new task."""
+    from fennec_core.records import TaskCard
+
+    engine = _load_zoo(args)
+    card = engine.zoo_.tasks.get(args.task) if args.task else None
+    if args.task and card is None or args.num_classes or args.train_size:
+        base = card or TaskCard(args.task or "new-task")
+        card = TaskCard(base.id, args.num_classes or base.num_classes, args.train_size or base.train_size,
+                        base.description, base.meta)
+    known = None
+    if args.known:
+        from fennec_core.io.tables import read_known
+
+        known = read_known(args.known)
+    inputs = [o for o in ("images", "embeddings", "describe") if getattr(args, o)]
+    if len(inputs) > 1:
+        raise InputError(f"give one of --images, --embeddings, --describe (got {', '.join('--' + i for i in inputs)})")
+    ranking = engine.rank(card, known=known, top=args.top, explore=args.explore, images=args.images,
+                          images_per_task=args.images_per_task, description=args.describe,
+                          task_embeddings=_read_one_embedding(args.embeddings) if args.embeddings else None,
+                          progress=not args.quiet)
+    if args.json:
+        print(ranking.to_json(indent=2))
+    else:
+        print_ranking(args, ranking)
+    return 0
+
+
+def _read_one_embedding(path: str) -> Any:
+    """A new task's embeddings: an .npy [n_items, d] array (loaded without pickle)."""
+    import numpy as np
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--embeddings {path}: not a readable .npy array ({exc})") from None
+    if getattr(arr, "ndim", 0) != 2:
+        raise InputError(f"--embeddings {path}: expected a [n_items, d] array")
+    return arr
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a configuration on a history under a protocol, beside the static baseline."""
+    from fennec_core.evaluation import evaluate
+    from fennec_core.io.tables import read_history, read_models, read_tasks
+
+    history = read_history(args.history)
+    models = read_models(args.models) if args.models else None
+    spec = _archi(args)
+    if spec is not None:
+        models, _ = spec.apply(models, progress=not args.quiet)
+    embeddings, _ = _task_embeddings_file(args.task_embeddings)
+    report = evaluate(_engine(args), history, protocol=args.protocol, models=models,
+                      tasks=read_tasks(args.tasks) if args.tasks else None, progress=not args.quiet,
+                      repeats=args.repeats, task_embeddings=embeddings)
+    if args.predictions:
+        report.write_predictions(args.predictions)
+        say(args, f"wrote {len(report.predictions)} predictions to {args.predictions}")
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.format_table())
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """Fold new tasks or models into a fitted zoo (full refit when needed) and save it."""
+    from fennec_core.engine import Fennec
+    from fennec_core.io.tables import read_models, read_tasks
+
+    t0 = time.perf_counter()
+    engine = Fennec.load(args.zoo)
+    report = engine.update(args.history, models=read_models(args.models) if args.models else None,
+                           tasks=read_tasks(args.tasks) if args.tasks else None,
+                           refit_threshold=args.refit_threshold, force_refit=args.refit)
+    engine.save(args.zoo)
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        how = f"full refit ({report['reason']})" if report["refit"] else "fold-in, no refit"
+        print(f"added {len(report['new_tasks'])} task(s), {len(report['new_models'])} model(s) by {how}; "
+              f"saved to {args.zoo}")
+    return 0
+
+
+def cmd_add_model(args: argparse.Namespace) -> int:
+    """Add models with no history: features from their architecture, vectors predicted."""
+    from fennec_core.engine import Fennec
+
+    engine = Fennec.load(args.zoo, device=args.device)
+    if args.name and len(args.name) != len(args.model):
+        raise InputError(f"give one --name per --model ({len(args.model)} models, {len(args.name)} names)")
+    added = engine.add_architectures(args.model, args.name, cache=not args.no_cache)
+    engine.save(args.out or args.zoo)
+    say(args, f"added {len(added)} model(s) with predicted vectors: {', '.join(added)}; saved to {args.out or args.zoo}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Hide one target of the bundled 105-model benchmark, rank, and compare with the truth."""
+    import numpy as np
+
+    from fennec_core.evaluation import fit_without_task, static_scores
+    from fennec_core.evaluation.metrics import all_metrics
+
+    t0 = time.perf_counter()
+    loaded = _load_zoo(args)
+    zoo, task = loaded.zoo_, args.task
+    history = zoo.history
+    truth_col, observed = history.column(task)  # a clear error for an unknown target
+    engine = fit_without_task(loaded, history, task, models=list(zoo.models.values()),
+                              tasks=list(zoo.tasks.values()))
+    ranking = engine.rank(zoo.tasks[task])
+    elapsed = time.perf_counter() - t0
+    truth = {m: float(truth_col[i]) for i, m in enumerate(history.model_ids) if observed[i]}
+    print(f"Hidden target: {task!r} ({len(truth)} models). Fennec fitted on the other "
+          f"{len(history.task_ids) - 1} tasks and ranked without seeing it.\n")
+    print_ranking(args, ranking.top(args.top), truth)
+    pos = {m: i for i, m in enumerate(ranking.model_ids)}
+    pred = np.array([ranking.scores[pos[m]] for m in history.model_ids])
+    static = static_scores(history.without_task(task))
+    fm = all_metrics(truth_col[observed], pred[observed])
+    sm = all_metrics(truth_col[observed], static[observed])
+    print()
+    print_table(["metric", "fennec", "static baseline"], [[k, f"{fm[k]:.3f}", f"{sm[k]:.3f}"] for k in fm])
+    best = max(truth, key=truth.get)
+    print(f"\nbest true model: {best} ({truth[best]:.4f}); done in {elapsed:.2f} s")
+    return 0
+
+
+def cmd_evaluate_scores(args: argparse.Namespace) -> int:
+    """Weighted tau of precomputed transferability scores against fine-tuning truth."""
+    from fennec_core.evaluation.protocols import evaluate_scores
+
+    result = evaluate_scores(args.scores, args.truth, dataset_col=args.dataset_col, model_col=args.model_col)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    datasets = sorted({d for r in result.values() for d in r["per_dataset"]})
+    rows = [[m, *[f"{r['per_dataset'].get(d, float('nan')):.3f}" for d in datasets], f"{r['mean']:.3f}"]
+            for m, r in result.items()]
+    print_table(["method", *datasets, "mean"], rows)
+    return 0
+
+
+def cmd_build_history(args: argparse.Namespace) -> int:
+    """Score every model on every task folder with an estimator, on Dask; resumable."""
+    from pathlib import Path
+
+    from fennec_core.history.builder import build_history
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if len(models) == 1 and Path(models[0]).is_file():
+        models = [ln.strip() for ln in Path(models[0]).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    if not models:
+        raise InputError("--models is empty; give model references (timm:resnet50,...) or a file with one per line")
+    report = build_history(models, args.tasks, args.out, estimator=args.estimator, scheduler=args.scheduler,
+                           n_workers=args.workers, images_per_task=args.images_per_task, seed=args.seed,
+                           allow_random_weights=args.allow_random_weights, batch_size=args.batch_size,
+                           image_size=args.image_size, progress=not args.quiet)
+    say(args, f"{report.total} pairs: {report.skipped} already in {report.out}, {report.computed} computed now")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Convert a CSV in another layout into the long ``model,task,score`` history format."""
+    from fennec_core.io.tables import convert_table, write_history
+
+    history = convert_table(args.input, model=args.model, task=args.task, score=args.score, wide=args.wide,
+                            sep=args.sep)
+    write_history(history, args.out)
+    m, n = history.shape
+    say(args, f"wrote {int(history.mask.sum())} cells ({m} models x {n} tasks) to {args.out}")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------

@@ -1,0 +1,219 @@
+"""The ``fennec`` argument parser and the parsing of ``KEY=VALUE`` options.
+
+Parsing only: every subcommand's ``func`` is a thin command in :mod:`fennec_core.cli.commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from fennec_core import __version__
+from fennec_core.errors import InputError
+
+EXIT_USER = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        low = text.lower()
+        if low in ("true", "false"):
+            return low == "true"
+        return text
+
+
+def key_values(items: Sequence[str] | None, flag: str, example: str) -> dict[str, Any]:
+    """``KEY=VALUE`` options (``--archi-config``, ``--proxy-config``) as a dict of parsed values."""
+    config: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {example}")
+        key, value = item.split("=", 1)
+        config[key.strip().replace("-", "_")] = _parse_value(value)
+    return config
+
+
+def parse_config(items: Sequence[str]) -> dict[str, dict[str, Any] | Any]:
+    """Parse ``--config KEY=VALUE`` items into engine keyword arguments.
+
+    ``factorizer.k=5`` and ``score_merger.w=0.3`` go to the components' configs; plain keys
+    (``normalization=zscore``, ``use_meta=false``, ``seed=1``) to the engine.
+    """
+    engine: dict[str, Any] = {}
+    comps: dict[str, dict[str, Any]] = {"factorizer": {}, "score_merger": {}, "ranker": {}}
+    allowed = {"normalization", "use_meta", "seed", "warm_strength", "task_mapping"}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--config {item!r}: expected KEY=VALUE, e.g. factorizer.k=5")
+        key, value = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if "." in key:
+            comp, sub = key.split(".", 1)
+            if comp not in comps:
+                raise InputError(f"--config {item!r}: unknown component {comp!r}; use factorizer.*, score_merger.* "
+                                 "or ranker.*")
+            comps[comp][sub] = _parse_value(value)
+        elif key in allowed:
+            engine[key] = _parse_value(value)
+        else:
+            raise InputError(f"--config {item!r}: unknown key {key!r}; use one of {', '.join(sorted(allowed))}, "
+                             "factorizer.<option> or score_merger.<option>")
+    return {**engine, "factorizer_config": comps["factorizer"], "score_merger_config": comps["score_merger"],
+            "ranker_config": comps["ranker"]}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``fennec`` command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    components = argparse.ArgumentParser(add_help=False)
+    components.add_argument("--factorizer", help="factorizer name (default pmf; see `fennec plugins`)")
+    components.add_argument("--score-merger", help="score merger name (default weighted)")
+    components.add_argument("--ranker", help="ranking method: fennec (default, this pipeline) or model-spider; "
+                                             "needs task embeddings (--task-images / --task-embeddings)")
+    components.add_argument("--config", action="append", metavar="KEY=VALUE",
+                            help="factorizer.k=5 (or auto), score_merger.w=0.3, normalization=zscore, use_meta=false, "
+                                 "warm_strength=10, seed=1")
+    archi = argparse.ArgumentParser(add_help=False)
+    archi.add_argument("--archi", default="none",
+                       help="add architecture features from the models table's `architecture` column: a graph "
+                            "encoder name (graph2vec) or none (default)")
+    archi.add_argument("--archi-dims", type=int, default=4, help="principal components of the archi2vec vectors (4)")
+    archi.add_argument("--archi-clusters", type=int, help="instead, a one-hot KMeans cluster id with this many clusters")
+    archi.add_argument("--archi-config", action="append", metavar="KEY=VALUE",
+                       help="graph encoder option, e.g. epochs=50 (graph2vec) or layers=2 (dgl-gin)")
+    archi.add_argument("--no-cache", action="store_true",
+                       help="capture every architecture again instead of reusing $FENNEC_CACHE_DIR (~/.cache/fennec)")
+    device = argparse.ArgumentParser(add_help=False)
+    device.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+
+    from fennec_core.cli import commands
+
+    p = _Parser(prog="fennec", description="Recommend pre-trained models to fine-tune for a new task.",
+                parents=[common])
+    p.add_argument("--version", action="version", version=f"fennec {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("plugins", parents=[common], help="list components by kind, with origins")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=commands.cmd_plugins)
+
+    s = sub.add_parser("fit", parents=[common, components, archi, device], help="fit a zoo from a history CSV")
+    s.add_argument("--history", required=True, help="long CSV with columns model,task,score")
+    s.add_argument("--models", help="models CSV: model[,architecture][,numeric meta columns]")
+    s.add_argument("--tasks", help="tasks CSV: task[,num_classes][,train_size][,description]")
+    s.add_argument("--out", required=True, help="Zarr store path or fsspec URL to write")
+    s.add_argument("--task-images", help="folder with one subfolder of images per task id: embedded by --proxy so "
+                                         "new tasks can be ranked from their images (rank --images)")
+    s.add_argument("--task-embeddings", help=".npz with one [n_items, d] array per task id, embedded elsewhere")
+    s.add_argument("--proxy", default="clip", help="task proxy for --task-images: clip (default), dinov2, ...")
+    s.add_argument("--proxy-config", action="append", metavar="KEY=VALUE",
+                   help="proxy option, e.g. model=ViT-B-32, pretrained=/path/to/open_clip_pytorch_model.bin")
+    s.add_argument("--images-per-task", type=int, default=100, help="images sampled per task (100)")
+    s.set_defaults(func=commands.cmd_fit)
+
+    s = sub.add_parser("rank", parents=[common, device], help="rank the zoo's models for a new task")
+    s.add_argument("--zoo", help="zoo store (default: the bundled 105-model zoo)")
+    s.add_argument("--task", help="task id (a task of the zoo reuses its card)")
+    s.add_argument("--num-classes", type=int, help="number of classes of the new task")
+    s.add_argument("--train-size", type=int, help="training-set size of the new task")
+    s.add_argument("--known", help="CSV model,score: scores already measured on this task (warm start)")
+    s.add_argument("--explore", action="store_true", help="rank by the optimistic end of each model's 90%% interval")
+    s.add_argument("--top", type=int, default=10, help="how many models to show (default 10)")
+    s.add_argument("--images", help="folder of the new task's images (flat or one subfolder per class), embedded "
+                                    "by the zoo's task proxy")
+    s.add_argument("--images-per-task", type=int, default=100, help="images sampled from --images (100)")
+    s.add_argument("--embeddings", help=".npy [n_items, d] of the new task, embedded like the zoo's tasks")
+    s.add_argument("--describe", help="describe the task in words, e.g. \"photos of yoga poses\" (text proxy)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=commands.cmd_rank)
+
+    s = sub.add_parser("update", parents=[common], help="add new tasks or models to a fitted zoo")
+    s.add_argument("--zoo", required=True, help="zoo store to update (rewritten atomically)")
+    s.add_argument("--history", required=True, help="long CSV model,task,score of the new cells")
+    s.add_argument("--models", help="models CSV with meta features of new models")
+    s.add_argument("--tasks", help="tasks CSV with cards of new tasks")
+    s.add_argument("--refit-threshold", type=float, default=2.0,
+                   help="refit fully when the fold-in residual RMSE exceeds this x the median residual of the zoo's own "
+                        "tasks folded in the same way (default 2)")
+    s.add_argument("--refit", action="store_true", help="always refit fully")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=commands.cmd_update)
+
+    s = sub.add_parser("add-model", parents=[common, device],
+                       help="add models with no history: features from the architecture, vectors predicted")
+    s.add_argument("--zoo", required=True)
+    s.add_argument("--model", action="append", required=True,
+                   help="architecture reference (pytorchcv:NAME, timm:NAME, py:MODULE:CALLABLE); repeat for several")
+    s.add_argument("--name", action="append", help="model id for each --model (default: the reference)")
+    s.add_argument("--no-cache", action="store_true", help="capture the architectures again (no disk cache)")
+    s.add_argument("--out", help="write the updated zoo here (default: update --zoo in place, atomically)")
+    s.set_defaults(func=commands.cmd_add_model)
+
+    s = sub.add_parser("evaluate", parents=[common, components, archi, device], help="leave-one-task-out evaluation")
+    s.add_argument("--history", required=True)
+    s.add_argument("--models")
+    s.add_argument("--tasks")
+    s.add_argument("--task-embeddings", help=".npz with one [n_items, d] array per task id: each hidden task is "
+                                             "ranked from its own embeddings")
+    s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model (hide a model row)")
+    s.add_argument("--repeats", type=int, default=5, help="draws of known cells per target for loo-warm:K")
+    s.add_argument("--predictions", help="write model,task,predicted,truth,static for every hidden cell")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=commands.cmd_evaluate)
+
+    s = sub.add_parser("evaluate-scores", parents=[common],
+                       help="weighted tau of precomputed transferability scores (e.g. LogME) against truth")
+    s.add_argument("--scores", required=True, help="long CSV: dataset, model, one column per method")
+    s.add_argument("--truth", required=True, help="wide CSV: model, one column per dataset")
+    s.add_argument("--dataset-col", default="Dataset")
+    s.add_argument("--model-col", default="Model")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=commands.cmd_evaluate_scores)
+
+    s = sub.add_parser("build-history", parents=[common],
+                       help="score models on task image folders with an estimator, on Dask (resumable)")
+    s.add_argument("--models", required=True,
+                   help="comma-separated references (timm:NAME, pytorchcv:NAME, py:MODULE:CALLABLE, each "
+                        "optionally @weights.pt), or a file with one per line")
+    s.add_argument("--tasks", required=True, help="folder with one subfolder per task, each with class subfolders")
+    s.add_argument("--estimator", default="fda", help="estimator name (default fda, Fennec's history scorer)")
+    s.add_argument("--out", required=True, help="history CSV to append to (model,task,score); reruns skip done pairs")
+    s.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster)")
+    s.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
+    s.add_argument("--images-per-task", type=int, default=100)
+    s.add_argument("--image-size", type=int, help="input size (default: the model's nominal size, else 224)")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--allow-random-weights", action="store_true",
+                   help="let timm/pytorchcv models run without pretrained weights (tests and benchmarks only)")
+    s.set_defaults(func=commands.cmd_build_history)
+
+    s = sub.add_parser("demo", parents=[common, device], help="hide a target of the bundled zoo and rank it")
+    s.add_argument("--task", default="flower", help="target to hide (default flower)")
+    s.add_argument("--top", type=int, default=10)
+    s.add_argument("--zoo", help=argparse.SUPPRESS)
+    s.set_defaults(func=commands.cmd_demo)
+
+    s = sub.add_parser("convert", parents=[common], help="convert a CSV to the long model,task,score format")
+    s.add_argument("input")
+    s.add_argument("--out", required=True)
+    s.add_argument("--wide", action="store_true", help="first column models, one column per task")
+    s.add_argument("--model", action="append", help="model id column(s); several are joined with --sep")
+    s.add_argument("--task", help="task column (long layout)")
+    s.add_argument("--score", help="score column (long layout)")
+    s.add_argument("--sep", default="/", help="separator joining several model columns (default /)")
+    s.set_defaults(func=commands.cmd_convert)
+    return p

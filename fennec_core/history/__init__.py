@@ -1,0 +1,1 @@
+"""The history of results: normalisation, choosing k, updates, building histories."""

@@ -1,0 +1,1 @@
+"""Reading and writing: tables, the Zarr store, the bundled zoo."""

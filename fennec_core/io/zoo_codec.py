@@ -1,0 +1,168 @@
+"""The one codec between a :class:`fennec_core.zoo.FittedZoo` (plus the engine's settings) and
+the store's arrays and JSON manifest. :func:`encode` and :func:`decode` are inverses; each part
+of the record is written and read by the pair of functions next to each other below, so the
+schema lives in one place (docs/store.md describes it).
+
+Loading fits nothing: merger and ranker state, the resolved warm-start strength and the
+chosen ``k`` are all stored. Only arrays and JSON are stored (no pickle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from fennec_core import __version__
+from fennec_core.history.normalize import TaskNormalizer
+from fennec_core.records import Factors, History, ModelCard, TaskCard
+from fennec_core.zoo import ComponentState, FittedZoo
+
+
+def _section(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays under ``prefix/``, with the prefix removed."""
+    return {k.removeprefix(prefix + "/"): v for k, v in arrays.items() if k.startswith(prefix + "/")}
+
+
+def _prefixed(prefix: str, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"{prefix}/{k}": np.asarray(v) for k, v in arrays.items()}
+
+
+def _encode_state(state: ComponentState | None, prefix: str) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
+    if state is None:
+        return {}, None
+    return _prefixed(prefix, state.arrays), state.attributes
+
+
+def _decode_state(arrays: Mapping[str, np.ndarray], attributes: Any, prefix: str) -> ComponentState | None:
+    if attributes is None:
+        return None
+    return ComponentState(_section(arrays, prefix), attributes)
+
+
+def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(arrays, manifest) of a fitted zoo and the engine parameters that made it."""
+    from fennec_core.task.embeddings import pack_embeddings
+
+    hist, factors = zoo.history, zoo.factors
+    mnames = zoo.model_feature_names()
+    arrays: dict[str, np.ndarray] = {
+        "history/scores": np.asarray(hist.scores),
+        "history/mask": np.asarray(hist.mask).astype(np.uint8),
+        "factors/U": factors.U,
+        "factors/V": factors.V,
+        "normalization/offset": zoo.normalizer.offset,
+        "normalization/scale": zoo.normalizer.scale,
+        "models/features": zoo.model_features(mnames),
+        **_prefixed("factors/extras", factors.extras),
+    }
+    if zoo.meta_model is not None:
+        arrays.update(_prefixed("meta", zoo.meta_model.arrays()))
+    if zoo.archi is not None:
+        arrays.update(_prefixed("archi", zoo.archi.arrays()))
+    merger_arrays, merger_attrs = _encode_state(zoo.merger_state, "merger")
+    ranker_arrays, ranker_attrs = _encode_state(zoo.ranker_state, "ranker")
+    arrays.update(merger_arrays)
+    arrays.update(ranker_arrays)
+    proxy_manifest = None
+    if zoo.task_embeddings:
+        arrays["proxy/embeddings"], proxy_manifest = pack_embeddings(zoo.task_embeddings)
+        proxy_manifest["proxy"] = zoo.proxy
+    fcfg = dict(params["factorizer_config"])
+    if zoo.k_selection is not None:
+        fcfg["k"] = zoo.k_selection["k"]
+    extra_tasks = [t for t in zoo.tasks if t not in hist.task_ids]
+    ranker = None
+    if params["ranker"] != "fennec":
+        ranker = {"name": params["ranker"], "config": params["ranker_config"], "attributes": ranker_attrs or {}}
+    manifest = {
+        "package_version": __version__,
+        "model_ids": list(hist.model_ids),
+        "task_ids": list(hist.task_ids),
+        "models": {"architecture": [zoo.models[m].architecture for m in hist.model_ids], "feature_names": mnames},
+        "tasks": [{"id": t.id, "num_classes": t.num_classes, "train_size": t.train_size,
+                   "description": t.description, "meta": t.meta}
+                  for t in [zoo.tasks[t] for t in (*hist.task_ids, *extra_tasks)]],
+        "components": {
+            "factorizer": {"name": params["factorizer"], "config": fcfg,
+                           "requested_config": params["factorizer_config"]},
+            "score_merger": {"name": params["score_merger"], "config": params["score_merger_config"],
+                             "state": merger_attrs},
+        },
+        "settings": {"normalization": params["normalization"], "use_meta": params["use_meta"],
+                     "seed": params["seed"], "warm_strength": params["warm_strength"],
+                     "resolved_warm_strength": zoo.warm_strength, "task_mapping": params["task_mapping"]},
+        "k_selection": zoo.k_selection,
+        "predicted_models": list(zoo.predicted_models),
+        "factors_info": factors.info,
+        "meta_model": zoo.meta_model.attributes() if zoo.meta_model else None,
+        "archi": zoo.archi.attributes() if zoo.archi is not None else None,
+        "task_embeddings": proxy_manifest,
+        "ranker": ranker,
+    }
+    return arrays, manifest
+
+
+def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[dict[str, Any], FittedZoo]:
+    """(engine parameters, fitted zoo) from a store's arrays and manifest (inverse of :func:`encode`).
+
+    Raises KeyError / TypeError / ValueError on an incomplete or inconsistent manifest; the
+    engine turns those into one StoreError.
+    """
+    from fennec_core.scoring.meta_score import MetaModel
+
+    comps, settings = man["components"], man["settings"]
+    ranker = man.get("ranker") or {}
+    params = {
+        "factorizer": comps["factorizer"]["name"],
+        "score_merger": comps["score_merger"]["name"],
+        "factorizer_config": comps["factorizer"]["config"],
+        "score_merger_config": comps["score_merger"]["config"],
+        "normalization": settings["normalization"],
+        "use_meta": settings["use_meta"],
+        "warm_strength": settings.get("warm_strength", "auto"),
+        "seed": settings["seed"],
+        "task_mapping": settings.get("task_mapping", "kernel-ridge"),
+        "ranker": ranker.get("name", "fennec"),
+        "ranker_config": ranker.get("config"),
+    }
+    mids, tids = man["model_ids"], man["task_ids"]
+    fnames, feats = man["models"]["feature_names"], arrays["models/features"]
+    models = {m: ModelCard(m, arch, {n: float(x) for n, x in zip(fnames, feats[i], strict=True) if np.isfinite(x)})
+              for i, (m, arch) in enumerate(zip(mids, man["models"]["architecture"], strict=True))}
+    tasks = {t["id"]: TaskCard(t["id"], t["num_classes"], t["train_size"], t["description"], t["meta"])
+             for t in man["tasks"]}
+    meta_model = MetaModel.from_stored(_section(arrays, "meta"), man["meta_model"]) if man.get("meta_model") else None
+    archi = None
+    if man.get("archi"):
+        from fennec_core.architecture.encoding import ArchiEncoding
+
+        archi = ArchiEncoding.from_stored(_section(arrays, "archi"), man["archi"])
+    embeddings: dict[str, np.ndarray] = {}
+    proxy = None
+    if man.get("task_embeddings"):
+        from fennec_core.task.embeddings import unpack_embeddings
+
+        embeddings = unpack_embeddings(arrays["proxy/embeddings"], man["task_embeddings"])
+        proxy = man["task_embeddings"].get("proxy")
+    warm = settings.get("resolved_warm_strength")
+    zoo = FittedZoo(
+        history=History(mids, tids, arrays["history/scores"], arrays["history/mask"].astype(bool)),
+        models=models,
+        tasks=tasks,
+        normalizer=TaskNormalizer(settings["normalization"], arrays["normalization/offset"],
+                                  arrays["normalization/scale"]),
+        factors=Factors(arrays["factors/U"], arrays["factors/V"], _section(arrays, "factors/extras"),
+                        man.get("factors_info") or {}),
+        meta_model=meta_model,
+        k_selection=man.get("k_selection"),
+        predicted_models=man.get("predicted_models") or (),
+        archi=archi,
+        task_embeddings=embeddings,
+        proxy=proxy,
+        warm_strength=None if warm is None else float(warm),
+        merger_state=_decode_state(arrays, comps["score_merger"].get("state"), "merger"),
+        ranker_state=_decode_state(arrays, ranker.get("attributes") if ranker else None, "ranker"),
+    )
+    return params, zoo

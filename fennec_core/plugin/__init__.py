@@ -1,0 +1,1 @@
+"""Plugins: hook specifications, written contracts, the registry."""

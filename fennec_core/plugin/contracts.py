@@ -1,0 +1,233 @@
+"""Written contracts: what a component must do, and what it may do, for the engine to use it.
+
+Each component kind has one *required* protocol (what its factory must return) and may offer
+*optional capabilities*, each a small protocol of its own. The engine asks for a capability
+in exactly one way, :func:`supports`; it never probes attributes elsewhere. Components return
+numpy arrays, never pickles, so a fitted zoo is stored as plain arrays and JSON.
+
+Plugins see a fitted zoo as a :class:`fennec_core.zoo.FittedZoo` record -- never the engine.
+
+=================  ==================  ===============================================
+kind               required            optional capabilities
+=================  ==================  ===============================================
+factorizer         Factorizer          NonNegative, PriorFoldIn, PosteriorFactorizer,
+                                       ModelFoldIn
+score_merger       ScoreMerger         ScoreLike, FittableMerger, Stateful
+ranker             Ranker              Stateful
+graph_encoder      GraphEncoder        (``state``/``load_state`` of arrays, see dgl-gin)
+task_proxy         TaskProxy           (``spec()``: what a zoo records about it)
+estimator          Estimator
+=================  ==================  ===============================================
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from fennec_core.records import ArchGraph, Factors
+    from fennec_core.zoo import FittedZoo
+
+
+# -- factorizers -----------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Factorizer(Protocol):
+    """Splits a masked history matrix ``P`` (m models x n tasks) into ``U V^T``."""
+
+    def fit(self, P: np.ndarray, mask: np.ndarray) -> Factors:
+        """Factorize ``P`` using only cells where ``mask`` is True; returns :class:`Factors`."""
+        ...
+
+    def fold_in(self, factors: Factors, observed: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Return the vector (k,) of a new task from its observed normalised scores (m,) under ``mask``."""
+        ...
+
+
+@runtime_checkable
+class NonNegative(Protocol):
+    """A factorizer that needs non-negative scores (``normalization="auto"`` then picks minmax)."""
+
+    requires_nonnegative: bool
+
+
+class PriorFoldIn(Protocol):
+    """A factorizer whose ``fold_in`` shrinks the new task's vector toward a prior.
+
+    ``fold_in(factors, observed, mask, *, prior, strength)``: ``prior`` (k,) is the vector
+    to shrink toward (the cold or proxy vector), ``strength`` >= 0 how strongly. Detected by
+    the ``prior`` keyword of ``fold_in``.
+    """
+
+    def fold_in(self, factors: Factors, observed: np.ndarray, mask: np.ndarray, *,
+                prior: np.ndarray | None = None, strength: float = 0.0) -> np.ndarray:
+        """The shrunk task vector (k,)."""
+        ...
+
+
+@runtime_checkable
+class PosteriorFactorizer(Protocol):
+    """A factorizer with a Gaussian posterior: intervals, ``explore`` and Bayesian warm start."""
+
+    def task_prior(self, factors: Factors) -> tuple[np.ndarray, np.ndarray]:
+        """(mean (k,), covariance (k, k)) of a new task's vector before anything is known."""
+        ...
+
+    def fold_in_posterior(self, factors: Factors, observed: np.ndarray, mask: np.ndarray, *,
+                          prior_mean: np.ndarray | None = None, strength: float = 1.0,
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior (mean, covariance) of a new task's vector given its known normalised scores."""
+        ...
+
+    def predictive_variance(self, factors: Factors, task_mean: np.ndarray, task_cov: np.ndarray) -> np.ndarray:
+        """Variance (m,) of every model's normalised score on a task with vector ~ N(mean, cov)."""
+        ...
+
+
+@runtime_checkable
+class ModelFoldIn(Protocol):
+    """A factorizer that folds in a new *model* from its scores on known tasks (``update``)."""
+
+    def fold_in_model(self, factors: Factors, observed: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The model's vector (k,) from its normalised scores (n,) under ``mask``."""
+        ...
+
+
+# -- score mergers ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ScoreMerger(Protocol):
+    """Combines per-model score parts (``transfer``, ``meta``) into one final score."""
+
+    def merge(self, parts: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Merge arrays of equal shape (..., m) into the final score (..., m)."""
+        ...
+
+
+@runtime_checkable
+class ScoreLike(Protocol):
+    """A merger whose output is still a predicted normalised score (a weighted sum of parts).
+
+    The engine then reports ``predicted`` (and, with a posterior, ``low``/``high``) in the
+    task's units; ``transfer_weight`` scales the transfer part's interval.
+    """
+
+    score_like: bool
+    transfer_weight: float
+
+
+@runtime_checkable
+class FittableMerger(Protocol):
+    """A merger that learns from the fitted zoo (e.g. ``learned``: ``w`` by leave-one-task-out)."""
+
+    def fit(self, zoo: FittedZoo) -> Any:
+        """Learn from ``zoo`` (history, factors, meta model, cards); called after every fit and update."""
+        ...
+
+
+# -- rankers ---------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    """A whole ranking method behind ``Fennec(ranker=NAME)``, fitted on a fitted zoo."""
+
+    def fit(self, zoo: FittedZoo) -> Any:
+        """Learn from the zoo's history, model vectors and features, and task embeddings."""
+        ...
+
+    def scores(self, zoo: FittedZoo, task_embeddings: np.ndarray) -> np.ndarray:
+        """One score per model of ``zoo`` (higher is better) for a task given by its item embeddings."""
+        ...
+
+
+# -- state -----------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A fitted component whose state is saved in the store as arrays plus JSON, and restored
+    at load without fitting again."""
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(named arrays, JSON attributes) of the fitted state."""
+        ...
+
+    def load_state(self, arrays: Mapping[str, np.ndarray], attributes: Mapping[str, Any]) -> Any:
+        """Restore the state written by :meth:`state`."""
+        ...
+
+
+# -- architecture and task side ----------------------------------------------------------------
+
+
+@runtime_checkable
+class GraphEncoder(Protocol):
+    """Maps architecture graphs to fixed-size vectors."""
+
+    def fit(self, graphs: Sequence[ArchGraph]) -> GraphEncoder:
+        """Learn the encoding from a zoo of graphs."""
+        ...
+
+    def transform(self, graphs: Sequence[ArchGraph]) -> np.ndarray:
+        """Return one vector per graph, shape (len(graphs), d)."""
+        ...
+
+
+@runtime_checkable
+class TaskProxy(Protocol):
+    """Embeds a task's unlabeled inputs (images, text) with a large pretrained model."""
+
+    def embed(self, inputs: Any) -> np.ndarray:
+        """Return per-item embeddings, shape (n_items, d)."""
+        ...
+
+
+@runtime_checkable
+class Estimator(Protocol):
+    """A forward-pass transferability score (LogME, LEEP, ...): higher transfers better."""
+
+    def score(self, *, features: np.ndarray, labels: np.ndarray, probs: np.ndarray | None = None) -> float:
+        """Score penultimate-layer ``features`` [n, d] against integer ``labels`` [n]."""
+        ...
+
+
+#: The required protocol of each component kind (checked when a component is created).
+REQUIRED: dict[str, type] = {
+    "factorizer": Factorizer,
+    "score_merger": ScoreMerger,
+    "ranker": Ranker,
+    "graph_encoder": GraphEncoder,
+    "task_proxy": TaskProxy,
+    "estimator": Estimator,
+}
+
+
+def supports(component: Any, capability: type) -> bool:
+    """Whether ``component`` offers ``capability`` (one of the protocols above).
+
+    The one place the engine asks: boolean attributes (``requires_nonnegative``,
+    ``score_like``) must also be true; :class:`PriorFoldIn` is read from ``fold_in``'s
+    signature.
+    """
+    if capability is PriorFoldIn:
+        try:
+            return "prior" in inspect.signature(component.fold_in).parameters
+        except (AttributeError, TypeError, ValueError):
+            return False
+    if capability is NonNegative:
+        return bool(getattr(component, "requires_nonnegative", False))
+    if capability is ScoreLike:
+        return bool(getattr(component, "score_like", False))
+    return isinstance(component, capability)
+
+
+def transfer_weight(merger: Any) -> float:
+    """Weight of the transfer part in a :class:`ScoreLike` merger's output (1 when it says none)."""
+    return float(getattr(merger, "transfer_weight", 1.0))

@@ -1,0 +1,1 @@
+"""Scoring: transfer scores on the device, the meta score, merging and intervals."""

@@ -1,0 +1,134 @@
+"""From task vectors to Rankings: the transfer part ``U v`` (batched on the device), the meta
+part, the merge, intervals in the task's units, and the order.
+
+Parts of a Ranking (each per model, in ranked order):
+
+``transfer``  ``U_i . v`` in normalised units;
+``meta``      the meta model's prediction (when the zoo has model features);
+``sd``        the predictive standard deviation of the transfer part (posterior factorizers);
+``predicted``, ``low``, ``high``  the merged score and its 90% interval in the task's units
+              (score-like mergers only);
+``final``     with ``explore``: the merged score before it was replaced by its optimistic end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fennec_core.errors import InputError
+from fennec_core.plugin.contracts import ScoreLike, supports, transfer_weight
+from fennec_core.records import Ranking
+from fennec_core.scoring.transfer import order
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.records import TaskCard
+    from fennec_core.task.vector import TaskVector
+    from fennec_core.zoo import FittedZoo
+
+#: z of the two-sided 90% normal interval.
+Z90 = 1.6448536269514722
+
+
+def ranking_info(zoo: FittedZoo, ranked_ids: Sequence[str], *, source: str, score_space: str,
+                 interval: str | None, notes: Sequence[str], **components: str) -> dict[str, Any]:
+    """The ``info`` of a Ranking: how it was made (JSON)."""
+    predicted = set(zoo.predicted_models)
+    return {
+        "cold": source == "cold",
+        "task_vector_source": source,
+        "score_space": score_space,
+        "interval": interval,
+        **components,
+        "n_models": len(zoo.model_ids),
+        "predicted_models": [m for m in ranked_ids if m in predicted],
+        "notes": list(notes),
+    }
+
+
+def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Sequence[TaskCard | None],
+                      vectors: Sequence[TaskVector], *, top: int | None = None, explore: bool = False,
+                      device: str = "auto", components: dict[str, str] | None = None,
+                      notes: Sequence[str] = ()) -> list[Ranking]:
+    """One Ranking per task: transfer scores in one batched product, merged with the meta part.
+
+    ``components`` (factorizer and score merger names) go into each Ranking's info; ``notes``
+    are added to every Ranking's notes.
+    """
+    from fennec_core.scoring.transfer import transfer_scores
+
+    components = dict(components or {})
+    transfer = transfer_scores(zoo.factors.U, np.stack([v.mean for v in vectors]), device=device)
+    meta = zoo.meta_model
+    mX = zoo.model_features(meta.model_features) if meta is not None else None
+    out = []
+    for i, (card, tv) in enumerate(zip(cards, vectors, strict=True)):
+        task_notes = [*tv.notes]
+        parts: dict[str, np.ndarray] = {"transfer": transfer[i]}
+        sd = None
+        if tv.cov is not None:
+            sd = np.sqrt(factorizer.predictive_variance(zoo.factors, tv.mean, tv.cov))
+        if meta is not None and mX is not None:
+            parts["meta"], missing = meta.predict_for_task(mX, card.features() if card is not None else {})
+            if missing:
+                task_notes.append(f"task features {', '.join(missing)} unknown: training mean used")
+        else:
+            task_notes.append("no model meta features: meta score not used")
+        final = np.asarray(merger.merge(parts), dtype=np.float64)
+        if sd is not None:
+            parts["sd"] = sd
+        score_like = supports(merger, ScoreLike)
+        if score_like:
+            offset, scale, _ = zoo.task_units(card)
+            parts["predicted"] = final * scale + offset
+        if sd is not None:
+            if score_like:
+                w = transfer_weight(merger)
+                parts["low"] = (final - Z90 * w * sd) * scale + offset
+                parts["high"] = (final + Z90 * w * sd) * scale + offset
+            if explore:
+                upper_parts = {k: v for k, v in parts.items() if k in ("transfer", "meta")}
+                upper_parts["transfer"] = parts["transfer"] + Z90 * sd
+                parts["final"] = final
+                final = np.asarray(merger.merge(upper_parts), dtype=np.float64)
+                task_notes.append("explore: ranked by the optimistic end of the 90% interval")
+        elif explore:
+            raise InputError(f"explore needs a factorizer with uncertainty (e.g. pmf); "
+                             f"{components.get('factorizer', 'this factorizer')!r} has none")
+        idx = order(final)[:top]
+        ids = [zoo.model_ids[j] for j in idx]
+        info = ranking_info(zoo, ids, source=tv.source, score_space=f"normalised ({zoo.normalizer.method})",
+                            interval="90% (predicted, low, high in the task's units)" if sd is not None else None,
+                            notes=[*task_notes, *notes], **components)
+        out.append(Ranking(ids, final[idx], {name: np.asarray(v)[idx] for name, v in parts.items()},
+                           task=card.id if card is not None else None, info=info))
+    return out
+
+
+def rank_with_ranker(zoo: FittedZoo, ranker: Any, ranker_name: str, card: TaskCard | None,
+                     task_embeddings: np.ndarray, *, top: int | None = None, notes: Sequence[str] = ()) -> Ranking:
+    """A Ranking from a ranker plugin's scores for a task given by its item embeddings."""
+    scores = np.asarray(ranker.scores(zoo, task_embeddings), dtype=np.float64)
+    idx = order(scores)[:top]
+    ids = [zoo.model_ids[j] for j in idx]
+    info = ranking_info(zoo, ids, source="embeddings", score_space=f"{ranker_name} fitness", interval=None,
+                        notes=notes, ranker=ranker_name)
+    return Ranking(ids, scores[idx], {"ranker": scores[idx]}, task=card.id if card is not None else None, info=info)
+
+
+def predict_cells(zoo: FittedZoo, merger: Any, model_ids: Sequence[str], task_ids: Sequence[str]) -> np.ndarray:
+    """Merged predicted scores (normalised) of models on historical tasks: [len(models), len(tasks)]."""
+    rows = [zoo.history.model_index(m) for m in model_ids]
+    cols = [zoo.history.task_index(t) for t in task_ids]
+    transfer = zoo.factors.U[rows] @ zoo.factors.V[cols].T
+    out = np.empty_like(transfer)
+    meta = zoo.meta_model
+    X = zoo.model_features(meta.model_features, model_ids) if meta is not None else None
+    for k, t in enumerate(task_ids):
+        parts = {"transfer": transfer[:, k]}
+        if meta is not None and X is not None:
+            parts["meta"], _ = meta.predict_for_task(X, zoo.tasks[t].features())
+        out[:, k] = merger.merge(parts)
+    return out

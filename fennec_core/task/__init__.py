@@ -1,0 +1,1 @@
+"""The new task: inputs, proxies, mapping embeddings to task vectors, warm start."""

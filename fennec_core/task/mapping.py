@@ -1,0 +1,102 @@
+"""Map a task's proxy embeddings (CLIP, DINOv2, text) to its vector in the transfer space.
+
+Learned on the historical tasks, whose vectors the factorizer fitted and whose items (images,
+or a description) a task proxy embedded. Methods:
+
+- ``random-forest`` (the paper): a RandomForest of 25 trees from each *item's* embedding to
+  its task's vector; a new task's vector is the mean prediction over its items.
+- ``kernel-ridge``: kernel ridge regression (RBF kernel on the task-mean embeddings, centred
+  on the historical tasks' mean and L2-normalised, bandwidth from the median distance) from
+  each task's mean embedding to its vector, shrunk towards the mean task vector.
+- ``knn``: the similarity-weighted mean of the vectors of the ``k`` historical tasks whose
+  mean embeddings are closest in cosine similarity.
+
+The default (``kernel-ridge``, here and in the engine) was decided by the controlled experiment
+in docs/task_proxies.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from fennec_core.errors import InputError
+
+METHODS = ("random-forest", "kernel-ridge", "knn")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+class TaskMapper:
+    """Fitted map from item embeddings of a task to a transfer-space task vector."""
+
+    def __init__(self, method: str = "kernel-ridge", *, seed: int = 0, n_estimators: int = 25,
+                 alpha: float = 0.1, k: int = 3, centre: bool = True) -> None:
+        if method not in METHODS:
+            raise InputError(f"unknown task mapping {method!r}; available: {', '.join(METHODS)}")
+        self.method, self.seed, self.n_estimators, self.alpha, self.k = method, seed, n_estimators, alpha, k
+        self.centre = centre
+        self._centre: np.ndarray | None = None
+        self._model: Any = None
+        self._dim = 0
+
+    def fit(self, embeddings: Mapping[str, np.ndarray], vectors: Mapping[str, np.ndarray]) -> TaskMapper:
+        """Learn from historical tasks: ``embeddings[t]`` is [n_items, d], ``vectors[t]`` is [k]."""
+        tasks = [t for t in embeddings if t in vectors]
+        if len(tasks) < 2:
+            raise InputError(f"mapping proxy embeddings to task vectors needs at least 2 historical tasks with "
+                             f"embeddings, got {len(tasks)}")
+        dims = {np.asarray(embeddings[t]).shape[-1] for t in tasks}
+        if len(dims) != 1:
+            raise InputError(f"historical task embeddings differ in width ({sorted(dims)}); embed every task with "
+                             "the same proxy")
+        self._dim = dims.pop()
+        Y = np.stack([np.asarray(vectors[t], dtype=np.float64) for t in tasks])
+        if self.method == "random-forest":
+            from sklearn.ensemble import RandomForestRegressor
+
+            X = np.concatenate([np.atleast_2d(embeddings[t]) for t in tasks])
+            y = np.concatenate([np.repeat(Y[i:i + 1], len(np.atleast_2d(embeddings[t])), axis=0)
+                                for i, t in enumerate(tasks)])
+            self._model = RandomForestRegressor(self.n_estimators, random_state=self.seed, n_jobs=1).fit(X, y)
+            return self
+        means = np.stack([np.atleast_2d(embeddings[t]).mean(axis=0) for t in tasks])
+        # centre on the historical tasks' mean: large encoders share a big common direction that
+        # would make every task look alike in cosine terms
+        self._centre = means.mean(axis=0) if self.centre else np.zeros(means.shape[1])
+        M = _unit(means - self._centre)
+        if self.method == "kernel-ridge":
+            d2 = ((M[:, None] - M[None]) ** 2).sum(-1)
+            off = d2[~np.eye(len(M), dtype=bool)]
+            gamma = 1.0 / max(float(np.median(off)), 1e-12)
+            mean = Y.mean(axis=0)
+            K = np.exp(-gamma * d2)
+            coef = np.linalg.solve(K + self.alpha * np.eye(len(M)), Y - mean)
+            self._model = ("kernel-ridge", M, coef, mean, gamma)
+        else:
+            self._model = ("knn", M, Y)
+        return self
+
+    def predict(self, embeddings: np.ndarray) -> np.ndarray:
+        """The vector of a new task from its items' embeddings [n_items, d]."""
+        if self._model is None:
+            raise InputError("the task mapping is not fitted")
+        E = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
+        if E.shape[-1] != self._dim or len(E) == 0 or not np.isfinite(E).all():
+            raise InputError(f"task embeddings must be a finite non-empty [n, {self._dim}] array (the proxy the zoo "
+                             f"was fitted with), got shape {E.shape}")
+        if self.method == "random-forest":
+            return self._model.predict(E).mean(axis=0)
+        m = _unit(E.mean(axis=0) - self._centre)
+        if self._model[0] == "kernel-ridge":
+            _, M, coef, mean, gamma = self._model
+            return mean + np.exp(-gamma * ((M - m) ** 2).sum(-1)) @ coef
+        _, M, Y = self._model
+        sim = M @ m
+        top = np.argsort(-sim, kind="stable")[: self.k]
+        w = np.maximum(sim[top], 0) + 1e-6
+        return (w[:, None] * Y[top]).sum(0) / w.sum()

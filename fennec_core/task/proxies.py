@@ -1,0 +1,97 @@
+"""Task proxies at the edges of the engine: embed historical tasks' image folders for ``fit``,
+a new task's images for ``rank``, and a written description beside the zoo's own.
+
+The text route (:func:`embed_description`): the zoo's task descriptions and the new one are
+embedded by the ``text`` proxy; the engine's task mapping, learned from the description
+embeddings to the fitted task vectors, then places the new task (kernel ridge by default: it
+shrinks towards the mean task vector, which matters with a handful of described tasks).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fennec_core.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.zoo import FittedZoo
+
+
+def make_proxy(name: str, config: Mapping[str, Any] | None = None) -> Any:
+    """A task proxy plugin by name (``clip``, ``dinov2``, ``text``, or a third party's)."""
+    from fennec_core.plugin import registry
+
+    return registry.create("task_proxy", name, **dict(config or {}))
+
+
+def proxy_spec(proxy: Any, name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """What a zoo records about the proxy that embedded its tasks."""
+    return proxy.spec() if hasattr(proxy, "spec") else {"name": name, "config": dict(config)}
+
+
+def embed_task_folders(root: str | os.PathLike[str], task_ids: list[str], proxy: Any, *,
+                       progress: bool = False) -> dict[str, np.ndarray]:
+    """Embed ``root/<task id>/`` (flat or one subfolder per class) for every historical task."""
+    from tqdm.auto import tqdm
+
+    base = Path(root)
+    if not base.is_dir():
+        raise InputError(f"--task-images {base}: not a folder (expected one subfolder per task id)")
+    present = {p.name for p in base.iterdir() if p.is_dir()}
+    found = [t for t in task_ids if t in present]
+    if not found:
+        raise InputError(f"--task-images {base}: no subfolder is named after a task of the history "
+                         f"(e.g. {task_ids[0]!r})")
+    missing = [t for t in task_ids if t not in present]
+    if missing:
+        warnings.warn(f"--task-images: no images for {len(missing)} task(s) ({', '.join(missing[:5])}); they do "
+                      "not train the proxy mapping", stacklevel=2)
+    return {t: proxy.embed(base / t) for t in tqdm(found, desc="tasks", disable=not progress, leave=False)}
+
+
+def described_tasks(zoo: FittedZoo) -> dict[str, str]:
+    """The zoo's historical tasks that have a description, by id."""
+    return {t: zoo.tasks[t].description for t in zoo.task_ids
+            if zoo.tasks.get(t) is not None and zoo.tasks[t].description}
+
+
+def embed_description(zoo: FittedZoo, description: str, *, proxy: Any = None,
+                      ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(the zoo's described tasks embedded one row each, the new description embedded) by the
+    ``text`` proxy, so a task mapping can place the description among the zoo's tasks."""
+    described = described_tasks(zoo)
+    if len(described) < 2:
+        raise InputError("--describe needs a zoo whose tasks have descriptions (a `description` column in the tasks "
+                         f"table given to `fennec fit`); this zoo has {len(described)}")
+    proxy = proxy or make_proxy("text")
+    ids = list(described)
+    emb = proxy.embed([described[t] for t in ids] + [description])
+    return {t: emb[i:i + 1] for i, t in enumerate(ids)}, emb[-1:]
+
+
+def embed_new_task_images(zoo: FittedZoo, images: str | os.PathLike[str], *, images_per_task: int = 100,
+                          device: str = "auto", progress: bool = False) -> np.ndarray:
+    """A new task's images embedded by the proxy that embedded the zoo's tasks."""
+    if not zoo.proxy or zoo.proxy.get("name") == "external":
+        raise InputError("this zoo has no task proxy to embed images with; fit it with --task-images DIR "
+                         "(or give the new task's --embeddings computed like the zoo's)")
+    config = {k: v for k, v in zoo.proxy.get("config", {}).items() if k != "images_per_task"}
+    proxy = make_proxy(zoo.proxy["name"], {**config, "images_per_task": images_per_task, "device": device,
+                                           "progress": progress})
+    return proxy.embed(images)
+
+
+def embed_historical_tasks(root: str | os.PathLike[str], task_ids: list[str], proxy: str,
+                           config: Mapping[str, Any] | None = None, *, images_per_task: int = 100,
+                           device: str = "auto", progress: bool = False,
+                           ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(embeddings of ``root/<task id>/`` per historical task, the proxy spec the zoo records)."""
+    config = {"images_per_task": images_per_task, **dict(config or {})}
+    made = make_proxy(proxy, {**config, "device": device, "progress": progress})
+    return embed_task_folders(root, task_ids, made, progress=progress), proxy_spec(made, proxy, config)

@@ -1,0 +1,179 @@
+"""A new task's vector in the transfer space: from known scores (warm start), a proxy vector,
+both, or neither (*cold*: the historical tasks' prior mean).
+
+Warm start folds a few known raw scores of the task into its vector. Tasks differ in units
+(on the 105-model table the min-max ranges span 0.07 to 0.52), so a new task's offset and
+scale are inferred from the known scores themselves (:func:`infer_units`); a task of the zoo
+keeps its own. With a posterior factorizer (``pmf``) the fold-in is Bayesian and gives a
+covariance; otherwise the factorizer's ``fold_in`` is used, shrunk toward the prior vector
+when it supports that (:class:`fennec_core.plugin.contracts.PriorFoldIn`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from fennec_core.errors import InputError
+from fennec_core.plugin.contracts import PosteriorFactorizer, PriorFoldIn, supports
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.records import TaskCard
+    from fennec_core.zoo import FittedZoo
+
+#: Candidate shrinkage strengths for warm start when the factorizer has no posterior.
+WARM_STRENGTHS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 1e8)
+#: ... and when it has one (tempering of the known scores' noise, >= 1).
+POSTERIOR_STRENGTHS = (1.0, 3.0, 10.0, 30.0, 100.0, 1e8)
+
+
+@attrs.frozen(eq=False)
+class TaskVector:
+    """A new task's vector: mean (k,), covariance (k, k) or None, where it came from, notes."""
+
+    mean: np.ndarray
+    cov: np.ndarray | None
+    source: str
+    notes: tuple[str, ...] = ()
+
+
+def task_vector_prior(zoo: FittedZoo, factorizer: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian prior (mean, cov) over a new task's vector, from the historical tasks."""
+    if supports(factorizer, PosteriorFactorizer):
+        return factorizer.task_prior(zoo.factors)
+    V = zoo.factors.V
+    cov = np.cov(V.T, bias=True).reshape(V.shape[1], V.shape[1]) if V.shape[0] > 1 else np.zeros((V.shape[1],) * 2)
+    return V.mean(axis=0), cov + 1e-6 * np.eye(V.shape[1])
+
+
+def infer_units(zoo: FittedZoo, factorizer: Any, known: Mapping[str, float]) -> tuple[float, float]:
+    """Estimate a new task's (offset, scale) from a few known raw scores.
+
+    Model: ``y = offset + scale * z`` with ``z`` the normalised score,
+    ``z_o ~ N(U_o m, U_o C U_o' + s^2 I)`` under the task-vector prior ``N(m, C)``, ``offset``
+    Gaussian and ``log scale`` normal with the historical tasks' moments. The scale is the MAP
+    on a grid of the marginal likelihood times its prior; the offset its posterior mean given
+    that scale.
+    """
+    idx = [zoo.history.model_index(m) for m in known]
+    y = np.array([float(v) for v in known.values()])
+    offs, scales = zoo.normalizer.offset, zoo.normalizer.scale
+    mu_ls, sd_ls = float(np.mean(np.log(scales))), max(float(np.std(np.log(scales))), 0.1)
+    mu_off = float(np.mean(offs))
+    sd_off = max(float(np.std(offs)), 0.05 * float(np.mean(scales)))
+    mean_v, cov_v = task_vector_prior(zoo, factorizer)
+    Uo = zoo.factors.U[idx]
+    extras = zoo.factors.extras
+    noise = float(extras["noise_var"][0]) if "noise_var" in extras else float(zoo.factors.info.get("rmse") or 0.05) ** 2
+    m = Uo @ mean_v
+    S = Uo @ cov_v @ Uo.T + noise * np.eye(len(idx))
+    ones = np.ones(len(idx))
+    best, best_lp, best_cov = float(np.exp(mu_ls)), -np.inf, None
+    for a in np.exp(np.linspace(mu_ls - 3 * sd_ls, mu_ls + 3 * sd_ls, 121)):
+        cov_y = a * a * S + sd_off**2 * np.outer(ones, ones)
+        resid = y - (mu_off + a * m)
+        _, logdet = np.linalg.slogdet(cov_y)
+        lp = -0.5 * (logdet + resid @ np.linalg.solve(cov_y, resid)) - 0.5 * ((np.log(a) - mu_ls) / sd_ls) ** 2
+        if lp > best_lp:
+            best, best_lp, best_cov = float(a), float(lp), cov_y
+    resid = y - (mu_off + best * m)
+    offset = mu_off + sd_off**2 * float(ones @ np.linalg.solve(best_cov, resid))
+    return offset, best
+
+
+def _known_vector(zoo: FittedZoo, known: Mapping[str, float], offset: float, scale: float,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    m = len(zoo.model_ids)
+    obs, mask = np.zeros(m), np.zeros(m, dtype=bool)
+    for mid, score in known.items():
+        i = zoo.history.model_index(mid)
+        if not np.isfinite(score):
+            raise InputError(f"known score of model {mid!r} is {score!r}; known scores must be finite")
+        obs[i] = (float(score) - offset) / scale
+        mask[i] = True
+    return obs, mask
+
+
+def fold_known(zoo: FittedZoo, factorizer: Any, known: Mapping[str, float], card: TaskCard | None,
+               prior: np.ndarray | None, strength: float) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Fold known raw scores of a task into its vector: (mean, covariance or None, units note)."""
+    if card is not None and card.id in zoo.task_ids:
+        offset, scale, _ = zoo.task_units(card)
+        src = "the task's own offset and scale"
+    else:
+        offset, scale = infer_units(zoo, factorizer, known)
+        src = f"offset {offset:.4g} and scale {scale:.4g} inferred from them"
+    obs, mask = _known_vector(zoo, known, offset, scale)
+    if supports(factorizer, PosteriorFactorizer):
+        mean, cov = factorizer.fold_in_posterior(zoo.factors, obs, mask, prior_mean=prior, strength=strength)
+        return mean, cov, src
+    base = prior if prior is not None else task_vector_prior(zoo, factorizer)[0]
+    if supports(factorizer, PriorFoldIn):
+        v = factorizer.fold_in(zoo.factors, obs, mask, prior=base, strength=strength)
+    else:
+        v = factorizer.fold_in(zoo.factors, obs, mask)
+    return np.asarray(v, dtype=np.float64), None, src
+
+
+def choose_warm_strength(zoo: FittedZoo, factorizer: Any, *, seed: int, known_per_task: int = 3) -> float:
+    """How strongly a warm-start fold-in is held to the cold (prior) task vector.
+
+    For ``pmf`` it tempers the known scores' noise (>= 1); for ``nmf`` it is the ridge pulling
+    the fold-in toward the mean task vector. Simulated on the history: each historical task
+    in turn is treated as new, gets ``known_per_task`` seeded known raw scores (units inferred
+    as for a real new task), is folded in with each candidate strength -- including one so
+    large that the ranking stays cold -- and the strength with the best mean weighted tau on
+    its other cells wins. The simulation uses the fitted factors (which saw that task), so it
+    errs toward weaker shrinkage. Chosen once at fit and stored with the zoo.
+    """
+    from fennec_core.evaluation.metrics import weighted_tau
+
+    hist = zoo.history
+    candidates = POSTERIOR_STRENGTHS if supports(factorizer, PosteriorFactorizer) else WARM_STRENGTHS
+    rng = np.random.default_rng(seed)
+    trials = []
+    for j in range(len(hist.task_ids)):
+        obs = np.flatnonzero(hist.mask[:, j])
+        if obs.size <= known_per_task + 1:
+            continue
+        for _ in range(3):
+            trials.append((j, rng.choice(obs, known_per_task, replace=False)))
+    best, best_tau = candidates[-1], -np.inf
+    for s in candidates:
+        taus = []
+        for j, idx in trials:
+            known = {hist.model_ids[i]: float(hist.scores[i, j]) for i in idx}
+            mean, _, _ = fold_known(zoo, factorizer, known, None, None, s)
+            rest = hist.mask[:, j].copy()
+            rest[idx] = False
+            taus.append(weighted_tau(hist.scores[rest, j], (zoo.factors.U @ mean)[rest]))
+        tau = float(np.nanmean(taus)) if taus else -np.inf
+        if tau > best_tau + 1e-9:
+            best, best_tau = s, tau
+    return float(best)
+
+
+def resolve_task_vector(zoo: FittedZoo, factorizer: Any, card: TaskCard | None, *,
+                        task_vector: np.ndarray | None = None, known: Mapping[str, float] | None = None,
+                        strength: float = 1.0) -> TaskVector:
+    """The vector of one new task from what is known about it (see the module doc)."""
+    k = zoo.factors.k
+    prior = None
+    if task_vector is not None:
+        prior = np.asarray(task_vector, dtype=np.float64)
+        if prior.shape != (k,):
+            raise InputError(f"task vector must have shape ({k},), got {prior.shape}")
+        if not np.all(np.isfinite(prior)):
+            raise InputError("task vector contains NaN or inf")
+    if known:
+        mean, cov, src = fold_known(zoo, factorizer, known, card, prior, strength)
+        return TaskVector(mean, cov, "known" + ("+proxy" if prior is not None else ""),
+                          (f"{len(known)} known score(s) folded in (normalised with {src})",))
+    if prior is not None:
+        return TaskVector(prior, None, "proxy")
+    mean, cov = task_vector_prior(zoo, factorizer)
+    return TaskVector(mean, cov if supports(factorizer, PosteriorFactorizer) else None, "cold",
+                      ("nothing known about the task: transfer part uses the mean task vector",))

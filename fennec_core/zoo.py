@@ -1,0 +1,147 @@
+"""The fitted zoo: one immutable record of everything fitting produces.
+
+:class:`FittedZoo` is what a :class:`fennec_core.engine.Fennec` holds after ``fit`` or
+``load`` (its ``zoo_`` attribute), what the store codec writes and reads
+(:mod:`fennec_core.io.zoo_codec`), and what plugins receive: a fittable score merger's
+``fit(zoo)`` and a ranker's ``fit(zoo)`` / ``scores(zoo, ...)`` see this record and nothing
+of the engine. Changing a zoo (``update``, ``add_models``) makes a new record
+(:func:`attrs.evolve`); a record never changes.
+
+The methods below are the documented way for a plugin to read model and task features and
+the normalised history, so that no part of Fennec builds them its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from fennec_core.records import Factors, History, ModelCard, TaskCard
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.architecture.encoding import ArchiEncoding
+    from fennec_core.history.normalize import TaskNormalizer
+    from fennec_core.scoring.meta_score import MetaModel
+
+
+def _frozen_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(value or {})
+
+
+@attrs.frozen(eq=False)
+class ComponentState:
+    """A stateful component's fitted state as the store keeps it: named arrays plus JSON."""
+
+    arrays: dict[str, np.ndarray] = attrs.field(factory=dict, converter=_frozen_dict)
+    attributes: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+
+
+@attrs.frozen(eq=False, kw_only=True)
+class FittedZoo:
+    """Everything a fitted Fennec knows, in normalised score space where it matters.
+
+    ``history``: the observed model x task scores (raw units). ``models`` / ``tasks``: a card
+    per model of the history, and per task (tasks of the history plus any further described
+    ones). ``normalizer``: each task's offset and scale. ``factors``: ``U V^T`` of the
+    normalised history. ``meta_model``: the meta-score model, or None (no model features, or
+    ``use_meta=False``). ``k_selection``: the cross-validated choice of ``k`` when it was
+    ``"auto"``. ``predicted_models``: models added without history (their rows of ``U`` are
+    predicted from features). ``archi``: the architecture encoding the model features came
+    from. ``task_embeddings`` / ``proxy``: historical tasks' items embedded by a task proxy,
+    and that proxy's spec. ``warm_strength``: the resolved warm-start shrinkage (None until
+    chosen). ``merger_state`` / ``ranker_state``: fitted state of stateful components.
+    """
+
+    history: History
+    models: dict[str, ModelCard] = attrs.field(converter=_frozen_dict)
+    tasks: dict[str, TaskCard] = attrs.field(converter=_frozen_dict)
+    normalizer: TaskNormalizer
+    factors: Factors
+    meta_model: MetaModel | None = None
+    k_selection: dict[str, Any] | None = None
+    predicted_models: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    archi: ArchiEncoding | None = None
+    task_embeddings: dict[str, np.ndarray] = attrs.field(factory=dict, converter=_frozen_dict)
+    proxy: dict[str, Any] | None = None
+    warm_strength: float | None = None
+    merger_state: ComponentState | None = None
+    ranker_state: ComponentState | None = None
+
+    # -- ids ------------------------------------------------------------------------------
+
+    @property
+    def model_ids(self) -> tuple[str, ...]:
+        """Models in storage order (rows of ``history`` and ``factors.U``)."""
+        return self.history.model_ids
+
+    @property
+    def task_ids(self) -> tuple[str, ...]:
+        """Historical tasks in storage order (columns of ``history``, rows of ``factors.V``)."""
+        return self.history.task_ids
+
+    def task_card(self, task: TaskCard | str | None) -> TaskCard | None:
+        """The card of ``task``: given, the zoo's own for a known id, else a bare card."""
+        if task is None or isinstance(task, TaskCard):
+            return task
+        return self.tasks.get(task, TaskCard(task))
+
+    # -- features ---------------------------------------------------------------------------
+
+    def model_feature_names(self) -> list[str]:
+        """Every model meta feature any card has, sorted (the columns of :meth:`model_features`)."""
+        return sorted({k for c in self.models.values() for k in c.meta})
+
+    def task_feature_names(self) -> list[str]:
+        """Every task feature any historical task's card has, sorted."""
+        return sorted({k for t in self.task_ids for k in self.tasks[t].features()})
+
+    def model_features(self, names: list[str] | tuple[str, ...] | None = None,
+                       model_ids: tuple[str, ...] | list[str] | None = None) -> np.ndarray:
+        """Model meta features as a matrix (models, names); a missing value is NaN.
+
+        Defaults: every model of the zoo, every feature name (:meth:`model_feature_names`).
+        """
+        from fennec_core.scoring.meta_score import feature_matrix
+
+        names = self.model_feature_names() if names is None else names
+        ids = self.model_ids if model_ids is None else model_ids
+        return feature_matrix([self.models[m].meta for m in ids], names)
+
+    # -- normalised history ------------------------------------------------------------------
+
+    def normalized(self) -> np.ndarray:
+        """The history in normalised units, 0 where unobserved (what the factorizer saw)."""
+        return np.where(self.history.mask, self.normalizer.transform(self.history.scores), 0.0)
+
+    def task_units(self, card: TaskCard | None) -> tuple[float, float, str]:
+        """(offset, scale, source) of a task's raw units: its own, else the historical median."""
+        if card is not None and card.id in self.history.task_ids:
+            j = self.history.task_index(card.id)
+            return float(self.normalizer.offset[j]), float(self.normalizer.scale[j]), "the task's own"
+        return (float(np.median(self.normalizer.offset)), float(np.median(self.normalizer.scale)),
+                "median of the historical tasks'")
+
+    def fit_meta(self, *, exclude_task: int | None = None) -> MetaModel | None:
+        """A meta model fitted on this zoo's history (without column ``exclude_task``).
+
+        None when no model has meta features. Used at fit time and by the ``learned`` merger's
+        leave-one-task-out.
+        """
+        from fennec_core.scoring.meta_score import MetaModel
+
+        mnames = self.model_feature_names()
+        if not mnames:
+            return None
+        keep = [j for j in range(len(self.task_ids)) if j != exclude_task]
+        tnames = self.task_feature_names()
+        tX = np.array([[self.tasks[self.task_ids[j]].features().get(f, np.nan) for f in tnames] for j in keep],
+                      dtype=np.float64).reshape(len(keep), len(tnames))
+        return MetaModel.fit(self.model_features(mnames), mnames, tX, tnames,
+                             self.normalized()[:, keep], self.history.mask[:, keep])
+
+    def with_changes(self, **changes: Any) -> FittedZoo:
+        """A new record with some fields replaced (this one is unchanged)."""
+        return attrs.evolve(self, **changes)
