@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from fennec_core.errors import FennecError, InputError, StoreError
+from fennec_core.errors import FennecError, InputError
 from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, supports
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
@@ -35,22 +35,6 @@ from fennec_core.zoo import ComponentState, FittedZoo
 
 #: The ``ranker`` setting that means this pipeline itself (no ranker plugin).
 PIPELINE = "fennec"
-
-
-def _as_history(history: History | str | os.PathLike[str]) -> History:
-    if isinstance(history, History):
-        return history
-    from fennec_core.io.tables import read_history
-
-    return read_history(history)
-
-
-def _as_cards(cards: Any, reader: str) -> list[Any]:
-    if isinstance(cards, str | os.PathLike):
-        from fennec_core.io import tables
-
-        return getattr(tables, reader)(cards)
-    return list(cards or [])
 
 
 @attrs.frozen(eq=False)
@@ -108,8 +92,9 @@ class Fennec:
         self.normalization, self.use_meta, self.warm_strength = normalization, use_meta, warm_strength
         self.device, self.seed, self.registry, self.task_mapping = device, seed, registry, task_mapping
         # Build now so a bad name or config fails before any fitting.
-        self.components = Components(
-            self._build("factorizer", factorizer, self._placeholder_k(self.factorizer_config)),
+        auto_k = {**self.factorizer_config, "k": 1} if self.factorizer_config.get("k") == "auto" else None
+        self.components = Components(  # k="auto" builds with a placeholder k, chosen by CV at fit
+            self._build("factorizer", factorizer, auto_k or self.factorizer_config),
             self._build("score_merger", score_merger, self.score_merger_config),
             None if ranker == PIPELINE else self._build("ranker", ranker, self.ranker_config),
         )
@@ -137,20 +122,11 @@ class Fennec:
     def _build(self, kind: str, name: str, config: dict[str, Any]) -> Any:
         return (self.registry or default_registry()).build(kind, name, config, device=self.device, seed=self.seed)
 
-    @staticmethod
-    def _placeholder_k(config: dict[str, Any]) -> dict[str, Any]:
-        return {**config, "k": 1} if config.get("k") == "auto" else dict(config)  # resolved by CV at fit
-
     def check_is_fitted(self) -> FittedZoo:
         """The fitted zoo; an unfitted engine raises one FennecError saying what to do."""
         if self.zoo_ is None:
             raise FennecError("this Fennec is not fitted yet: call fit(history) or Fennec.load(path) first")
         return self.zoo_
-
-    @property
-    def model_ids(self) -> tuple[str, ...]:
-        """Ids of the models this engine ranks, in storage order."""
-        return self.check_is_fitted().model_ids
 
     # -- fitting ------------------------------------------------------------------------------------
 
@@ -181,39 +157,22 @@ class Fennec:
         that made them), or ``task_images`` (a folder with one subfolder per task id) embedded
         here by the proxy named ``proxy`` (default ``clip``) with ``proxy_config``. Returns ``self``.
         """
-        from fennec_core.task.embeddings import clean_task_embeddings
+        from fennec_core.architecture.encoding import apply_archi
+        from fennec_core.io.tables import as_cards, as_history
+        from fennec_core.task.proxies import historical_task_embeddings
 
-        hist = _as_history(history)
-        model_cards = {c.id: c for c in _as_cards(models, "read_models")}
+        hist = as_history(history)
+        model_cards = {c.id: c for c in as_cards(models, "models")}
         unknown = [m for m in model_cards if m not in hist.model_ids]
         if unknown:
             raise InputError(f"models table lists {len(unknown)} model(s) not in the history, e.g. {unknown[0]!r}; "
                              "add their scores to the history, or leave them out of the models table")
-        encoding = None
-        if archi is not None:
-            from fennec_core.architecture.encoding import ArchiEncoding, ArchiSpec
-
-            if isinstance(archi, ArchiEncoding):  # features already in the cards (e.g. the bundled zoo's)
-                encoding = archi
-            else:
-                spec = ArchiSpec(archi) if isinstance(archi, str) else archi
-                cards, encoding = spec.apply(list(model_cards.values()), progress=progress)
-                model_cards = {c.id: c for c in cards}
-        task_cards = {c.id: c for c in _as_cards(tasks, "read_tasks")}
-        if task_images is not None:
-            if task_embeddings is not None:
-                raise InputError("give task_images or task_embeddings, not both")
-            from fennec_core.task.proxies import embed_historical_tasks
-
-            task_embeddings, proxy = embed_historical_tasks(
-                task_images, list(hist.task_ids), str(proxy or "clip"), proxy_config,
-                images_per_task=images_per_task, device=self.device, progress=progress)
-        elif isinstance(proxy, str):  # a proxy name for embeddings made elsewhere
-            proxy = {"name": proxy, "config": dict(proxy_config or {})} if task_embeddings else None
-        embeddings, proxy_spec = clean_task_embeddings(task_embeddings or {}, proxy)  # type: ignore[arg-type]
-        stray = [t for t in embeddings if t not in hist.task_ids]
-        if stray:
-            raise InputError(f"task embeddings name task(s) not in the history, e.g. {stray[0]!r}")
+        cards, encoding = apply_archi(archi, list(model_cards.values()), progress=progress)
+        model_cards = {c.id: c for c in cards}
+        task_cards = {c.id: c for c in as_cards(tasks, "tasks")}
+        embeddings, proxy_spec = historical_task_embeddings(
+            list(hist.task_ids), task_embeddings, task_images=task_images, proxy=proxy, proxy_config=proxy_config,
+            images_per_task=images_per_task, device=self.device, progress=progress)
         self._fit_zoo(hist.with_capacity() if hist.shape[0] * hist.shape[1] >= 1_000_000 else hist,
                       {m: model_cards.get(m, ModelCard(m)) for m in hist.model_ids},
                       {**task_cards, **{t: task_cards.get(t, TaskCard(t)) for t in hist.task_ids}},
@@ -270,13 +229,10 @@ class Fennec:
     def describe_vector(self, description: str, *, proxy: Any = None) -> np.ndarray:
         """A task vector for a task described in words, placed among the zoo's described tasks
         by the engine's task mapping (the ``text`` proxy embeds every description)."""
-        from fennec_core.task.mapping import TaskMapper
-        from fennec_core.task.proxies import embed_description
+        from fennec_core.task.proxies import describe_vector
 
-        zoo = self.check_is_fitted()
-        described, new = embed_description(zoo, description, proxy=proxy)
-        vectors = {t: zoo.factors.V[zoo.history.task_index(t)] for t in described}
-        return TaskMapper(self.task_mapping, seed=self.seed).fit(described, vectors).predict(new)
+        return describe_vector(self.check_is_fitted(), description, mapping=self.task_mapping, seed=self.seed,
+                               proxy=proxy)
 
     def resolved_warm_strength(self) -> float:
         """The warm-start shrinkage in use, chosen on the history the first time (then kept in
@@ -438,9 +394,10 @@ class Fennec:
         whether it refit, and why.
         """
         from fennec_core.history.update import plan_update
+        from fennec_core.io.tables import as_history
 
         zoo = self.check_is_fitted()
-        plan = plan_update(zoo, self.components.factorizer, _as_history(new), models=models, tasks=tasks,
+        plan = plan_update(zoo, self.components.factorizer, as_history(new), models=models, tasks=tasks,
                            threshold=refit_threshold, force_refit=force_refit, use_meta=self.use_meta)
         if plan.refit_reason is None:
             self._set_zoo(plan.zoo)
@@ -469,21 +426,16 @@ class Fennec:
     def load(cls, path: str | os.PathLike[str], *, device: str = "auto", registry: Registry | None = None) -> Fennec:
         """Load a zoo saved by :meth:`save`: nothing is fitted and no code from the store runs."""
         from fennec_core.io.store import read_store
-        from fennec_core.io.zoo_codec import decode
+        from fennec_core.io.zoo_codec import decode, store_errors
 
         arrays, man = read_store(path)
-        try:
+        with store_errors(path):
             params, zoo = decode(arrays, man)
             eng = cls(**params, device=device, registry=registry)
             for component, state in ((eng.components.merger, zoo.merger_state),
                                      (eng.components.ranker, zoo.ranker_state)):
                 if state is not None and supports(component, Stateful):
                     component.load_state(state.arrays, state.attributes)
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, FennecError):
-                raise StoreError(f"{path}: inconsistent store ({exc}); refit with `fennec fit`") from None
-            raise StoreError(f"{path}: store manifest is incomplete ({type(exc).__name__}: {exc}); "
-                             "refit with `fennec fit`") from None
         if zoo.merger_state is None and supports(eng.components.merger, FittableMerger):
             eng._set_zoo(zoo)  # a store written before merger state was stored
         else:

@@ -145,6 +145,7 @@ def test_k_auto_is_cross_validated(small_history, tmp_path):
     eng.save(tmp_path / "zoo")
     back = Fennec.load(tmp_path / "zoo")
     assert back.zoo_.factors.k == eng.zoo_.factors.k and back.rank().model_ids == eng.rank().model_ids
+    assert back.zoo_.k_selection == eng.zoo_.k_selection and back.factorizer_config == {"k": eng.zoo_.factors.k}
 
 
 @pytest.mark.parametrize("factorizer", ["nmf", "pmf"])

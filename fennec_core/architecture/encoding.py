@@ -258,3 +258,15 @@ def architecture_cards(references: Sequence[str], names: Sequence[str] | None = 
         extra = encoding.encode_new(graphs)
         cards = [ModelCard(c.id, c.architecture, {**c.meta, **e}) for c, e in zip(cards, extra, strict=True)]
     return cards
+
+
+def apply_archi(archi: ArchiSpec | ArchiEncoding | str | None, cards: Sequence[ModelCard], *,
+                progress: bool = False) -> tuple[list[ModelCard], ArchiEncoding | None]:
+    """(cards, encoding) for ``Fennec.fit(archi=...)``: None leaves the cards as they are; an
+    ArchiSpec (or an encoder name) adds architecture and archi2vec features; a fitted
+    ArchiEncoding is kept as it is (its features are already in the cards)."""
+    if archi is None:
+        return list(cards), None
+    if isinstance(archi, ArchiEncoding):
+        return list(cards), archi
+    return (ArchiSpec(archi) if isinstance(archi, str) else archi).apply(cards, progress=progress)

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fennec`` command; returns the exit code."""
+    from fennec_core.cli import commands
     from fennec_core.cli.parser import EXIT_USER, build_parser
     from fennec_core.errors import FennecError
 
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        return int(getattr(commands, args.handler)(args) or 0)
     except FennecError as exc:
         if args.debug:
             raise

@@ -1,6 +1,6 @@
 """The ``fennec`` argument parser and the parsing of ``KEY=VALUE`` options.
 
-Parsing only: every subcommand's ``func`` is a thin command in :mod:`fennec_core.cli.commands`.
+Parsing only: every subcommand's ``handler`` names a thin function in :mod:`fennec_core.cli.commands`.
 """
 
 from __future__ import annotations
@@ -99,8 +99,6 @@ def build_parser() -> argparse.ArgumentParser:
     device = argparse.ArgumentParser(add_help=False)
     device.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
 
-    from fennec_core.cli import commands
-
     p = _Parser(prog="fennec", description="Recommend pre-trained models to fine-tune for a new task.",
                 parents=[common])
     p.add_argument("--version", action="version", version=f"fennec {__version__}")
@@ -108,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("plugins", parents=[common], help="list components by kind, with origins")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=commands.cmd_plugins)
+    s.set_defaults(handler="cmd_plugins")
 
     s = sub.add_parser("fit", parents=[common, components, archi, device], help="fit a zoo from a history CSV")
     s.add_argument("--history", required=True, help="long CSV with columns model,task,score")
@@ -122,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proxy-config", action="append", metavar="KEY=VALUE",
                    help="proxy option, e.g. model=ViT-B-32, pretrained=/path/to/open_clip_pytorch_model.bin")
     s.add_argument("--images-per-task", type=int, default=100, help="images sampled per task (100)")
-    s.set_defaults(func=commands.cmd_fit)
+    s.set_defaults(handler="cmd_fit")
 
     s = sub.add_parser("rank", parents=[common, device], help="rank the zoo's models for a new task")
     s.add_argument("--zoo", help="zoo store (default: the bundled 105-model zoo)")
@@ -138,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--embeddings", help=".npy [n_items, d] of the new task, embedded like the zoo's tasks")
     s.add_argument("--describe", help="describe the task in words, e.g. \"photos of yoga poses\" (text proxy)")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=commands.cmd_rank)
+    s.set_defaults(handler="cmd_rank")
 
     s = sub.add_parser("update", parents=[common], help="add new tasks or models to a fitted zoo")
     s.add_argument("--zoo", required=True, help="zoo store to update (rewritten atomically)")
@@ -150,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "tasks folded in the same way (default 2)")
     s.add_argument("--refit", action="store_true", help="always refit fully")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=commands.cmd_update)
+    s.set_defaults(handler="cmd_update")
 
     s = sub.add_parser("add-model", parents=[common, device],
                        help="add models with no history: features from the architecture, vectors predicted")
@@ -160,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", action="append", help="model id for each --model (default: the reference)")
     s.add_argument("--no-cache", action="store_true", help="capture the architectures again (no disk cache)")
     s.add_argument("--out", help="write the updated zoo here (default: update --zoo in place, atomically)")
-    s.set_defaults(func=commands.cmd_add_model)
+    s.set_defaults(handler="cmd_add_model")
 
     s = sub.add_parser("evaluate", parents=[common, components, archi, device], help="leave-one-task-out evaluation")
     s.add_argument("--history", required=True)
@@ -172,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--repeats", type=int, default=5, help="draws of known cells per target for loo-warm:K")
     s.add_argument("--predictions", help="write model,task,predicted,truth,static for every hidden cell")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=commands.cmd_evaluate)
+    s.set_defaults(handler="cmd_evaluate")
 
     s = sub.add_parser("evaluate-scores", parents=[common],
                        help="weighted tau of precomputed transferability scores (e.g. LogME) against truth")
@@ -181,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset-col", default="Dataset")
     s.add_argument("--model-col", default="Model")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=commands.cmd_evaluate_scores)
+    s.set_defaults(handler="cmd_evaluate_scores")
 
     s = sub.add_parser("build-history", parents=[common],
                        help="score models on task image folders with an estimator, on Dask (resumable)")
@@ -199,13 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--allow-random-weights", action="store_true",
                    help="let timm/pytorchcv models run without pretrained weights (tests and benchmarks only)")
-    s.set_defaults(func=commands.cmd_build_history)
+    s.set_defaults(handler="cmd_build_history")
 
     s = sub.add_parser("demo", parents=[common, device], help="hide a target of the bundled zoo and rank it")
     s.add_argument("--task", default="flower", help="target to hide (default flower)")
     s.add_argument("--top", type=int, default=10)
     s.add_argument("--zoo", help=argparse.SUPPRESS)
-    s.set_defaults(func=commands.cmd_demo)
+    s.set_defaults(handler="cmd_demo")
 
     s = sub.add_parser("convert", parents=[common], help="convert a CSV to the long model,task,score format")
     s.add_argument("input")
@@ -215,5 +213,5 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--task", help="task column (long layout)")
     s.add_argument("--score", help="score column (long layout)")
     s.add_argument("--sep", default="/", help="separator joining several model columns (default /)")
-    s.set_defaults(func=commands.cmd_convert)
+    s.set_defaults(handler="cmd_convert")
     return p

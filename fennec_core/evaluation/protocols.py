@@ -160,10 +160,10 @@ def evaluate(
         models = models if models is not None else list(zoo.models.values())
         tasks = tasks if tasks is not None else list(zoo.tasks.values())
         task_embeddings = task_embeddings if task_embeddings is not None else (zoo.task_embeddings or None)
-    elif not isinstance(history, History):
-        from fennec_core.io.tables import read_history
+    else:
+        from fennec_core.io.tables import as_history
 
-        history = read_history(history)
+        history = as_history(history)
     n_known = parse_protocol(protocol)
     if protocol == "loo-model":
         return _evaluate_loo_model(engine, history, models=models, tasks=tasks, progress=progress)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -106,6 +107,18 @@ def parse_history(text: str, source: str = "<history>") -> History:
 def read_history(path: str | Path) -> History:
     """Read a history CSV (long table ``model,task,score``; extra columns ignored)."""
     return parse_history(_open_text(path), str(path))
+
+
+def as_history(history: History | str | os.PathLike[str]) -> History:
+    """``history`` itself, or the History read from a CSV path (what the API accepts)."""
+    return history if isinstance(history, History) else read_history(history)
+
+
+def as_cards(cards: Iterable[ModelCard | TaskCard] | str | os.PathLike[str] | None, kind: str) -> list:
+    """Cards given as a list, as a CSV path (``kind``: ``models`` or ``tasks``), or None (none)."""
+    if isinstance(cards, str | os.PathLike):
+        return read_models(cards) if kind == "models" else read_tasks(cards)
+    return list(cards or [])
 
 
 def write_history(history: History, path: str | Path) -> None:

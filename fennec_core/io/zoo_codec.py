@@ -9,12 +9,15 @@ chosen ``k`` are all stored. Only arrays and JSON are stored (no pickle).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from fennec_core import __version__
+from fennec_core.errors import FennecError, StoreError
 from fennec_core.history.normalize import TaskNormalizer
 from fennec_core.records import Factors, History, ModelCard, TaskCard
 from fennec_core.zoo import ComponentState, FittedZoo
@@ -166,3 +169,16 @@ def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[di
         ranker_state=_decode_state(arrays, ranker.get("attributes") if ranker else None, "ranker"),
     )
     return params, zoo
+
+
+@contextlib.contextmanager
+def store_errors(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn what an incomplete or inconsistent manifest raises while a zoo is rebuilt from it
+    (in :func:`decode`, or when its components are built) into one StoreError naming ``path``."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, FennecError):
+            raise StoreError(f"{path}: inconsistent store ({exc}); refit with `fennec fit`") from None
+        raise StoreError(f"{path}: store manifest is incomplete ({type(exc).__name__}: {exc}); "
+                         "refit with `fennec fit`") from None

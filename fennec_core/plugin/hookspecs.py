@@ -7,6 +7,12 @@ plugins in ``fennec_plugins`` use exactly these hooks.
 
 Hooks are always called with keyword arguments, so an implementation may accept fewer
 arguments than the spec declares; new arguments are only ever added, never changed.
+
+What a component must do, and may do, is written as typing Protocols in
+:mod:`fennec_core.plugin.contracts`; the engine checks the required one when it builds a
+component and asks for an optional capability only through ``contracts.supports``. A
+factory whose signature takes ``device`` or ``seed`` gets the engine's. Components that
+learn from a fitted zoo receive a :class:`fennec_core.zoo.FittedZoo` -- never the engine.
 """
 
 from __future__ import annotations
@@ -29,8 +35,15 @@ Register = Callable[[str, Callable[..., Any]], None]
 def fennec_register_graph_encoders(register: Register) -> None:
     """Register graph encoders: components mapping architecture graphs to vectors.
 
-    :param register: call ``register(name, factory)``; ``factory(**config)`` returns an
-        object following :class:`fennec_core.plugin.contracts.GraphEncoder`.
+    Called once, when the registry first loads plugins.
+
+    :param register: call ``register(name, factory)``; ``factory(**config)`` returns a
+        :class:`~fennec_core.plugin.contracts.GraphEncoder`: ``fit(graphs)`` learns from the
+        zoo's :class:`~fennec_core.records.ArchGraph` list when a zoo is fitted with
+        ``archi=``; ``transform(graphs)`` returns one vector per graph, for the zoo's models
+        and later for new models (``add_architectures``). Optional ``state()`` /
+        ``load_state(arrays)`` keep learned weights as arrays in the store; without them the
+        encoder is refit on the stored graphs and must reproduce the stored vectors.
     """
 
 
@@ -43,8 +56,14 @@ def fennec_register_graph_encoders(register: Register) -> None:
 def fennec_register_task_proxies(register: Register) -> None:
     """Register task proxies: components embedding a task's unlabeled inputs.
 
-    :param register: call ``register(name, factory)``; ``factory(**config)`` returns an
-        object following :class:`fennec_core.plugin.contracts.TaskProxy`.
+    Called once, when the registry first loads plugins.
+
+    :param register: call ``register(name, factory)``; ``factory(**config)`` returns a
+        :class:`~fennec_core.plugin.contracts.TaskProxy`: ``embed(inputs)`` returns an
+        ``[n_items, d]`` array for a folder of images or a list of texts. It is called at
+        ``fit(task_images=...)`` for every historical task and at ``rank(images=...)`` /
+        ``rank(description=...)`` for a new one. Weights are read from local files only.
+        Optional ``spec()`` returns the JSON the zoo records to rebuild the same proxy.
     """
 
 
@@ -57,8 +76,16 @@ def fennec_register_task_proxies(register: Register) -> None:
 def fennec_register_factorizers(register: Register) -> None:
     """Register factorizers: components splitting the history ``P ~ U V^T``.
 
-    :param register: call ``register(name, factory)``; ``factory(**config)`` returns an
-        object following :class:`fennec_core.plugin.contracts.Factorizer`.
+    Called once, when the registry first loads plugins.
+
+    :param register: call ``register(name, factory)``; ``factory(**config)`` returns a
+        :class:`~fennec_core.plugin.contracts.Factorizer`: ``fit(P, mask)`` is called at every
+        fit (and per candidate ``k`` when ``k="auto"``, if the factory takes ``k``) and
+        returns :class:`~fennec_core.records.Factors`; ``fold_in(factors, observed, mask)``
+        places a new task from its known normalised scores (warm start, ``update``). Optional
+        capabilities: ``NonNegative`` (needs min-max scores), ``PriorFoldIn`` (``fold_in``
+        shrinks toward a prior), ``PosteriorFactorizer`` (intervals, ``explore``, Bayesian
+        warm start), ``ModelFoldIn`` (``update`` folds in new models).
     """
 
 
@@ -66,8 +93,15 @@ def fennec_register_factorizers(register: Register) -> None:
 def fennec_register_score_mergers(register: Register) -> None:
     """Register score mergers: components combining transfer and meta scores.
 
-    :param register: call ``register(name, factory)``; ``factory(**config)`` returns an
-        object following :class:`fennec_core.plugin.contracts.ScoreMerger`.
+    Called once, when the registry first loads plugins.
+
+    :param register: call ``register(name, factory)``; ``factory(**config)`` returns a
+        :class:`~fennec_core.plugin.contracts.ScoreMerger`: ``merge(parts)`` is called for
+        every ranking with ``{"transfer": ..., "meta": ...}`` (``meta`` absent when the zoo
+        has no model features) and returns the final scores. Optional capabilities:
+        ``ScoreLike`` (the output is still a predicted score, so predictions and intervals
+        are shown in the task's units), ``FittableMerger`` (``fit(zoo)`` after every fit and
+        update), ``Stateful`` (its fitted state is stored, so loading fits nothing).
     """
 
 
@@ -80,13 +114,17 @@ def fennec_register_score_mergers(register: Register) -> None:
 def fennec_register_estimators(register: Register) -> None:
     """Register transferability estimators scoring features against labels.
 
+    Called once, when the registry first loads plugins.
+
     :param register: call ``register(name, factory)``; ``factory(**config)`` returns an
-        object following :class:`fennec_core.plugin.contracts.Estimator`.
+        :class:`~fennec_core.plugin.contracts.Estimator`: ``score(features=, labels=,
+        probs=)`` is called by ``build-history`` per (model, task) pair and by re-ranking,
+        and returns one float, higher meaning better transfer.
     """
 
 
 # -------------------------------------------------------------------------
-# Whole ranking methods (the Fennec pipeline is one; Model Spider another)
+# Whole ranking methods (the Fennec pipeline is built in; Model Spider is another)
 # -------------------------------------------------------------------------
 
 
@@ -94,10 +132,16 @@ def fennec_register_estimators(register: Register) -> None:
 def fennec_register_rankers(register: Register) -> None:
     """Register rankers: whole methods that score every model of a zoo for a new task.
 
-    :param register: call ``register(name, factory)``; ``factory(**config)`` returns an
-        object following :class:`fennec_core.plugin.contracts.Ranker`. The engine fits its
-        transfer space first and hands itself to ``Ranker.fit``, so a ranker may use the
-        history, the fitted model vectors, the model features and the task embeddings.
+    Called once, when the registry first loads plugins. ``Fennec(ranker="fennec")`` (the
+    default) is the built-in pipeline and needs no plugin.
+
+    :param register: call ``register(name, factory)``; ``factory(**config)`` returns a
+        :class:`~fennec_core.plugin.contracts.Ranker`. ``fit(zoo)`` is called after the
+        transfer space is fitted (at every fit and refit) with the
+        :class:`~fennec_core.zoo.FittedZoo`: its history, model vectors, model features and
+        task embeddings; ``scores(zoo, task_embeddings)`` returns one score per model of
+        ``zoo`` (higher is better) at every ``rank``. Optional ``Stateful`` keeps the trained
+        ranker in the store.
     """
 
 
@@ -111,4 +155,3 @@ __all__ = [
     "fennec_register_estimators",
     "fennec_register_rankers",
 ]
-

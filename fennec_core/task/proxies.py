@@ -95,3 +95,42 @@ def embed_historical_tasks(root: str | os.PathLike[str], task_ids: list[str], pr
     config = {"images_per_task": images_per_task, **dict(config or {})}
     made = make_proxy(proxy, {**config, "device": device, "progress": progress})
     return embed_task_folders(root, task_ids, made, progress=progress), proxy_spec(made, proxy, config)
+
+
+def describe_vector(zoo: FittedZoo, description: str, *, mapping: str = "kernel-ridge", seed: int = 0,
+                    proxy: Any = None) -> np.ndarray:
+    """A task vector for a task described in words: the ``mapping`` learned from the zoo's
+    described tasks' text embeddings to their fitted vectors places the new description."""
+    from fennec_core.task.mapping import TaskMapper
+
+    described, new = embed_description(zoo, description, proxy=proxy)
+    vectors = {t: zoo.factors.V[zoo.history.task_index(t)] for t in described}
+    return TaskMapper(mapping, seed=seed).fit(described, vectors).predict(new)
+
+
+def historical_task_embeddings(
+    task_ids: list[str], task_embeddings: Mapping[str, np.ndarray] | None, *,
+    task_images: str | os.PathLike[str] | None = None, proxy: Mapping[str, Any] | str | None = None,
+    proxy_config: Mapping[str, Any] | None = None, images_per_task: int = 100, device: str = "auto",
+    progress: bool = False,
+) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
+    """(validated embeddings per historical task, the proxy spec) for ``Fennec.fit``.
+
+    Either ``task_embeddings`` made elsewhere (``proxy``: the spec, or the name, of what made
+    them), or ``task_images`` embedded here by the proxy named ``proxy`` (default ``clip``).
+    """
+    from fennec_core.task.embeddings import clean_task_embeddings
+
+    if task_images is not None:
+        if task_embeddings is not None:
+            raise InputError("give task_images or task_embeddings, not both")
+        task_embeddings, proxy = embed_historical_tasks(task_images, task_ids, str(proxy or "clip"), proxy_config,
+                                                        images_per_task=images_per_task, device=device,
+                                                        progress=progress)
+    elif isinstance(proxy, str):  # a proxy name for embeddings made elsewhere
+        proxy = {"name": proxy, "config": dict(proxy_config or {})} if task_embeddings else None
+    embeddings, spec = clean_task_embeddings(task_embeddings or {}, proxy)
+    stray = [t for t in embeddings if t not in task_ids]
+    if stray:
+        raise InputError(f"task embeddings name task(s) not in the history, e.g. {stray[0]!r}")
+    return embeddings, spec
