@@ -80,12 +80,13 @@ def test_round_trip_restores_every_field_and_fits_nothing(tmp_path_factory, monk
     def no_fitting(*_args, **_kwargs):
         raise AssertionError("loading a zoo must not fit anything")
 
-    import fennec_core.history.fitting as fitting
-    import fennec_core.task.vector as vector
-    from fennec_core.scoring.meta_score import MetaModel
     from fennec_plugins.factorizers.nmf import MaskedNMF
     from fennec_plugins.factorizers.pmf import VariationalPMF
     from fennec_plugins.mergers.merges import LearnedMerger
+
+    import fennec_core.history.fitting as fitting
+    import fennec_core.task.vector as vector
+    from fennec_core.scoring.meta_score import MetaModel
 
     with monkeypatch.context() as mp:
         for owner, name in ((fitting, "fit_zoo"), (vector, "choose_warm_strength"), (MaskedNMF, "fit"),
