@@ -23,6 +23,7 @@ from conftest import DATA, PUBLISHED  # noqa: E402
 from fennec_core import Fennec  # noqa: E402
 from fennec_core.architecture.encoding import fit_architectures  # noqa: E402
 from fennec_core.architecture.graph_io import ArchCache  # noqa: E402
+from fennec_core.evaluation import evaluate  # noqa: E402
 from fennec_core.io.tables import convert_table  # noqa: E402
 from fennec_core.records import ModelCard  # noqa: E402
 
@@ -40,7 +41,7 @@ def main() -> None:
                      for c in with_vec]
         cells = []
         for models in (None, meta_only, with_vec):
-            r = Fennec(device="cpu").evaluate(h, protocol="loo", models=models)
+            r = evaluate(Fennec(device="cpu"), h, protocol="loo", models=models)
             cells.append(r.mean()["weighted_tau"])
         static = r.mean("static")["weighted_tau"]
         print(f"| {name} | {len(h.model_ids)} ({len(archs)}) | {static:.3f} | "

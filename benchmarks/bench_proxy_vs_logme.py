@@ -43,9 +43,13 @@ def main() -> None:
     labels = digits.target[idx]
 
     # -- Fennec --------------------------------------------------------------------------------
-    zoo = load_bundled(device="cpu")
-    zoo.set_task_embeddings({t: rng.normal(size=(100, 512)).astype(np.float32) for t in zoo.history.task_ids},
-                            {"name": "clip", "config": {"model": "ViT-B-32"}})
+    bundled = load_bundled(device="cpu")
+    z = bundled.zoo_
+    # the bundled zoo refit with stand-in CLIP embeddings of its tasks (not timed)
+    zoo = bundled.clone().fit(
+        z.history, list(z.models.values()), list(z.tasks.values()), archi=z.archi,
+        task_embeddings={t: rng.normal(size=(100, 512)).astype(np.float32) for t in z.history.task_ids},
+        proxy={"name": "clip", "config": {"model": "ViT-B-32"}})
     proxy = registry.create("task_proxy", "clip", model="ViT-B-32", pretrained="none", device="cpu", cache=False)
     t0 = time.perf_counter()
     proxy._network()

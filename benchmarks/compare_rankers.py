@@ -43,6 +43,7 @@ def main() -> None:
     from proxy_experiment import digit_zoo, pixel_embeddings
 
     from fennec_core import Fennec, registry
+    from fennec_core.evaluation import evaluate
     from fennec_core.io.bundled import data_path, load_bundled
     from fennec_core.io.tables import convert_table, read_models, read_tasks
 
@@ -54,7 +55,7 @@ def main() -> None:
     n = 20 if args.quick else 40
     history, images, _ = digit_zoo(n, 40, 0)
     emb = pixel_embeddings(images)
-    reports = {r: Fennec(device="cpu", ranker=r).evaluate(history, task_embeddings=emb) for r in RANKERS}
+    reports = {r: evaluate(Fennec(device="cpu", ranker=r), history, task_embeddings=emb) for r in RANKERS}
     print(_row(f"digits, {n} tasks x 40 models, pixels proxy", reports), flush=True)
 
     text = registry.create("task_proxy", "text", device="cpu")
@@ -67,11 +68,11 @@ def main() -> None:
         temb = {t: text.embed(described[t]) for t in h.task_ids}
         models = read_models(data_path("zoo105_models.csv")) if name == "fennec105" else None
         tasks = read_tasks(data_path("zoo105_tasks.csv")) if name == "fennec105" else None
-        reports = {r: Fennec(device="cpu", ranker=r).evaluate(h, models=models, tasks=tasks, task_embeddings=temb)
+        reports = {r: evaluate(Fennec(device="cpu", ranker=r), h, models=models, tasks=tasks, task_embeddings=temb)
                    for r in RANKERS}
         print(_row(f"{name}, text proxy ({len(h.model_ids)} models x {len(h.task_ids)} tasks)", reports), flush=True)
 
-    zoo = load_bundled(device="cpu")
+    zoo = load_bundled(device="cpu").zoo_
     temb = {t: text.embed(zoo.tasks[t].description) for t in zoo.history.task_ids}
     new = text.embed("photos of people holding yoga poses")
     print("\n| 105-model zoo, this CPU | seconds |")
@@ -80,7 +81,7 @@ def main() -> None:
     spider = Fennec(device="cpu", ranker="model-spider").fit(zoo.history, list(zoo.models.values()),
                                                              list(zoo.tasks.values()), task_embeddings=temb)
     t_fit = time.perf_counter() - t0
-    info = spider.ranker._fit_info
+    info = spider.components.ranker._fit_info
     print(f"| model-spider: fit (transfer space + training, {info['epochs_run']} epochs) | {t_fit:.2f} |")
     fennec = Fennec(device="cpu").fit(zoo.history, list(zoo.models.values()), list(zoo.tasks.values()),
                                       task_embeddings=temb)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import DATA, PUBLISHED  # noqa: E402
 
 from fennec_core import Fennec  # noqa: E402
+from fennec_core.evaluation import evaluate  # noqa: E402
 from fennec_core.io.bundled import data_path  # noqa: E402
 from fennec_core.io.tables import convert_table, read_models, read_tasks  # noqa: E402
 from fennec_core.records import History  # noqa: E402
@@ -103,7 +104,7 @@ def main() -> None:
             for mg in merges:
                 cells = []
                 for proto in protos:
-                    rep = Fennec(fz, mg, device="cpu").evaluate(h, protocol=proto, models=models, tasks=tasks)
+                    rep = evaluate(Fennec(fz, mg, device="cpu"), h, protocol=proto, models=models, tasks=tasks)
                     f, s = rep.mean()["weighted_tau"], rep.mean("static")["weighted_tau"]
                     summary[(name, fz, mg, proto)] = {"fennec": f, "static": s}
                     cells.append(f"{f:.3f} / {s:.3f} ({f - s:+.3f})")

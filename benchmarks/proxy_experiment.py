@@ -58,6 +58,7 @@ def pixel_embeddings(images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def main() -> None:
     from fennec_core import Fennec, registry
+    from fennec_core.evaluation import evaluate
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=40)
@@ -76,15 +77,15 @@ def main() -> None:
     print(f"\n{args.models} models x {args.tasks} tasks of real digit images (seed {args.seed}); leave one task out\n")
     print("| proxy | mapping | Pearson | weighted tau | rel@1 | seconds |")
     print("|---|---|---|---|---|---|")
-    cold = Fennec(device="cpu", seed=args.seed).evaluate(history, protocol="loo")
+    cold = evaluate(Fennec(device="cpu", seed=args.seed), history, protocol="loo")
     s, c = cold.mean("static"), cold.mean()
     print(f"| none | static baseline | {s['pearson']:.1f} | {s['weighted_tau']:.3f} | {s['rel@1']:.3f} | |")
     print(f"| none | cold (mean task vector) | {c['pearson']:.1f} | {c['weighted_tau']:.3f} | {c['rel@1']:.3f} | |")
     for proxy, emb in proxies.items():
         for mapping in ("random-forest", "kernel-ridge", "knn"):
             t0 = time.perf_counter()
-            r = Fennec(device="cpu", seed=args.seed, task_mapping=mapping).evaluate(
-                history, protocol="loo", task_embeddings=emb).mean()
+            r = evaluate(Fennec(device="cpu", seed=args.seed, task_mapping=mapping), history, protocol="loo",
+                         task_embeddings=emb).mean()
             print(f"| {proxy} | {mapping} | {r['pearson']:.1f} | {r['weighted_tau']:.3f} | {r['rel@1']:.3f} | "
                   f"{time.perf_counter() - t0:.1f} |")
 
