@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
 
 from fennec_core.errors import InputError
@@ -130,6 +130,16 @@ def write_history(history: History, path: str | Path) -> None:
             w.writerow([m, t, repr(s)])
 
 
+def _row_id(row: dict[str, str], column: str, seen: Container[str], source: str, line: int) -> str:
+    """The id in ``column`` of a table row: non-empty, and not one of ``seen``."""
+    value = (row[column] or "").strip()
+    if not value:
+        raise InputError(f"{source}: line {line}: empty {column} id")
+    if value in seen:
+        raise InputError(f"{source}: line {line}: {column} {value!r} listed twice")
+    return value
+
+
 def read_models(path: str | Path) -> list[ModelCard]:
     """Read a models table: ``model`` plus optional ``architecture`` and numeric meta columns."""
     source = str(path)
@@ -138,11 +148,7 @@ def read_models(path: str | Path) -> list[ModelCard]:
     cards: list[ModelCard] = []
     seen: set[str] = set()
     for line, row in rows:
-        mid = (row["model"] or "").strip()
-        if not mid:
-            raise InputError(f"{source}: line {line}: empty model id")
-        if mid in seen:
-            raise InputError(f"{source}: line {line}: model {mid!r} listed twice")
+        mid = _row_id(row, "model", seen, source, line)
         seen.add(mid)
         meta = {c: _float(row[c], f"column {c!r}", source, line) for c in meta_cols if (row[c] or "").strip()}
         arch = (row.get("architecture") or "").strip() or None
@@ -184,11 +190,7 @@ def read_known(path: str | Path) -> dict[str, float]:
     _, rows = _rows(_open_text(path), source, ("model", "score"))
     out: dict[str, float] = {}
     for line, row in rows:
-        mid = (row["model"] or "").strip()
-        if not mid:
-            raise InputError(f"{source}: line {line}: empty model id")
-        if mid in out:
-            raise InputError(f"{source}: line {line}: model {mid!r} listed twice")
+        mid = _row_id(row, "model", out, source, line)
         out[mid] = _float(row["score"], "score", source, line)
     if not out:
         raise InputError(f"{source}: has a header but no rows")
