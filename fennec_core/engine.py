@@ -27,7 +27,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from fennec_core.errors import FennecError, InputError
+from fennec_core import checks
+from fennec_core.errors import FennecError, InputError, plugin_errors
 from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, supports
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
@@ -76,15 +77,8 @@ class Fennec:
         ranker: str = PIPELINE,
         ranker_config: dict[str, Any] | None = None,
     ) -> None:
-        from fennec_core.history.normalize import METHODS
-        from fennec_core.task.mapping import METHODS as MAPPINGS
-
-        if task_mapping not in MAPPINGS:
-            raise InputError(f"unknown task_mapping {task_mapping!r}; choose one of {', '.join(MAPPINGS)}")
-        if normalization != "auto" and normalization not in METHODS:
-            raise InputError(f"unknown normalization {normalization!r}; choose auto or one of {', '.join(METHODS)}")
-        if warm_strength != "auto" and not (isinstance(warm_strength, int | float) and warm_strength >= 0):
-            raise InputError(f"warm_strength must be 'auto' or a number >= 0, got {warm_strength!r}")
+        checks.check_settings(factorizer, score_merger, ranker, use_meta, seed, device, normalization, warm_strength,
+                              task_mapping, (factorizer_config, score_merger_config, ranker_config))
         self.factorizer, self.score_merger, self.ranker = factorizer, score_merger, ranker
         self.factorizer_config = dict(factorizer_config or {})
         self.score_merger_config = dict(score_merger_config or {})
@@ -101,6 +95,7 @@ class Fennec:
         #: the fitted zoo (None until :meth:`fit` or :meth:`load`)
         self.zoo_: FittedZoo | None = None
         self._mapper: tuple[FittedZoo, Any] | None = None  # the task mapping, learned on first use
+        self._origin: tuple[str, str | None] | None = None  # (store path, generation) last loaded or saved
 
     # -- parameters (scikit-learn style) ----------------------------------------------------------
 
@@ -121,6 +116,9 @@ class Fennec:
 
     def _build(self, kind: str, name: str, config: dict[str, Any]) -> Any:
         return (self.registry or default_registry()).build(kind, name, config, device=self.device, seed=self.seed)
+
+    def _guard(self, kind: str, during: str) -> Any:  # a component's unexpected error -> one PluginError naming it
+        return plugin_errors((self.registry or default_registry()).label(kind, getattr(self, kind)), during)
 
     def check_is_fitted(self) -> FittedZoo:
         """The fitted zoo; an unfitted engine raises one FennecError saying what to do."""
@@ -187,10 +185,11 @@ class Fennec:
             history, models, tasks, factorizer=self.components.factorizer,
             make_factorizer=lambda cfg: self._build("factorizer", self.factorizer, cfg),
             factorizer_config=self.factorizer_config, normalization=self.resolved_normalization,
-            use_meta=self.use_meta, seed=self.seed, **record)
+            use_meta=self.use_meta, seed=self.seed, guard=self._guard("factorizer", "fit"), **record)
         self.components = attrs.evolve(self.components, factorizer=factorizer)
         if self.components.ranker is not None:
-            self.components.ranker.fit(zoo)
+            with self._guard("ranker", "fit"):
+                self.components.ranker.fit(zoo)
             zoo = zoo.with_changes(ranker_state=self._state_of(self.components.ranker))
         fixed = None if self.warm_strength == "auto" else float(self.warm_strength)
         self._set_zoo(zoo.with_changes(warm_strength=fixed))
@@ -199,7 +198,8 @@ class Fennec:
         """Adopt ``zoo``: fit a fittable merger on it and keep the merger's state in the record."""
         merger = self.components.merger
         if supports(merger, FittableMerger):
-            merger.fit(zoo)
+            with self._guard("score_merger", "fit"):
+                merger.fit(zoo)
             zoo = zoo.with_changes(merger_state=self._state_of(merger))
         self.zoo_ = zoo
 
@@ -273,6 +273,7 @@ class Fennec:
         (upper 90%) end of each model's interval.
         """
         zoo = self.check_is_fitted()
+        known = checks.check_rank(task, top, images_per_task, known)
         given = [n for n, v in (("task_vector", task_vector), ("task_embeddings", task_embeddings),
                                 ("images", images), ("description", description)) if v is not None]
         if len(given) > 1:
@@ -325,18 +326,16 @@ class Fennec:
         from fennec_core.task.vector import resolve_task_vector
 
         zoo = self.check_is_fitted()
+        known = checks.check_rank_many(tasks, task_vectors, known, top)
         cards = [zoo.task_card(t) for t in tasks]
         n = len(cards)
-        if task_vectors is not None and len(task_vectors) != n:
-            raise InputError(f"got {len(task_vectors)} task vectors for {n} tasks")
-        if known is not None and len(known) != n:
-            raise InputError(f"got {len(known)} known-score tables for {n} tasks")
-        strength = self.resolved_warm_strength() if known is not None and any(known) else 1.0
-        zoo = self.check_is_fitted()
-        vectors = [resolve_task_vector(zoo, self.components.factorizer, cards[i],
-                                       task_vector=None if task_vectors is None else task_vectors[i],
-                                       known=None if known is None else known[i], strength=strength)
-                   for i in range(n)]
+        with self._guard("factorizer", "fold-in"):
+            strength = self.resolved_warm_strength() if known is not None and any(known) else 1.0
+            zoo = self.check_is_fitted()
+            vectors = [resolve_task_vector(zoo, self.components.factorizer, cards[i],
+                                           task_vector=None if task_vectors is None else task_vectors[i],
+                                           known=None if known is None else known[i], strength=strength)
+                       for i in range(n)]
         return rank_from_vectors(zoo, self.components.factorizer, self.components.merger, cards, vectors, top=top,
                                  explore=explore, device=self.device, notes=notes,
                                  components={"factorizer": self.factorizer, "score_merger": self.score_merger})
@@ -397,7 +396,7 @@ class Fennec:
         from fennec_core.io.tables import as_history
 
         zoo = self.check_is_fitted()
-        plan = plan_update(zoo, self.components.factorizer, as_history(new), models=models, tasks=tasks,
+        plan = plan_update(zoo, self.components.factorizer, as_history(new, "new"), models=models, tasks=tasks,
                            threshold=refit_threshold, force_refit=force_refit, use_meta=self.use_meta)
         if plan.refit_reason is None:
             self._set_zoo(plan.zoo)
@@ -412,15 +411,19 @@ class Fennec:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted zoo to a Zarr store at ``path`` (atomically; arrays and JSON only).
 
-        The warm-start strength is resolved first, so loading the store fits nothing.
+        The warm-start strength is resolved first, so loading the store fits nothing. Saving
+        back to the store this engine was loaded from fails if another writer changed it since.
         """
         from fennec_core.io.store import write_store
         from fennec_core.io.zoo_codec import encode
 
+        checks.check_store_path(path)
         self.resolved_warm_strength()
         arrays, manifest = encode(self.check_is_fitted(), {**self.get_params(),
                                                            "normalization": self.resolved_normalization})
-        write_store(path, arrays, manifest)
+        origin, generation = self._origin or (None, None)  # refuse to overwrite another writer's change
+        self._origin = (str(path), write_store(path, arrays, manifest,
+                                               expect_generation=generation if origin == str(path) else None))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, device: str = "auto", registry: Registry | None = None) -> Fennec:
@@ -428,6 +431,7 @@ class Fennec:
         from fennec_core.io.store import read_store
         from fennec_core.io.zoo_codec import decode, store_errors
 
+        checks.check_load(path, device)  # before the store's errors take them for a corrupt store
         arrays, man = read_store(path)
         with store_errors(path):
             params, zoo = decode(arrays, man)
@@ -440,4 +444,5 @@ class Fennec:
             eng._set_zoo(zoo)  # a store written before merger state was stored
         else:
             eng.zoo_ = zoo
+        eng._origin = (str(path), man.get("generation"))
         return eng

@@ -6,6 +6,9 @@ it as one line on stderr and exits with code 2.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class FennecError(Exception):
     """A problem with the user's input or setup, explained in the message."""
@@ -32,3 +35,30 @@ class StoreError(FennecError):
 
 class MissingDependencyError(FennecError, ImportError):
     """An optional dependency a component needs is not installed."""
+
+
+class PluginError(FennecError):
+    """A plugin component raised an unexpected error; the message names the component."""
+
+
+def one_line(text: object, limit: int = 400) -> str:
+    """``text`` on one line (whitespace collapsed), cut to ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def plugin_errors(label: str, during: str) -> Iterator[None]:
+    """Turn an unexpected exception of a plugin's code into one :class:`PluginError` naming it.
+
+    ``label`` names the component (``factorizer 'row-mean' (my-dist 1.0)``), ``during`` what it
+    was doing (``fit``). Fennec's own errors and KeyboardInterrupt pass through; ``SystemExit``
+    is caught too: a plugin must not end the program.
+    """
+    try:
+        yield
+    except FennecError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise PluginError(f"{label} failed during {during}: {type(exc).__name__}: {one_line(exc)} "
+                          "(a problem in that plugin; --debug shows the traceback)") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,10 @@ import attrs
 import numpy as np
 
 from fennec_core.errors import InputError
+
+#: Largest magnitude of a score Fennec accepts: beyond it normalising a task (squares, sums)
+#: overflows float64. Real scores (accuracies, errors, LogME values) are nowhere near it.
+MAX_ABS_SCORE = 1e150
 
 
 def _ids(value: Sequence[str]) -> tuple[str, ...]:
@@ -42,7 +47,14 @@ def _finite_meta(_inst: Any, attr: attrs.Attribute, value: Mapping[str, float]) 
 
 
 def _meta_dict(value: Mapping[str, Any] | None) -> dict[str, float]:
-    return {str(k): float(v) for k, v in (value or {}).items()}
+    if value is not None and not isinstance(value, Mapping):
+        raise InputError(f"meta must be a dict of numeric features, got {type(value).__name__}")
+    out = {}
+    for k, v in (value or {}).items():
+        if not isinstance(v, numbers.Real):
+            raise InputError(f"meta[{k!r}] = {v!r} is not a number")
+        out[str(k)] = float(v)
+    return out
 
 
 @attrs.frozen
@@ -53,30 +65,52 @@ class ModelCard:
     or ``None`` when unknown. ``meta`` holds numeric features (parameter count, depth, ...).
     """
 
-    id: str = attrs.field(validator=attrs.validators.min_len(1))
-    architecture: str | None = None
+    id: str = attrs.field()
+    architecture: str | None = attrs.field(default=None)
     meta: dict[str, float] = attrs.field(factory=dict, converter=_meta_dict, validator=_finite_meta)
+
+    @id.validator
+    def _check_id(self, _attr: Any, value: Any) -> None:
+        if not isinstance(value, str) or not value:
+            raise InputError(f"a ModelCard id must be a non-empty string, got {value!r}")
+
+    @architecture.validator
+    def _check_architecture(self, _attr: Any, value: Any) -> None:
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"model {self.id!r}: architecture must be a reference string or None, got {value!r}")
+
+
+def _positive_whole(task: str, name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"task {task!r}: {name} must be a whole number >= 1 or None, got {value!r}")
+    if value < 1:
+        raise InputError(f"task {task!r}: {name} must be >= 1, got {value}")
 
 
 @attrs.frozen
 class TaskCard:
     """A task: its id plus what is known without labels (classes, size, a description)."""
 
-    id: str = attrs.field(validator=attrs.validators.min_len(1))
+    id: str = attrs.field()
     num_classes: int | None = attrs.field(default=None)
     train_size: int | None = attrs.field(default=None)
     description: str | None = None
     meta: dict[str, float] = attrs.field(factory=dict, converter=_meta_dict, validator=_finite_meta)
 
+    @id.validator
+    def _check_id(self, _attr: Any, value: Any) -> None:
+        if not isinstance(value, str) or not value:
+            raise InputError(f"a TaskCard id must be a non-empty string, got {value!r}")
+
     @num_classes.validator
     def _check_classes(self, _attr: Any, value: int | None) -> None:
-        if value is not None and value < 1:
-            raise InputError(f"task {self.id!r}: num_classes must be >= 1, got {value}")
+        _positive_whole(self.id, "num_classes", value)
 
     @train_size.validator
     def _check_size(self, _attr: Any, value: int | None) -> None:
-        if value is not None and value < 1:
-            raise InputError(f"task {self.id!r}: train_size must be >= 1, got {value}")
+        _positive_whole(self.id, "train_size", value)
 
     def features(self) -> dict[str, float]:
         """Numeric task features for the meta model (log sizes; missing ones omitted)."""
@@ -133,7 +167,14 @@ class History:
             i, j = np.argwhere(self.mask & ~np.isfinite(self.scores))[0]
             raise InputError(
                 f"score of model {self.model_ids[i]!r} on task {self.task_ids[j]!r} is "
-                f"{self.scores[i, j]!r}; observed scores must be finite (drop the cell instead)"
+                f"{float(self.scores[i, j])!r}; observed scores must be finite (drop the cell instead)"
+            )
+        big = self.mask & (np.abs(np.where(self.mask, self.scores, 0.0)) > MAX_ABS_SCORE)
+        if big.any():
+            i, j = np.argwhere(big)[0]
+            raise InputError(
+                f"score of model {self.model_ids[i]!r} on task {self.task_ids[j]!r} is {float(self.scores[i, j])!r}; "
+                f"scores must lie within +-{MAX_ABS_SCORE:g} (rescale that task's scores or drop the cell)"
             )
         self.scores[~self.mask] = np.nan
         self.scores.flags.writeable = False

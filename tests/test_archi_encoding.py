@@ -168,7 +168,7 @@ def test_zoo_stores_its_encoding_and_add_model_uses_it(cli, tmp_path, tiny_model
     (tmp_path / "h.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "m.csv").write_text("model,architecture\n" + "".join(f"{r.rsplit(':', 1)[1]},{r}\n" for r in zoo_refs))
     code, _, err = cli("fit", "--history", tmp_path / "h.csv", "--models", tmp_path / "m.csv", "--archi", encoder,
-                       "--archi-config", "epochs=10", "--archi-dims", "2", "--out", tmp_path / "zoo", "-q")
+                       "--archi-config", "epochs=10", "--archi-dims", "2", "--allow-code", "--out", tmp_path / "zoo", "-q")
     assert code == 0, err
     zoo = Fennec.load(tmp_path / "zoo")
     assert zoo.zoo_.archi.encoder == encoder and zoo.zoo_.archi.model_ids == ["a", "b", "c", "d", "e"]

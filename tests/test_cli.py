@@ -73,7 +73,7 @@ def test_plugins_text_and_json(cli):
     assert set(doc["components"]) == {"graph_encoder", "task_proxy", "factorizer", "score_merger", "estimator",
                                       "ranker"}
     assert [c["name"] for c in doc["components"]["ranker"]] == ["model-spider"]
-    assert {c["name"] for c in doc["components"]["task_proxy"]} == {"clip", "dinov2", "text"}
+    assert {c["name"] for c in doc["components"]["task_proxy"]} == {"clip", "dinov2", "efficientnet-lite", "text"}
 
 
 def test_convert(cli, tmp_path):

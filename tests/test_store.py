@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,8 +102,8 @@ def test_crash_mid_write_keeps_previous(zoo, monkeypatch, small_history):
 
     real = store._write_group
 
-    def crash(target, arrays, manifest):
-        real(target, dict(list(arrays.items())[:2]), manifest)
+    def crash(target, arrays, manifest, **kwargs):
+        real(target, dict(list(arrays.items())[:2]), manifest, **kwargs)
         raise OSError("disk full")
 
     monkeypatch.setattr(store, "_write_group", crash)
@@ -112,10 +113,23 @@ def test_crash_mid_write_keeps_previous(zoo, monkeypatch, small_history):
     assert not list(path.parent.glob(".zoo.tmp-*"))  # the temporary folder is cleaned up
 
 
-def test_crash_inside_swap_recovers_previous(zoo):
+def test_crash_inside_swap_recovers_previous(zoo, small_history):
+    """A writer killed between its two renames leaves the swap marker and the previous store:
+    readers use the previous store, and the next writer puts it back before writing."""
     eng, path = zoo
     path.rename(str(path) + store.PREVIOUS_SUFFIX)
+    Path(str(path) + store.SWAP_SUFFIX).write_text("12345\n")
     assert Fennec.load(path).rank("t1").model_ids == eng.rank("t1").model_ids
+    Fennec(device="cpu").fit(small_history).save(path)
+    assert not Path(str(path) + store.SWAP_SUFFIX).exists() and not Path(str(path) + store.PREVIOUS_SUFFIX).exists()
+
+
+def test_a_stale_previous_store_is_never_loaded(zoo):
+    """The user deleted the zoo; a leftover <zoo>.fennec-previous without a swap under way is not it."""
+    _, path = zoo
+    path.rename(str(path) + store.PREVIOUS_SUFFIX)
+    with pytest.raises(StoreError, match="no zoo store here.*leftover"):
+        Fennec.load(path)
 
 
 def test_overwrite_existing_store(zoo, small_history):

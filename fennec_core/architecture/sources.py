@@ -8,7 +8,10 @@ Schemes:
 ``pytorchcv:<name>``
     ``pytorchcv.model_provider.get_model(name, pretrained=...)`` (needs pytorchcv).
 ``py:<module>:<callable>``
-    any importable Python callable returning a ``torch.nn.Module`` (it owns its weights).
+    any importable Python callable returning a ``torch.nn.Module`` (it owns its weights). This
+    runs code, so it is accepted from the command line and the Python API, but from a data file
+    (a models table, a ``build-history --models`` list) only with ``--allow-code``
+    (:func:`check_data_reference`).
 
 A trailing ``@/path/weights.pt`` loads a state dict with ``torch.load(weights_only=True)``
 (never unpickling code). Without pretrained weights, timm and pytorchcv models have random
@@ -25,6 +28,8 @@ import attrs
 from fennec_core.errors import FennecError, InputError, MissingDependencyError
 
 SCHEMES = ("timm", "pytorchcv", "py")
+#: Schemes that name data (a registry entry of a library); ``py:`` names code to import and run.
+DATA_SCHEMES = ("timm", "pytorchcv")
 
 
 @attrs.frozen
@@ -55,6 +60,21 @@ def parse_model_ref(ref: str) -> ModelRef:
     if scheme == "py" and ":" not in name:
         raise InputError(f"model reference {ref!r}: write py:<module>:<callable>, e.g. py:mypkg.models:small_cnn")
     return ModelRef(scheme, name, weights)
+
+
+def check_data_reference(ref: str, where: str, *, allow_code: bool = False) -> str:
+    """``ref`` if it is safe to take from a data file (``where`` says which line of which file).
+
+    A ``py:`` reference imports a module and calls a function of it: from a file that would let
+    a data file run code, so it is refused unless ``allow_code`` (``--allow-code``); references
+    given on the command line or through the Python API are the user's own and are not checked.
+    """
+    mref = parse_model_ref(ref)
+    if mref.scheme not in DATA_SCHEMES and not allow_code:
+        raise InputError(f"{where}: model reference {ref!r} would import and run code; references in files must be "
+                         f"data ({', '.join(s + ':' for s in DATA_SCHEMES)}); pass --allow-code (allow_code=True) "
+                         "if you trust this file")
+    return ref
 
 
 def _import(module: str, install: str) -> Any:

@@ -2,38 +2,79 @@
 format (:mod:`.format`).
 
 Every user error is one line on stderr and exit code 2 (``--debug`` shows the traceback);
-an unexpected internal error exits 1 and asks for ``--debug``.
+an unexpected internal error exits 1 and asks for ``--debug``. Warnings are one line each
+(``fennec: warning: ...``). When the reader of stdout goes away (``fennec rank | head -1``)
+the command stops quietly with exit code 141, as a command killed by SIGPIPE would.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
+
+#: Exit code when stdout's reader closed the pipe (128 + SIGPIPE), like ``head`` makes ``cat`` exit.
+EXIT_PIPE = 141
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: TextIO | None = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` for the CLI: ``fennec: warning: msg`` on one line, no source line."""
+    text = " ".join(str(message).split())
+    with contextlib.suppress(OSError):  # stderr gone too: nothing to tell
+        print(f"fennec: warning: {text}", file=file or sys.stderr)
+
+
+def _stdout_gone() -> int:
+    """stdout's reader went away: point stdout at /dev/null so the final flush cannot fail, and stop."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (stdout captured in-process)
+        pass
+    return EXIT_PIPE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fennec`` command; returns the exit code."""
     from fennec_core.cli import commands
     from fennec_core.cli.parser import EXIT_USER, build_parser
-    from fennec_core.errors import FennecError
+    from fennec_core.errors import FennecError, one_line
 
     args = build_parser().parse_args(argv)
-    try:
-        return int(getattr(commands, args.handler)(args) or 0)
-    except FennecError as exc:
-        if args.debug:
-            raise
-        print(f"fennec: error: {exc}", file=sys.stderr)
-        return EXIT_USER
-    except KeyboardInterrupt:
-        print("fennec: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # an internal error: say so, keep it to one line
-        if args.debug:
-            raise
-        print(f"fennec: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
-              file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():  # restores the warning machinery when main returns
+        if not args.debug:
+            warnings.showwarning = _one_line_warning
+        try:
+            code = int(getattr(commands, args.handler)(args) or 0)
+            sys.stdout.flush()  # a closed pipe shows up here, inside the try, not at exit
+            return code
+        except BrokenPipeError:
+            return _stdout_gone()
+        except FennecError as exc:
+            if args.debug:
+                raise
+            print(f"fennec: error: {one_line(exc, 2000)}", file=sys.stderr)
+            return EXIT_USER
+        except KeyboardInterrupt:
+            print("fennec: interrupted", file=sys.stderr)
+            return 130
+        except SystemExit as exc:  # no command exits by itself: a plugin's code did
+            if args.debug:
+                raise
+            print(f"fennec: error: a plugin called sys.exit({exc.code!r}) in the middle of `fennec {args.command}`; "
+                  "rerun with --debug to see which, or restrict plugins with FENNEC_PLUGINS", file=sys.stderr)
+            return EXIT_USER
+        except Exception as exc:  # an internal error: say so, keep it to one line
+            if args.debug:
+                raise
+            print(f"fennec: internal error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug and report it)",
+                  file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -34,6 +34,13 @@ def _load_zoo(args: argparse.Namespace):
     return Fennec.load(args.zoo or bundled_zoo_path(), device=args.device)
 
 
+def _models(args: argparse.Namespace):
+    """The ``--models`` table's cards (``py:`` architectures only with ``--allow-code``), or None."""
+    from fennec_core.io.tables import read_models
+
+    return read_models(args.models, allow_code=getattr(args, "allow_code", False)) if args.models else None
+
+
 def _archi(args: argparse.Namespace):
     """The ``--archi*`` options as an ArchiSpec, or None for ``--archi none``."""
     if args.archi == "none":
@@ -44,6 +51,13 @@ def _archi(args: argparse.Namespace):
 
     return ArchiSpec(args.archi, key_values(args.archi_config, "--archi-config", "epochs=50"), args.archi_dims,
                      args.archi_clusters, cache=not args.no_cache)
+
+
+def _check_out(path: str, flag: str, *, folder: bool = False) -> None:
+    """Fail now, before any work, when ``path`` cannot be written (a folder for a file, under a file, ...)."""
+    from fennec_core.io.tables import check_output_path
+
+    check_output_path(path, flag, folder=folder)
 
 
 def _task_embeddings_file(path: str | None):
@@ -87,9 +101,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.task_images and args.task_embeddings:
         raise InputError("give --task-images or --task-embeddings, not both")
+    _check_out(args.out, "--out", folder=True)
     embeddings, spec = _task_embeddings_file(args.task_embeddings)
     engine = _engine(args).fit(
-        args.history, args.models, args.tasks, archi=_archi(args), task_embeddings=embeddings,
+        args.history, _models(args), args.tasks, archi=_archi(args), task_embeddings=embeddings,
         proxy=spec or args.proxy, proxy_config=key_values(args.proxy_config, "--proxy-config", "model=ViT-B-32"),
         task_images=args.task_images, images_per_task=args.images_per_task, progress=not args.quiet)
     engine.save(args.out)
@@ -106,10 +121,10 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
     engine = _load_zoo(args)
     card = engine.zoo_.tasks.get(args.task) if args.task else None
-    if args.task and card is None or args.num_classes or args.train_size:
+    if args.task and card is None or args.num_classes is not None or args.train_size is not None:
         base = card or TaskCard(args.task or "new-task")
-        card = TaskCard(base.id, args.num_classes or base.num_classes, args.train_size or base.train_size,
-                        base.description, base.meta)
+        card = TaskCard(base.id, base.num_classes if args.num_classes is None else args.num_classes,
+                        base.train_size if args.train_size is None else args.train_size, base.description, base.meta)
     known = None
     if args.known:
         from fennec_core.io.tables import read_known
@@ -145,10 +160,12 @@ def _read_one_embedding(path: str) -> Any:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a configuration on a history under a protocol, beside the static baseline."""
     from fennec_core.evaluation import evaluate
-    from fennec_core.io.tables import read_history, read_models, read_tasks
+    from fennec_core.io.tables import read_history, read_tasks
 
+    if args.predictions:
+        _check_out(args.predictions, "--predictions")
     history = read_history(args.history)
-    models = read_models(args.models) if args.models else None
+    models = _models(args)
     spec = _archi(args)
     if spec is not None:
         models, _ = spec.apply(models, progress=not args.quiet)
@@ -169,14 +186,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_update(args: argparse.Namespace) -> int:
     """Fold new tasks or models into a fitted zoo (full refit when needed) and save it."""
     from fennec_core.engine import Fennec
+    from fennec_core.io.store import store_lock
     from fennec_core.io.tables import read_models, read_tasks
 
     t0 = time.perf_counter()
-    engine = Fennec.load(args.zoo)
-    report = engine.update(args.history, models=read_models(args.models) if args.models else None,
-                           tasks=read_tasks(args.tasks) if args.tasks else None,
-                           refit_threshold=args.refit_threshold, force_refit=args.refit)
-    engine.save(args.zoo)
+    with store_lock(args.zoo):  # load, change and save as one step: concurrent updates are serialised
+        engine = Fennec.load(args.zoo)
+        report = engine.update(args.history, models=read_models(args.models) if args.models else None,
+                               tasks=read_tasks(args.tasks) if args.tasks else None,
+                               refit_threshold=args.refit_threshold, force_refit=args.refit)
+        engine.save(args.zoo)
     report["seconds"] = round(time.perf_counter() - t0, 3)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -190,12 +209,16 @@ def cmd_update(args: argparse.Namespace) -> int:
 def cmd_add_model(args: argparse.Namespace) -> int:
     """Add models with no history: features from their architecture, vectors predicted."""
     from fennec_core.engine import Fennec
+    from fennec_core.io.store import store_lock
 
-    engine = Fennec.load(args.zoo, device=args.device)
     if args.name and len(args.name) != len(args.model):
         raise InputError(f"give one --name per --model ({len(args.model)} models, {len(args.name)} names)")
-    added = engine.add_architectures(args.model, args.name, cache=not args.no_cache)
-    engine.save(args.out or args.zoo)
+    if args.out:
+        _check_out(args.out, "--out", folder=True)
+    with store_lock(args.out or args.zoo):  # in place: load, change and save as one step
+        engine = Fennec.load(args.zoo, device=args.device)
+        added = engine.add_architectures(args.model, args.name, cache=not args.no_cache)
+        engine.save(args.out or args.zoo)
     say(args, f"added {len(added)} model(s) with predicted vectors: {', '.join(added)}; saved to {args.out or args.zoo}")
     return 0
 
@@ -255,9 +278,15 @@ def cmd_build_history(args: argparse.Namespace) -> int:
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if len(models) == 1 and Path(models[0]).is_file():
-        models = [ln.strip() for ln in Path(models[0]).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        from fennec_core.architecture.sources import check_data_reference
+
+        listed = [(i, ln.strip()) for i, ln in enumerate(Path(models[0]).read_text().splitlines(), 1)
+                  if ln.strip() and not ln.startswith("#")]
+        models = [check_data_reference(ref, f"{models[0]}: line {i}", allow_code=args.allow_code)
+                  for i, ref in listed]
     if not models:
         raise InputError("--models is empty; give model references (timm:resnet50,...) or a file with one per line")
+    _check_out(args.out, "--out")
     report = build_history(models, args.tasks, args.out, estimator=args.estimator, scheduler=args.scheduler,
                            n_workers=args.workers, images_per_task=args.images_per_task, seed=args.seed,
                            allow_random_weights=args.allow_random_weights, batch_size=args.batch_size,
@@ -270,6 +299,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     """Convert a CSV in another layout into the long ``model,task,score`` history format."""
     from fennec_core.io.tables import convert_table, write_history
 
+    _check_out(args.out, "--out")
     history = convert_table(args.input, model=args.model, task=args.task, score=args.score, wide=args.wide,
                             sep=args.sep)
     write_history(history, args.out)

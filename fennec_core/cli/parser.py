@@ -23,6 +23,32 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def whole(minimum: int) -> Any:
+    """An argparse ``type``: a whole number >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def non_negative(text: str) -> float:
+    """An argparse ``type``: a number >= 0 (not NaN)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
 def _parse_value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -75,9 +101,11 @@ def parse_config(items: Sequence[str]) -> dict[str, dict[str, Any] | Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fennec`` command."""
+    # -q/--debug work before or after the subcommand: the subcommands' copies default to SUPPRESS,
+    # so they do not overwrite what the main parser read
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes")
-    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    common.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress bars or notes")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     components = argparse.ArgumentParser(add_help=False)
     components.add_argument("--factorizer", help="factorizer name (default pmf; see `fennec plugins`)")
     components.add_argument("--score-merger", help="score merger name (default weighted)")
@@ -90,17 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
     archi.add_argument("--archi", default="none",
                        help="add architecture features from the models table's `architecture` column: a graph "
                             "encoder name (graph2vec) or none (default)")
-    archi.add_argument("--archi-dims", type=int, default=4, help="principal components of the archi2vec vectors (4)")
-    archi.add_argument("--archi-clusters", type=int, help="instead, a one-hot KMeans cluster id with this many clusters")
+    archi.add_argument("--archi-dims", type=whole(1), default=4, help="principal components of the archi2vec vectors (4)")
+    archi.add_argument("--archi-clusters", type=whole(1), help="instead, a one-hot KMeans cluster id with this many clusters")
     archi.add_argument("--archi-config", action="append", metavar="KEY=VALUE",
                        help="graph encoder option, e.g. epochs=50 (graph2vec) or layers=2 (dgl-gin)")
     archi.add_argument("--no-cache", action="store_true",
                        help="capture every architecture again instead of reusing $FENNEC_CACHE_DIR (~/.cache/fennec)")
+    archi.add_argument("--allow-code", action="store_true",
+                       help="accept py:MODULE:CALLABLE references in the models table (they import and run code; "
+                            "only for files you trust)")
     device = argparse.ArgumentParser(add_help=False)
     device.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
 
-    p = _Parser(prog="fennec", description="Recommend pre-trained models to fine-tune for a new task.",
-                parents=[common])
+    p = _Parser(prog="fennec", description="Recommend pre-trained models to fine-tune for a new task.")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"fennec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -119,20 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proxy", default="clip", help="task proxy for --task-images: clip (default), dinov2, ...")
     s.add_argument("--proxy-config", action="append", metavar="KEY=VALUE",
                    help="proxy option, e.g. model=ViT-B-32, pretrained=/path/to/open_clip_pytorch_model.bin")
-    s.add_argument("--images-per-task", type=int, default=100, help="images sampled per task (100)")
+    s.add_argument("--images-per-task", type=whole(1), default=100, help="images sampled per task (100)")
     s.set_defaults(handler="cmd_fit")
 
     s = sub.add_parser("rank", parents=[common, device], help="rank the zoo's models for a new task")
     s.add_argument("--zoo", help="zoo store (default: the bundled 105-model zoo)")
     s.add_argument("--task", help="task id (a task of the zoo reuses its card)")
-    s.add_argument("--num-classes", type=int, help="number of classes of the new task")
-    s.add_argument("--train-size", type=int, help="training-set size of the new task")
+    s.add_argument("--num-classes", type=whole(1), help="number of classes of the new task")
+    s.add_argument("--train-size", type=whole(1), help="training-set size of the new task")
     s.add_argument("--known", help="CSV model,score: scores already measured on this task (warm start)")
     s.add_argument("--explore", action="store_true", help="rank by the optimistic end of each model's 90%% interval")
-    s.add_argument("--top", type=int, default=10, help="how many models to show (default 10)")
+    s.add_argument("--top", type=whole(1), default=10, help="how many models to show (default 10)")
     s.add_argument("--images", help="folder of the new task's images (flat or one subfolder per class), embedded "
                                     "by the zoo's task proxy")
-    s.add_argument("--images-per-task", type=int, default=100, help="images sampled from --images (100)")
+    s.add_argument("--images-per-task", type=whole(1), default=100, help="images sampled from --images (100)")
     s.add_argument("--embeddings", help=".npy [n_items, d] of the new task, embedded like the zoo's tasks")
     s.add_argument("--describe", help="describe the task in words, e.g. \"photos of yoga poses\" (text proxy)")
     s.add_argument("--json", action="store_true")
@@ -143,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--history", required=True, help="long CSV model,task,score of the new cells")
     s.add_argument("--models", help="models CSV with meta features of new models")
     s.add_argument("--tasks", help="tasks CSV with cards of new tasks")
-    s.add_argument("--refit-threshold", type=float, default=2.0,
+    s.add_argument("--refit-threshold", type=non_negative, default=2.0,
                    help="refit fully when the fold-in residual RMSE exceeds this x the median residual of the zoo's own "
                         "tasks folded in the same way (default 2)")
     s.add_argument("--refit", action="store_true", help="always refit fully")
@@ -167,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--task-embeddings", help=".npz with one [n_items, d] array per task id: each hidden task is "
                                              "ranked from its own embeddings")
     s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model (hide a model row)")
-    s.add_argument("--repeats", type=int, default=5, help="draws of known cells per target for loo-warm:K")
+    s.add_argument("--repeats", type=whole(1), default=5, help="draws of known cells per target for loo-warm:K")
     s.add_argument("--predictions", help="write model,task,predicted,truth,static for every hidden cell")
     s.add_argument("--json", action="store_true")
     s.set_defaults(handler="cmd_evaluate")
@@ -190,18 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--estimator", default="fda", help="estimator name (default fda, Fennec's history scorer)")
     s.add_argument("--out", required=True, help="history CSV to append to (model,task,score); reruns skip done pairs")
     s.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster)")
-    s.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
-    s.add_argument("--images-per-task", type=int, default=100)
-    s.add_argument("--image-size", type=int, help="input size (default: the model's nominal size, else 224)")
-    s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--workers", type=whole(1), default=2, help="LocalCluster workers (default 2)")
+    s.add_argument("--images-per-task", type=whole(1), default=100)
+    s.add_argument("--image-size", type=whole(1), help="input size (default: the model's nominal size, else 224)")
+    s.add_argument("--batch-size", type=whole(1), default=32)
+    s.add_argument("--seed", type=whole(0), default=0)
     s.add_argument("--allow-random-weights", action="store_true",
                    help="let timm/pytorchcv models run without pretrained weights (tests and benchmarks only)")
+    s.add_argument("--allow-code", action="store_true",
+                   help="accept py:MODULE:CALLABLE references in a --models file (they import and run code)")
     s.set_defaults(handler="cmd_build_history")
 
     s = sub.add_parser("demo", parents=[common, device], help="hide a target of the bundled zoo and rank it")
     s.add_argument("--task", default="flower", help="target to hide (default flower)")
-    s.add_argument("--top", type=int, default=10)
+    s.add_argument("--top", type=whole(1), default=10)
     s.add_argument("--zoo", help=argparse.SUPPRESS)
     s.set_defaults(handler="cmd_demo")
 

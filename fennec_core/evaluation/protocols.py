@@ -120,11 +120,15 @@ class EvaluationReport:
     def write_predictions(self, path: str) -> None:
         """Write ``model,task,predicted,truth,static`` for every hidden cell (``repeat`` too when warm)."""
         warm = self.protocol != "loo"
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["model", "task", "predicted", "truth", "static"] + (["repeat"] if warm else []))
-            for row in self.predictions:
-                w.writerow([row[0], row[1], repr(row[2]), repr(row[3]), repr(row[4])] + ([row[5]] if warm else []))
+        try:
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh)
+                w.writerow(["model", "task", "predicted", "truth", "static"] + (["repeat"] if warm else []))
+                for row in self.predictions:
+                    w.writerow([row[0], row[1], repr(row[2]), repr(row[3]), repr(row[4])] + ([row[5]] if warm else []))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot write the predictions here ({exc.strerror or exc}); give a writable "
+                             "file path") from None
 
 
 def _fmt(x: float, metric: str) -> str:
@@ -165,11 +169,18 @@ def evaluate(
 
         history = as_history(history)
     n_known = parse_protocol(protocol)
+    _check_k_per_fold(engine, history, protocol)
+    if isinstance(repeats, bool) or not isinstance(repeats, int | np.integer) or repeats < 1:
+        raise InputError(f"repeats must be a whole number >= 1 (draws of known cells per target), got {repeats!r}")
     if protocol == "loo-model":
         return _evaluate_loo_model(engine, history, models=models, tasks=tasks, progress=progress)
     repeats = 1 if n_known == 0 else int(repeats)
     if len(history.task_ids) < 2:
         raise InputError("leave-one-task-out needs a history with at least 2 tasks")
+    most = int(history.mask.sum(axis=0).max())
+    if most < n_known + 2:
+        raise InputError(f"{protocol}: no task has {n_known + 2} observed models ({n_known} known + 2 to compare); "
+                         f"the best-covered task has {most}" + (f", so use K <= {most - 2}" if most > 2 else ""))
     task_cards = {t.id: t for t in (tasks or [])}
     results: list[TaskResult] = []
     predictions: list[tuple[str, str, float, float, float, int]] = []
@@ -205,6 +216,16 @@ def evaluate(
               "score_merger_config": engine.score_merger_config, "seed": engine.seed, "repeats": repeats,
               "task_mapping": engine.task_mapping if task_embeddings else None}
     return EvaluationReport(protocol, config, results, predictions)
+
+
+def _check_k_per_fold(engine: Fennec, history: History, protocol: str) -> None:
+    """Each fold fits on the history less one task (or one model): say so when ``k`` is too large for it."""
+    k = engine.factorizer_config.get("k")
+    m, n = history.shape
+    m, n = (m - 1, n) if protocol == "loo-model" else (m, n - 1)
+    if not isinstance(k, bool) and isinstance(k, int | np.integer) and k > min(m, n) >= 1:
+        raise InputError(f"{protocol} fits each fold on {m} models x {n} tasks: factorizer k={k} is larger than that "
+                         f"allows; use k <= {min(m, n)}, or k=auto")
 
 
 def _config(engine: Fennec) -> dict[str, Any]:

@@ -51,6 +51,9 @@ def plan_update(zoo: FittedZoo, factorizer: Any, new: History, *, models: Sequen
     When no refit is needed the returned zoo has the folded-in factors, normaliser and meta
     model; otherwise it holds the extended history and cards, ready to be fitted again.
     """
+    from fennec_core.checks import check_number
+
+    check_number(threshold, "refit_threshold")
     old = zoo.history
     history, overlap = old.extended(new)
     new_models = list(history.model_ids[old.shape[0]:])

@@ -14,11 +14,15 @@ manifest is written last, so a half-written store is refused rather than misread
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +33,89 @@ from fennec_core.errors import StoreError
 FORMAT = "fennec-zoo"
 SCHEMA_VERSION = 1
 PREVIOUS_SUFFIX = ".fennec-previous"
+#: While this file exists beside a store, a swap is under way (a crash inside it leaves it).
+SWAP_SUFFIX = ".fennec-swap"
+LOCK_SUFFIX = ".fennec-lock"
+#: Seconds a writer waits for another writer of the same store (``FENNEC_LOCK_TIMEOUT``).
+LOCK_TIMEOUT = 120.0
+#: Largest manifest (zarr.json) read, and largest total of declared array bytes, by default.
+MAX_MANIFEST_BYTES = 64 << 20
+MAX_ARRAY_BYTES = 16 << 30
+#: A declared array may be at most this many times larger than its files on disk (compression).
+MAX_EXPANSION = 5000
+#: Readers retry this often when a writer swapped the store under them.
+READ_ATTEMPTS = 5
 
 
 def _is_url(path: str | os.PathLike[str]) -> bool:
     return "://" in str(path)
+
+
+def local_path(path: str | os.PathLike[str]) -> Path | None:
+    """The local folder of ``path`` (a plain path or a ``file://`` URL), or None for a remote URL."""
+    text = str(path)
+    if text.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(text).path))
+    return None if _is_url(text) else Path(path)
+
+
+_tls = threading.local()
+
+
+@contextlib.contextmanager
+def store_lock(path: str | os.PathLike[str], *, timeout: float | None = None) -> Iterator[None]:
+    """Hold the exclusive writer lock of the store at ``path`` (re-entrant in one thread).
+
+    An ``flock`` on ``<path>.fennec-lock`` (created beside the store and left there; the kernel
+    releases it when its holder dies, even by kill -9), holding the writer's pid. A second writer
+    waits up to ``timeout`` seconds, then fails naming that pid. Hold it around a whole
+    load-change-save (``fennec update``) so concurrent updates are serialised, none lost.
+    Remote (non-``file://``) URLs have no lock.
+    """
+    import fcntl
+
+    local = local_path(path)
+    if local is None:
+        yield
+        return
+    key = str(local.absolute())
+    held = getattr(_tls, "held", None)
+    if held is None:
+        held = _tls.held = set()
+    if key in held:
+        yield
+        return
+    lockfile = local.with_name(local.name + LOCK_SUFFIX)
+    try:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lockfile, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot write here ({exc.strerror or exc}); choose a writable folder") from None
+    wait = float(os.environ.get("FENNEC_LOCK_TIMEOUT", LOCK_TIMEOUT)) if timeout is None else timeout
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise StoreError(f"{path}: the zoo is being updated by pid {owner}; waited {wait:g} s. Wait for "
+                                     "it to finish (or set FENNEC_LOCK_TIMEOUT) and run again") from None
+                time.sleep(0.02)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def array_digest(a: np.ndarray) -> str:
@@ -44,79 +127,215 @@ def array_digest(a: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _write_group(target: str, arrays: dict[str, np.ndarray], manifest: dict[str, Any]) -> None:
+def _write_group(target: str, arrays: dict[str, np.ndarray], manifest: dict[str, Any], *, generation: str,
+                 fresh: bool) -> None:
+    """Write arrays, then the manifest (the commit marker) into the group at ``target``.
+
+    ``fresh``: ``target`` is a new temporary folder of ours (mode ``w``); otherwise (a remote
+    URL) the group is opened for appending, first marked incomplete, and only arrays of its
+    previous manifest that the new one drops are removed -- nothing else is deleted.
+    """
     import zarr
 
-    root = zarr.open_group(target, mode="w")
-    digests = {}
+    for name, arr in arrays.items():
+        if np.asarray(arr).dtype == object:
+            raise StoreError(f"array {name!r} has dtype object; stores hold numeric arrays only")
+    full = dict(manifest, format=FORMAT, schema_version=SCHEMA_VERSION, generation=generation)
+    json.dumps(full)  # fail before writing anything if the manifest is not JSON
+    root = zarr.open_group(target, mode="w" if fresh else "a")
+    old = {} if fresh else dict((root.attrs.get("fennec") or {}).get("arrays") or {})
+    if not fresh:
+        root.attrs["fennec"] = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "incomplete": True,
+                                "generation": generation}
+    digests, shapes = {}, {}
     for name, arr in sorted(arrays.items()):
         arr = np.ascontiguousarray(arr)
-        if arr.dtype == object:
-            raise StoreError(f"array {name!r} has dtype object; stores hold numeric arrays only")
         root.create_array(name=name, data=arr, overwrite=True)
         digests[name] = array_digest(arr)
-    manifest = dict(manifest, format=FORMAT, schema_version=SCHEMA_VERSION, arrays=digests)
-    json.dumps(manifest)  # fail before writing the marker if anything is not JSON
-    root.attrs["fennec"] = manifest  # the manifest is the commit marker: written last
+        shapes[name] = {"shape": list(arr.shape), "dtype": arr.dtype.str}
+    for name in sorted(set(old) - set(arrays)):
+        with contextlib.suppress(KeyError, FileNotFoundError):
+            del root[name]
+    root.attrs["fennec"] = dict(full, arrays=digests, shapes=shapes)  # the commit marker: written last
 
 
-def write_store(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], manifest: dict[str, Any]) -> None:
-    """Write ``arrays`` and the JSON ``manifest`` as a zoo store at ``path`` (atomically when local)."""
-    if _is_url(path):
-        _write_group(str(path), arrays, manifest)
-        return
-    dest = Path(path)
+def _foreign_entries(p: Path) -> list[str]:
+    """Entries of folder ``p`` that are not part of a Zarr store (zarr.json and its groups)."""
+    return sorted(e.name for e in p.iterdir()
+                  if not (e.name == "zarr.json" and e.is_file()) and not (e.is_dir() and (e / "zarr.json").is_file()))
+
+
+def _manifest_of(p: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads((p / "zarr.json").read_text())
+    except (OSError, ValueError):
+        return None
+    man = doc.get("attributes", {}).get("fennec") if isinstance(doc, dict) else None
+    return man if isinstance(man, dict) else None
+
+
+def _check_target(dest: Path) -> None:
     if dest.exists() and not dest.is_dir():
         raise StoreError(f"{dest} exists and is a file, not a zoo store; choose another path")
-    if dest.exists() and not _looks_like_store(dest):
-        raise StoreError(f"{dest} exists and is not a Fennec zoo store; refusing to overwrite it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}")
+    if dest.is_dir() and any(dest.iterdir()):
+        if _manifest_of(dest) is None:
+            raise StoreError(f"{dest} exists and is not a Fennec zoo store; refusing to overwrite it")
+        foreign = _foreign_entries(dest)
+        if foreign:
+            raise StoreError(f"{dest} holds files that are not part of the zoo ({', '.join(foreign[:3])}); "
+                             "move them out first, or write the zoo elsewhere")
+
+
+def _recover(dest: Path) -> None:
+    """Under the writer lock: finish or undo a swap a killed writer left, drop its temp folders."""
+    previous, marker = dest.with_name(dest.name + PREVIOUS_SUFFIX), dest.with_name(dest.name + SWAP_SUFFIX)
+    if marker.exists():
+        if not dest.exists() and previous.is_dir():
+            os.replace(previous, dest)  # killed between the two renames: the old store comes back
+        marker.unlink()
+    if previous.is_dir() and dest.exists():
+        shutil.rmtree(previous)  # killed after the swap: the new store is complete
+    for tmp in dest.parent.glob(f".{dest.name}.tmp-*"):
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)  # only writers of this store make these, and none runs
+
+
+def current_generation(path: str | os.PathLike[str]) -> str | None:
+    """The generation (a token changed by every write) of the store at ``path``, or None."""
+    local = local_path(path)
+    if local is not None:
+        man = _manifest_of(local) if local.is_dir() else None
+        return None if man is None else man.get("generation")
+    import zarr
+
     try:
-        _write_group(str(tmp), arrays, manifest)
-        if dest.exists():
-            previous = dest.with_name(dest.name + PREVIOUS_SUFFIX)
-            if previous.exists():
+        return (zarr.open_group(str(path), mode="r").attrs.get("fennec") or {}).get("generation")
+    except Exception:
+        return None
+
+
+def write_store(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], manifest: dict[str, Any], *,
+                expect_generation: str | None = None) -> str:
+    """Write ``arrays`` and the JSON ``manifest`` as a zoo store at ``path``; returns its new generation.
+
+    Local paths (and ``file://`` URLs): under the writer lock, into a sibling temporary folder,
+    then swapped in by renames, so readers see the old store or the new one, and a crash leaves
+    one of them. A folder that is not a Fennec store, or a store holding other files, is never
+    overwritten. ``expect_generation``: refuse to write when the store changed since it was
+    read (another writer got there first; nothing is lost, the caller loads again).
+    """
+    generation = uuid.uuid4().hex
+    local = local_path(path)
+    if local is None:
+        _write_remote(str(path), arrays, manifest, generation, expect_generation)
+        return generation
+    dest = local
+    with store_lock(dest):
+        _recover(dest)
+        _check_target(dest)
+        _check_generation(path, expect_generation)
+        tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            _write_group(str(tmp), arrays, manifest, generation=generation, fresh=True)
+            if dest.exists():
+                previous, marker = dest.with_name(dest.name + PREVIOUS_SUFFIX), dest.with_name(dest.name + SWAP_SUFFIX)
+                marker.write_text(f"{os.getpid()}\n")
+                os.replace(dest, previous)
+                os.replace(tmp, dest)
+                marker.unlink()
                 shutil.rmtree(previous)
-            os.replace(dest, previous)
-            os.replace(tmp, dest)
-            shutil.rmtree(previous)
-        else:
-            os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return generation
 
 
-def _looks_like_store(p: Path) -> bool:
-    meta = p / "zarr.json"
-    if not meta.is_file():
-        return not any(p.iterdir())  # an empty folder may be written into
+def _check_generation(path: str | os.PathLike[str], expected: str | None) -> None:
+    if expected is not None and current_generation(path) not in (None, expected):
+        raise StoreError(f"{path}: the zoo was changed by another writer since it was loaded; load it again "
+                         "and redo the change (nothing was written)")
+
+
+def _write_remote(url: str, arrays: dict[str, np.ndarray], manifest: dict[str, Any], generation: str,
+                  expected: str | None) -> None:
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url)
+    if fs.exists(root):
+        if fs.isfile(root):
+            raise StoreError(f"{url} exists and is a file, not a zoo store; choose another path")
+        entries = fs.ls(root, detail=False)
+        if entries and not fs.exists(f"{root.rstrip('/')}/zarr.json"):
+            raise StoreError(f"{url} exists and is not a Fennec zoo store; refusing to overwrite it")
+        if entries and current_generation(url) is None and _remote_manifest(url) is None:
+            raise StoreError(f"{url} exists and is not a Fennec zoo store; refusing to overwrite it")
+    _check_generation(url, expected)
+    _write_group(url, arrays, manifest, generation=generation, fresh=False)
+
+
+def _remote_manifest(url: str) -> dict[str, Any] | None:
+    import zarr
+
     try:
-        doc = json.loads(meta.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(doc.get("attributes", {}).get("fennec"), dict)
+        man = zarr.open_group(url, mode="r").attrs.get("fennec")
+    except Exception:
+        return None
+    return man if isinstance(man, dict) and man.get("format") == FORMAT else None
+
+
+class _TornRead(Exception):
+    """A writer replaced the store while it was being read: read again."""
 
 
 def read_store(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read and verify a zoo store: returns (arrays, manifest).
 
     Refuses, with a message saying what to do, a missing path, a foreign Zarr store, a store
-    of a newer schema, and a truncated or corrupt one (a missing array or a checksum mismatch).
+    of a newer (or invalid) schema, a store with symlinks, arrays larger than their files and
+    the limits allow, and a truncated or corrupt one (a missing array or a checksum mismatch).
+    Needs no lock: when a writer swaps the store during the read (its generation changes),
+    the read starts again.
     """
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return _read_once(path)
+        except _TornRead:
+            time.sleep(0.02 * (attempt + 1))
+    return _read_once(path, final=True)
+
+
+def _local_target(path: str | os.PathLike[str], p: Path) -> Path:
+    previous, marker = Path(str(p) + PREVIOUS_SUFFIX), Path(str(p) + SWAP_SUFFIX)
+    if not p.exists() and previous.is_dir() and marker.exists():
+        return previous  # a swap is under way, or its writer was killed inside it
+    if not p.exists():
+        stale = f" (a leftover {previous.name} is there and is not read)" if previous.exists() else ""
+        raise StoreError(f"{path}: no zoo store here{stale}; create one with "
+                         f"`fennec fit --history H.csv --out {path}`")
+    if p.is_symlink() or not p.is_dir() or not (p / "zarr.json").is_file():
+        raise StoreError(f"{path}: not a Zarr store (no zarr.json); give the folder `fennec fit --out` wrote")
+    for folder, dirs, files in os.walk(p):
+        for name in (*dirs, *files):
+            if os.path.islink(os.path.join(folder, name)):
+                raise StoreError(f"{path}: holds a symbolic link ({os.path.relpath(os.path.join(folder, name), p)}); "
+                                 "a zoo store holds plain files only: refit with `fennec fit`")
+    if (p / "zarr.json").stat().st_size > MAX_MANIFEST_BYTES:
+        raise StoreError(f"{path}: its manifest is larger than {MAX_MANIFEST_BYTES >> 20} MiB; not a store "
+                         "Fennec wrote: refit with `fennec fit`")
+    return p
+
+
+def _disk_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def _read_once(path: str | os.PathLike[str], *, final: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     import zarr
 
-    target = str(path)
-    if not _is_url(path):
-        p = Path(path)
-        if not p.exists() and Path(str(p) + PREVIOUS_SUFFIX).exists():
-            p = Path(str(p) + PREVIOUS_SUFFIX)  # a crash happened inside the swap
-        if not p.exists():
-            raise StoreError(f"{path}: no zoo store here; create one with `fennec fit --history H.csv --out {path}`")
-        if not p.is_dir() or not (p / "zarr.json").is_file():
-            raise StoreError(f"{path}: not a Zarr store (no zarr.json); give the folder `fennec fit --out` wrote")
-        target = str(p)
+    local = local_path(path)
+    target = str(path) if local is None else str(_local_target(path, local))
     try:
         root = zarr.open_group(target, mode="r")
         manifest = root.attrs.get("fennec")
@@ -126,20 +345,68 @@ def read_store(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dic
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise StoreError(f"{path}: a Zarr store but not a Fennec zoo (no 'fennec' manifest); "
                          "give a store written by `fennec fit` or Fennec.save")
+    if manifest.get("incomplete"):
+        if not final:
+            raise _TornRead
+        raise StoreError(f"{path}: the store is being written, or its writer was interrupted; retry, or write it "
+                         "again with `fennec fit`")
     version = manifest.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCHEMA_VERSION:
         raise StoreError(f"{path}: written with store schema {version!r} by fennec "
-                         f"{manifest.get('package_version', '?')}; this fennec reads schema <= {SCHEMA_VERSION}: "
-                         "upgrade fennec")
+                         f"{manifest.get('package_version', '?')}; this fennec reads schema 1 to {SCHEMA_VERSION}: "
+                         "upgrade fennec, or refit with `fennec fit`")
+    generation = manifest.get("generation")
+    digests = manifest.get("arrays", {})
+    if not isinstance(digests, dict):
+        raise StoreError(f"{path}: its manifest's array list is malformed; refit with `fennec fit`")
+    try:
+        declared = _check_sizes(path, root, digests, manifest.get("shapes"), None if local is None else Path(target))
+    except StoreError:
+        if not final and current_generation(path) != generation:
+            raise _TornRead from None  # arrays of the next store beside this one's manifest
+        raise
     arrays: dict[str, np.ndarray] = {}
-    for name, digest in manifest.get("arrays", {}).items():
+    for name, digest in digests.items():
         try:
             arr = np.asarray(root[name][...])
+            if arr.nbytes > declared.get(name, arr.nbytes):
+                raise ValueError("more data than declared")
+            ok = array_digest(arr) == digest
         except Exception as exc:
+            if not final and current_generation(path) != generation:
+                raise _TornRead from None
             raise StoreError(f"{path}: array {name!r} is missing or unreadable ({type(exc).__name__}); "
                              "the store is truncated or corrupt: refit with `fennec fit`") from None
-        if array_digest(arr) != digest:
+        if not ok:
+            if not final and current_generation(path) != generation:
+                raise _TornRead
             raise StoreError(f"{path}: array {name!r} fails its checksum; the store is corrupt: "
                              "refit with `fennec fit`")
         arrays[name] = arr
     return arrays, manifest
+
+
+def _check_sizes(path: str | os.PathLike[str], root: Any, digests: dict[str, str], shapes: Any,
+                 folder: Path | None) -> dict[str, int]:
+    """Declared bytes of every array, refused when absurd: before anything is decompressed."""
+    total, out = 0, {}
+    for name in digests:
+        try:
+            arr = root[name]
+            nbytes = int(np.prod(arr.shape, dtype=np.int64)) * np.dtype(arr.dtype).itemsize
+        except Exception:
+            continue  # reported as missing or unreadable when read
+        if isinstance(shapes, dict) and name in shapes and list(arr.shape) != list(shapes[name].get("shape", [])):
+            raise StoreError(f"{path}: array {name!r} has shape {list(arr.shape)} but the manifest says "
+                             f"{shapes[name].get('shape')}; the store is corrupt: refit with `fennec fit`")
+        if folder is not None:
+            disk = _disk_bytes(folder / name)
+            if nbytes > max(64 << 20, MAX_EXPANSION * disk):
+                raise StoreError(f"{path}: array {name!r} declares {nbytes:,} bytes but its files hold {disk:,}; "
+                                 "not a store Fennec wrote: refit with `fennec fit`")
+        total += nbytes
+        out[name] = nbytes
+    if total > int(os.environ.get("FENNEC_MAX_STORE_BYTES", MAX_ARRAY_BYTES)):
+        raise StoreError(f"{path}: its arrays declare {total:,} bytes, more than the limit "
+                         f"(FENNEC_MAX_STORE_BYTES={int(os.environ.get('FENNEC_MAX_STORE_BYTES', MAX_ARRAY_BYTES)):,})")
+    return out

@@ -12,8 +12,12 @@ import csv
 import io
 import math
 import os
+import tempfile
 from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from fennec_core.errors import InputError
 from fennec_core.records import History, ModelCard, TaskCard
@@ -21,7 +25,7 @@ from fennec_core.records import History, ModelCard, TaskCard
 HISTORY_COLUMNS = ("model", "task", "score")
 
 
-def _open_text(path: str | Path) -> str:
+def _open_text(path: str | Path, header: str = ",".join(HISTORY_COLUMNS)) -> str:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file; give the path of a CSV file")
@@ -31,8 +35,10 @@ def _open_text(path: str | Path) -> str:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 CSV") from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot be read ({exc.strerror or exc}); give a readable CSV file") from None
     if not text.strip():
-        raise InputError(f"{p}: file is empty; expected a header line {','.join(HISTORY_COLUMNS)} and rows")
+        raise InputError(f"{p}: file is empty; expected a header line {header} and rows")
     return text
 
 
@@ -109,25 +115,153 @@ def read_history(path: str | Path) -> History:
     return parse_history(_open_text(path), str(path))
 
 
-def as_history(history: History | str | os.PathLike[str]) -> History:
-    """``history`` itself, or the History read from a CSV path (what the API accepts)."""
-    return history if isinstance(history, History) else read_history(history)
+def as_history(history: Any, what: str = "history") -> History:
+    """What the API accepts as a history, as a :class:`History`: a History itself, a CSV path,
+    a pandas DataFrame with columns ``model``, ``task``, ``score`` (extra columns ignored), or a
+    2-D array of scores, models x tasks, with NaN for missing cells (ids ``"0"``, ``"1"``, ...).
+    Anything else is one InputError naming ``what``."""
+    if isinstance(history, History):
+        return history
+    if isinstance(history, str | os.PathLike):
+        return read_history(history)
+    if type(history).__module__.split(".")[0] == "pandas" and hasattr(history, "columns"):
+        return _frame_history(history, what)
+    if isinstance(history, np.ndarray) or type(history).__module__.split(".")[0] == "torch":
+        return _array_history(history, what)
+    raise InputError(f"{what} must be a History, a CSV path, a pandas DataFrame with columns model,task,score or a "
+                     f"2-D array of scores (models x tasks), got {type(history).__name__}")
+
+
+def _frame_history(frame: Any, what: str) -> History:
+    """A History from a DataFrame's ``model``, ``task``, ``score`` columns, validated row by row."""
+    columns = [str(c) for c in frame.columns]
+    missing = [c for c in HISTORY_COLUMNS if c not in columns]
+    if missing:
+        raise InputError(f"{what} DataFrame lacks column(s) {', '.join(missing)}; its columns are "
+                         f"{', '.join(columns) or '(none)'} but must include {','.join(HISTORY_COLUMNS)}")
+    twice = [c for c in HISTORY_COLUMNS if columns.count(c) > 1]
+    if twice:
+        raise InputError(f"{what} DataFrame has duplicate column(s) {', '.join(twice)}")
+    if len(frame) == 0:
+        raise InputError(f"{what} DataFrame has no rows")
+    def text(v: Any) -> str:  # None, NaN, pandas' NA and NaT are missing ids
+        missing = v is None or (isinstance(v, float) and math.isnan(v)) or type(v).__name__ in ("NAType", "NaTType")
+        return "" if missing else str(v).strip()
+
+    triples, seen = [], {}
+    for row, (m, t, s) in enumerate(zip(frame["model"], frame["task"], frame["score"], strict=True)):
+        ids = [text(m), text(t)]
+        if not all(ids):
+            raise InputError(f"{what} DataFrame row {row}: empty {'model' if not ids[0] else 'task'} id")
+        if isinstance(s, bool | str) or s is None:
+            raise InputError(f"{what} DataFrame row {row}: score {s!r} is not a number")
+        try:
+            x = float(s)
+        except (TypeError, ValueError):
+            raise InputError(f"{what} DataFrame row {row}: score {s!r} is not a number") from None
+        if not math.isfinite(x):
+            raise InputError(f"{what} DataFrame row {row}: score is {x}; scores must be finite (drop the row for a "
+                             "missing cell)")
+        key = (ids[0], ids[1])
+        if key in seen:
+            raise InputError(f"{what} DataFrame row {row}: duplicate row for model {key[0]!r}, task {key[1]!r} "
+                             f"(first at row {seen[key]}); keep one score per pair")
+        seen[key] = row
+        triples.append((ids[0], ids[1], x))
+    return History.from_long(triples)
+
+
+def _array_history(array: Any, what: str) -> History:
+    """A History from a models x tasks array (NaN: missing), ids ``"0"``, ``"1"``, ..."""
+    raw = array.detach().cpu().numpy() if hasattr(array, "detach") else array
+    try:
+        scores = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} array must hold numbers, got dtype {getattr(raw, 'dtype', '?')}") from None
+    if scores.ndim != 2 or 0 in scores.shape:
+        raise InputError(f"{what} array must be 2-D (models x tasks) and non-empty, got shape {scores.shape}")
+    if np.isinf(scores).any():
+        i, j = np.argwhere(np.isinf(scores))[0]
+        raise InputError(f"{what} array: cell [{i}, {j}] is {scores[i, j]}; scores must be finite (NaN for a "
+                         "missing cell)")
+    mask = ~np.isnan(scores)
+    if not mask.any():
+        raise InputError(f"{what} array has no observed (non-NaN) cell")
+    return History([str(i) for i in range(scores.shape[0])], [str(j) for j in range(scores.shape[1])], scores, mask)
 
 
 def as_cards(cards: Iterable[ModelCard | TaskCard] | str | os.PathLike[str] | None, kind: str) -> list:
     """Cards given as a list, as a CSV path (``kind``: ``models`` or ``tasks``), or None (none)."""
     if isinstance(cards, str | os.PathLike):
         return read_models(cards) if kind == "models" else read_tasks(cards)
-    return list(cards or [])
+    card = ModelCard if kind == "models" else TaskCard
+    if cards is None:
+        return []
+    if not isinstance(cards, Iterable) or isinstance(cards, bytes | dict):
+        raise InputError(f"{kind} must be a list of {card.__name__}s, a CSV path or None, got {type(cards).__name__}")
+    out = list(cards)
+    bad = [c for c in out if not isinstance(c, card)]
+    if bad:
+        raise InputError(f"{kind} must hold {card.__name__}s, got {type(bad[0]).__name__} {bad[0]!r:.60}")
+    return out
+
+
+def check_output_path(path: str | os.PathLike[str], what: str = "output", *, folder: bool = False) -> None:
+    """One InputError naming ``what`` unless something can be written at ``path``: checked before
+    any work is done. ``folder``: ``path`` is a folder to create (a zoo store; missing parent
+    folders are created by the writer), else a file in an existing folder.
+
+    The nearest existing folder must be a folder (not a file) where a file can be created: a
+    probe file is made there and removed at once (permission bits alone say nothing to root,
+    nor about /proc). Remote URLs (``s3://...``) are left to their writer.
+    """
+    text = str(path)
+    if "://" in text and not text.startswith("file://"):
+        return
+    p = Path(text[len("file://"):] if text.startswith("file://") else text)
+    if not text:
+        raise InputError(f"{what}: the path is empty")
+    if not folder and p.is_dir():
+        raise InputError(f"{what} {p}: is a folder; give a file path")
+    if folder and p.exists() and not p.is_dir():
+        raise InputError(f"{what} {p}: exists and is a file, not a zoo store (a folder); choose another path")
+    if p.exists() and not folder:
+        if not p.is_file() or not os.access(p, os.W_OK):
+            raise InputError(f"{what} {p}: exists and cannot be overwritten; give another path")
+        return
+    base = p.parent if str(p.parent) else Path(".")
+    if not folder and not base.is_dir():
+        why = "does not exist" if not base.exists() and not _under_file(base) else "is a file, not a folder"
+        raise InputError(f"{what} {p}: its folder {base} {why}; give a path in an existing folder")
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise InputError(f"{what} {p}: {base} is a file, not a folder; give a path in a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".fennec-probe-", dir=base)
+    except OSError as exc:
+        raise InputError(f"{what} {p}: cannot write in {base} ({exc.strerror or exc}); give a writable "
+                         "folder") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _under_file(p: Path) -> bool:
+    """Whether some existing ancestor of ``p`` is a file (so ``p`` can never be created)."""
+    return any(a.is_file() for a in p.parents)
 
 
 def write_history(history: History, path: str | Path) -> None:
     """Write the observed cells of ``history`` as a long CSV ``model,task,score``."""
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(HISTORY_COLUMNS)
-        for m, t, s in history.to_long():
-            w.writerow([m, t, repr(s)])
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(HISTORY_COLUMNS)
+            for m, t, s in history.to_long():
+                w.writerow([m, t, repr(s)])
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write the history here ({exc.strerror or exc}); give a writable file "
+                         "path") from None
 
 
 def _row_id(row: dict[str, str], column: str, seen: Container[str], source: str, line: int) -> str:
@@ -140,8 +274,14 @@ def _row_id(row: dict[str, str], column: str, seen: Container[str], source: str,
     return value
 
 
-def read_models(path: str | Path) -> list[ModelCard]:
-    """Read a models table: ``model`` plus optional ``architecture`` and numeric meta columns."""
+def read_models(path: str | Path, *, allow_code: bool = False) -> list[ModelCard]:
+    """Read a models table: ``model`` plus optional ``architecture`` and numeric meta columns.
+
+    An ``architecture`` cell must name data (``timm:``, ``pytorchcv:``): a ``py:`` reference
+    would run code from a data file, and is refused unless ``allow_code``.
+    """
+    from fennec_core.architecture.sources import check_data_reference
+
     source = str(path)
     header, rows = _rows(_open_text(path), source, ("model",))
     meta_cols = [h for h in header if h not in ("model", "architecture")]
@@ -152,6 +292,8 @@ def read_models(path: str | Path) -> list[ModelCard]:
         seen.add(mid)
         meta = {c: _float(row[c], f"column {c!r}", source, line) for c in meta_cols if (row[c] or "").strip()}
         arch = (row.get("architecture") or "").strip() or None
+        if arch is not None:
+            check_data_reference(arch, f"{source}: line {line}", allow_code=allow_code)
         cards.append(ModelCard(mid, arch, meta))
     return cards
 
@@ -159,7 +301,7 @@ def read_models(path: str | Path) -> list[ModelCard]:
 def read_tasks(path: str | Path) -> list[TaskCard]:
     """Read a tasks table: ``task`` plus optional ``num_classes``, ``train_size``, ``description``."""
     source = str(path)
-    header, rows = _rows(_open_text(path), source, ("task",))
+    header, rows = _rows(_open_text(path, "task[,num_classes,train_size,description]"), source, ("task",))
     special = {"task", "num_classes", "train_size", "description"}
     meta_cols = [h for h in header if h not in special]
     cards: list[TaskCard] = []
@@ -187,7 +329,7 @@ def read_tasks(path: str | Path) -> list[TaskCard]:
 def read_known(path: str | Path) -> dict[str, float]:
     """Read known scores of the new task: a CSV ``model,score`` (warm start)."""
     source = str(path)
-    _, rows = _rows(_open_text(path), source, ("model", "score"))
+    _, rows = _rows(_open_text(path, "model,score"), source, ("model", "score"))
     out: dict[str, float] = {}
     for line, row in rows:
         mid = _row_id(row, "model", out, source, line)
@@ -220,6 +362,10 @@ def convert_table(
         rows_all = list(reader)
     except csv.Error as exc:
         raise InputError(f"{source}: line {reader.line_num}: not valid CSV ({exc})") from None
+    while rows_all and not any(c.strip() for c in rows_all[0]):
+        rows_all.pop(0)  # blank lines before the header
+    if not rows_all:
+        raise InputError(f"{source}: no header line; expected column names on the first line")
     header = [h.strip() for h in rows_all[0]]
     reader = iter(rows_all[1:])  # type: ignore[assignment]
     if wide:
@@ -250,7 +396,11 @@ def convert_table(
     for line, row in enumerate(reader, start=2):
         if not any(c.strip() for c in row):
             continue
+        if len(row) != len(header):
+            raise InputError(f"{source}: line {line} has {len(row)} fields, header has {len(header)}")
         mid = sep.join(row[idx[c]].strip() for c in model)
+        if not mid.strip(sep) or not row[idx[task]].strip():
+            raise InputError(f"{source}: line {line}: empty {'model' if not mid.strip(sep) else 'task'} id")
         tid = row[idx[task]].strip()
         if (mid, tid) in seen:
             raise InputError(f"{source}: line {line}: duplicate row for model {mid!r}, task {tid!r} (first at line {seen[(mid, tid)]})")

@@ -33,7 +33,13 @@ from typing import Any
 import attrs
 import pluggy
 
-from fennec_core.errors import RegistrationError, UnknownComponentError
+from fennec_core.errors import (
+    FennecError,
+    PluginError,
+    RegistrationError,
+    UnknownComponentError,
+    one_line,
+)
 from fennec_core.plugin import hookspecs
 
 ENTRY_POINT_GROUP = "fennec"
@@ -58,6 +64,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fennec_plugins.graph_encoders.dgl_gin",
     "fennec_plugins.task_proxies.clip",
     "fennec_plugins.task_proxies.dinov2",
+    "fennec_plugins.task_proxies.efficientnet_lite",
     "fennec_plugins.task_proxies.text",
     "fennec_plugins.rankers.model_spider",
 )
@@ -156,7 +163,7 @@ class Registry:
                 origin = f"built-in ({module_path})"
                 try:
                     module = importlib.import_module(module_path)
-                except Exception as exc:  # a broken plugin must not break the rest
+                except (Exception, SystemExit) as exc:  # a broken plugin must not break (or end) the rest
                     self._broken.append(BrokenPlugin(module_path, origin, _describe(exc)))
                     continue
                 self._add(module, module_path, origin)
@@ -175,7 +182,7 @@ class Registry:
                         continue
                     try:
                         obj = ep.load()
-                    except Exception as exc:
+                    except (Exception, SystemExit) as exc:
                         self._broken.append(BrokenPlugin(ep.name, origin, _describe(exc)))
                         continue
                     self._add(obj, ep.name, origin)
@@ -200,7 +207,7 @@ class Registry:
     def _add(self, plugin: object, name: str, origin: str) -> None:
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             self._broken.append(BrokenPlugin(name, origin, _describe(exc)))
             return
         others = [p for p in self.pm.get_plugins() if p is not plugin]
@@ -212,7 +219,7 @@ class Registry:
             hooks.append(hook_name)
             try:
                 caller(register=self._make_register(kind, name, origin))
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._broken.append(BrokenPlugin(name, origin, f"{hook_name}: {_describe(exc)}"))
         self._plugins.append(PluginInfo(name, origin, tuple(hooks)))
 
@@ -271,10 +278,22 @@ class Registry:
         config = {k: v for k, v in config.items() if v is not None}
         try:
             return component.factory(**config)
-        except TypeError as exc:
+        except FennecError:
+            raise
+        except (TypeError, ValueError) as exc:  # e.g. k="abc": int() fails in the factory
             raise UnknownComponentError(
-                f"bad config for {kind} {name!r} ({component.origin}): {exc}"
+                f"bad config for {kind} {name!r} ({component.origin}): {one_line(exc)}"
             ) from exc
+        except (Exception, SystemExit) as exc:
+            raise PluginError(f"{kind} {name!r} ({component.origin}) failed to build: {_describe(exc)} "
+                              "(a problem in that plugin; --debug shows the traceback)") from exc
+
+    def label(self, kind: str, name: str) -> str:
+        """``factorizer 'pmf' (built-in (...))``: a component named with its origin, for messages."""
+        try:
+            return f"{kind} {name!r} ({self.get(kind, name).origin})"
+        except FennecError:
+            return f"{kind} {name!r}"
 
     def build(self, kind: str, name: str, config: dict[str, Any] | None = None, **defaults: Any) -> Any:
         """Create a component and check it follows its kind's required contract.
@@ -321,7 +340,9 @@ class Registry:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: it called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {one_line(exc)}"
 
 
 _default: Registry | None = None

@@ -21,6 +21,10 @@ import numpy as np
 
 from fennec_core.errors import InputError
 
+#: Largest image (width x height) decoded: a bigger file is refused before decoding, by its
+#: header (a 50-megapixel RGB image already takes 150 MB; a decompression bomb far more).
+MAX_IMAGE_PIXELS = 50_000_000
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
 
@@ -95,7 +99,7 @@ def _list_folder(folder: Path) -> tuple[list[Path], list[str] | None, int]:
 
 def load_task_images(source: Any, *, n: int = 100, seed: int = 0) -> TaskImages:
     """Read and sample a task's images from a folder, paths, an array/tensor or a Dataset."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     if n < 1:
         raise InputError(f"number of images per task must be at least 1, got {n}")
@@ -125,19 +129,41 @@ def load_task_images(source: Any, *, n: int = 100, seed: int = 0) -> TaskImages:
             while q and len(images) < n:
                 i = int(q.pop())
                 try:
-                    with Image.open(paths[i]) as im:
-                        images.append(im.convert("RGB"))
-                except (OSError, UnidentifiedImageError, ValueError):
+                    images.append(_read_image(paths[i]))
+                except InputError:  # too large: say so, do not skip it silently
+                    raise
+                except (OSError, UnidentifiedImageError, ValueError, EOFError):
                     skipped += 1
                     continue
                 if labels is not None:
                     got_labels.append(labels[i])
                 break
+    if not images:
+        unreadable = f"; {skipped} file(s) were not readable images" if skipped else ""
+        raise InputError(f"{name}: no readable images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+                         f"{unreadable}")
     if skipped:
         warnings.warn(f"{name}: skipped {skipped} file(s) that are not readable images", stacklevel=2)
-    if not images:
-        raise InputError(f"{name}: no readable images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     return TaskImages(images, got_labels if labels is not None else None, skipped, name)
+
+
+def _read_image(path: Path) -> Any:
+    """One image file as a PIL RGB image; one larger than ``MAX_IMAGE_PIXELS`` is an InputError
+    naming it, found from its header before anything is decoded (PIL's decompression-bomb
+    warning and error become that error too)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise InputError(f"{path}: image is {width}x{height} pixels, more than the "
+                                     f"{MAX_IMAGE_PIXELS / 1e6:g}-megapixel limit; downscale it (or remove it)")
+                return im.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(f"{path}: image too large to decode safely ({exc}); downscale it (or remove it)") from None
 
 
 def _from_items(source: Any, *, n: int, seed: int) -> TaskImages:

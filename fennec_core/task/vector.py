@@ -79,6 +79,9 @@ def infer_units(zoo: FittedZoo, factorizer: Any, known: Mapping[str, float]) -> 
         lp = -0.5 * (logdet + resid @ np.linalg.solve(cov_y, resid)) - 0.5 * ((np.log(a) - mu_ls) / sd_ls) ** 2
         if lp > best_lp:
             best, best_lp, best_cov = float(a), float(lp), cov_y
+    if best_cov is None:  # every candidate scale overflowed: scores far outside the history's range
+        raise InputError(f"known scores (e.g. {y[np.argmax(np.abs(y))]!r}) are too far from the history's scores to "
+                         "infer the task's units; give them in the history's units")
     resid = y - (mu_off + best * m)
     offset = mu_off + sd_off**2 * float(ones @ np.linalg.solve(best_cov, resid))
     return offset, best
@@ -163,13 +166,20 @@ def resolve_task_vector(zoo: FittedZoo, factorizer: Any, card: TaskCard | None, 
     k = zoo.factors.k
     prior = None
     if task_vector is not None:
-        prior = np.asarray(task_vector, dtype=np.float64)
+        try:
+            prior = np.asarray(task_vector, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"task vector must be an array of {k} numbers, got {type(task_vector).__name__}") from None
         if prior.shape != (k,):
             raise InputError(f"task vector must have shape ({k},), got {prior.shape}")
         if not np.all(np.isfinite(prior)):
             raise InputError("task vector contains NaN or inf")
     if known:
-        mean, cov, src = fold_known(zoo, factorizer, known, card, prior, strength)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, cov, src = fold_known(zoo, factorizer, known, card, prior, strength)
+        if not (np.all(np.isfinite(mean)) and (cov is None or np.all(np.isfinite(cov)))):
+            raise InputError("the known scores are too extreme to fold in (the task vector overflows); give them in "
+                             "the history's units")
         return TaskVector(mean, cov, "known" + ("+proxy" if prior is not None else ""),
                           (f"{len(known)} known score(s) folded in (normalised with {src})",))
     if prior is not None:

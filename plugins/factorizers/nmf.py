@@ -21,6 +21,8 @@ are known, optionally shrunk toward a prior vector (the cold or proxy vector):
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 from typing import Any
 
@@ -57,6 +59,21 @@ def nndsvda(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     W[W < EPS] = avg
     H[H < EPS] = avg
     return W, H.T
+
+
+def whole_option(owner: str, name: str, value: Any, minimum: int) -> int:
+    """A factorizer option that must be a whole number >= ``minimum`` (``5`` or ``5.0``), as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value != int(value) or value < minimum:
+        raise InputError(f"{owner}: {name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def number_option(owner: str, name: str, value: Any, minimum: float = 0.0) -> float:
+    """A factorizer option that must be a finite number >= ``minimum``, as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not minimum <= value < math.inf:
+        raise InputError(f"{owner}: {name} must be a number >= {minimum:g}, got {value!r}")
+    return float(value)
 
 
 def observed_cells(P: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,16 +147,15 @@ class MaskedNMF:
         device: str = "auto",
         dtype: str = "float64",
     ) -> None:
-        if int(k) < 1:
-            raise InputError(f"nmf: k must be >= 1, got {k}")
+        k, max_iter, seed = whole_option("nmf", "k", k, 1), whole_option("nmf", "max_iter", max_iter, 1), \
+            whole_option("nmf", "seed", seed, 0)
         if init not in ("auto", "nndsvda", "random"):
             raise InputError(f"nmf: init must be 'auto', 'nndsvda' or 'random', got {init!r}")
-        if l1 < 0 or l2 < 0:
-            raise InputError("nmf: l1 and l2 must be >= 0")
+        l1, l2, tol = (number_option("nmf", n, v) for n, v in (("l1", l1), ("l2", l2), ("tol", tol)))
         if dtype not in ("float32", "float64"):
             raise InputError(f"nmf: dtype must be float32 or float64, got {dtype!r}")
-        self.k, self.l1, self.l2 = int(k), float(l1), float(l2)
-        self.max_iter, self.tol, self.init, self.seed = int(max_iter), float(tol), init, int(seed)
+        self.k, self.l1, self.l2 = k, l1, l2
+        self.max_iter, self.tol, self.init, self.seed = max_iter, tol, init, seed
         self.device, self.dtype = device, dtype
 
     def config(self) -> dict[str, Any]:

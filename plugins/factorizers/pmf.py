@@ -51,10 +51,11 @@ class VariationalPMF:
         device: str = "auto",
         prior_floor: float = 1e-3,
     ) -> None:
-        if int(k) < 0:
-            raise InputError(f"pmf: k must be >= 0, got {k}")
-        self.k, self.max_iter, self.tol, self.seed = int(k), int(max_iter), float(tol), int(seed)
-        self.device, self.prior_floor = device, float(prior_floor)
+        from fennec_plugins.factorizers.nmf import number_option, whole_option
+
+        self.k, self.max_iter = whole_option("pmf", "k", k, 0), whole_option("pmf", "max_iter", max_iter, 1)
+        self.tol, self.seed = number_option("pmf", "tol", tol), whole_option("pmf", "seed", seed, 0)
+        self.device, self.prior_floor = device, number_option("pmf", "prior_floor", prior_floor, 1e-12)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments, for storing beside the fitted factors."""

@@ -19,6 +19,8 @@ is stored, so loading a zoo fits nothing.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +49,8 @@ class WeightedMerger:
     score_like = True
 
     def __init__(self, w: float = 0.5) -> None:
-        if not 0.0 <= float(w) <= 1.0:
-            raise InputError(f"weighted merger: w must lie in [0, 1], got {w}")
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not 0.0 <= w <= 1.0:
+            raise InputError(f"weighted merger: w must lie in [0, 1] (a number), got {w!r}")
         self.w = float(w)
 
     @property
@@ -75,8 +77,8 @@ class RankFusionMerger:
     score_like = False
 
     def __init__(self, c: float = 60.0) -> None:
-        if float(c) < 0:
-            raise InputError(f"rank-fusion merger: c must be >= 0, got {c}")
+        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0 <= c < math.inf:
+            raise InputError(f"rank-fusion merger: c must be a number >= 0, got {c!r}")
         self.c = float(c)
 
     def merge(self, parts: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -98,8 +100,8 @@ class LearnedMerger(WeightedMerger):
 
     def __init__(self, grid: int = 11) -> None:
         super().__init__(0.5)
-        if int(grid) < 2:
-            raise InputError("learned merger: grid must be >= 2")
+        if isinstance(grid, bool) or not isinstance(grid, numbers.Integral) or grid < 2:
+            raise InputError(f"learned merger: grid must be a whole number >= 2, got {grid!r}")
         self.grid = int(grid)
         self.scores: dict[str, float] = {}
 
