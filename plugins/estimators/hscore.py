@@ -10,7 +10,11 @@ Ibrahim et al., "Newer is not always better: Rethinking transferability metrics,
 peculiarities, stability and performance", ECML-PKDD 2022 (https://arxiv.org/abs/2110.06893):
 the inverse of a sample covariance is unstable in high dimensions, so estimate it with
 Ledoit-Wolf shrinkage ``cov_a = (1 - a) cov + a tr(cov)/d I`` and use
-``H_a = tr( cov_a^-1 (1 - a) cov(E[f | y]) )``. Shapes: features [n, d], labels [n].
+``H_a = tr( cov_a^-1 (1 - a) cov(E[f | y]) )``. As in the implementation used by the
+benchmarks (thuml/Transfer-Learning-Library, ``tllib/ranking/hscore.py``; the authors'
+code is not public), cov_a is scikit-learn's Ledoit-Wolf estimate (population covariance,
+divided by n) while cov(E[f | y]) is ``np.cov``'s sample covariance (divided by n - 1), so
+H_a carries a factor n / (n - 1). Shapes: features [n, d], labels [n].
 """
 
 from __future__ import annotations
@@ -64,7 +68,8 @@ class ShrinkageHScore(Estimator):
 
     cov_a = (1 - a) F'F/n + a mu I has eigenvalues (1 - a) s_i^2/n + a mu on the span of F and
     a mu elsewhere; cov(E[f|y]) lives in that span, so
-    H_a = sum_i (1 - a) (s_i^2/n) (U'PU)_ii / ((1 - a) s_i^2/n + a mu).
+    H_a = sum_i (1 - a) (s_i^2/n) (U'PU)_ii / ((1 - a) s_i^2/n + a mu), times n / (n - 1)
+    for the sample covariance of the class means (see the module docstring).
     """
 
     name = "hscore-shrinkage"
@@ -79,4 +84,4 @@ class ShrinkageHScore(Estimator):
         lam = sigma / n
         mu = float((f**2).sum() / n / d)
         proj = _class_projection_norms(u, labels)
-        return float(np.sum((1 - a) * lam * proj / ((1 - a) * lam + a * mu)))
+        return float(np.sum((1 - a) * lam * proj / ((1 - a) * lam + a * mu)) * n / (n - 1))

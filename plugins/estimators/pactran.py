@@ -9,11 +9,14 @@ the likelihood ``s_i`` = the source softmax. Mean-field variational inference al
 
     q_i(z) ∝ s_iz exp( psi(a_{y_i z}) - psi(sum_y a_{y z}) ),   a = a0 + sum_i onehot(y_i) q_i'
 
-for ``n_iter`` rounds; the score is minus the per-entry negative evidence bound,
+for ``n_iter`` rounds; the authors' bound is
+``B = -( sum_z [log C(a0_.z) - log C(a_.z)] - sum_i KL(q_i || s_i) ) / (n C)`` (lower is
+better), with ``log C(a) = log Gamma(sum a) - sum log Gamma(a)``, and the score is -B, so
+that higher is better (as Model Spider's baseline table uses it).
 
-    PACTran-Dir = -( sum_z [log C(a0_.z) - log C(a_.z)] - sum_i KL(q_i || s_i) ) / (n C),
-
-with ``log C(a) = log Gamma(sum a) - sum log Gamma(a)``; higher is better.
+As in the authors' code (google-research/pactran_metrics, ``compute_metrics.py``,
+``calculate_pac_dir``): ``alpha = 1`` by default (the value its experiments use), and ``a``
+in the bound is the one from the last round, computed before that round's update of q.
 Shapes: probs [n, C_src], labels [n].
 """
 
@@ -32,7 +35,7 @@ class PACTranDirichlet(Estimator):
     needs_probs = True
     needs_features = False
 
-    def __init__(self, *, alpha: float = 10.0, n_iter: int = 10, pca=None, seed: int = 0) -> None:
+    def __init__(self, *, alpha: float = 1.0, n_iter: int = 10, pca=None, seed: int = 0) -> None:
         super().__init__(pca=pca, seed=seed)
         self.alpha, self.n_iter = float(alpha), int(n_iter)
 
@@ -40,13 +43,13 @@ class PACTranDirichlet(Estimator):
         Y = one_hot(labels)  # [n, C]
         a0 = self.alpha * Y.sum(axis=0)[:, None] / labels.size + 1e-10  # [C, 1]
         log_s = np.log(probs + 1e-10)
-        q = probs
+        q, log_q = probs, log_s
+        a = a0 + Y.T @ q  # [C, K]
         for _ in range(self.n_iter):
-            a = a0 + Y.T @ q  # [C, K]
+            a = a0 + Y.T @ q  # the bound below uses the last of these, as the authors' code does
             logits = log_s + Y @ digamma(a) - digamma(a.sum(axis=0))[None, :]
             log_q = logits - logsumexp(logits, axis=1, keepdims=True)
             q = np.exp(log_q)
-        a = a0 + Y.T @ q
         log_c0 = gammaln(a0.sum()) - gammaln(a0).sum()
         log_c = gammaln(a.sum(axis=0)) - gammaln(a).sum(axis=0)
         bound = np.sum(log_c0 - log_c - np.sum(q * (log_q - log_s), axis=0))
