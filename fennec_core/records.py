@@ -262,8 +262,9 @@ class History:
     def extended(self, add: History) -> tuple[History, int]:
         """This history plus the cells of ``add`` (new models and tasks appended).
 
-        Returns (the new history, how many of ``add``'s cells fall on existing
-        (model, task) pairs). Only the added cells are validated again. When this history
+        Returns (the new history, how many of ``add``'s cells change existing (model, task)
+        pairs: a cell equal to the one already there is no change). Only the added cells are
+        validated again. When this history
         came from :meth:`with_capacity` (or an earlier ``extended``) and is the latest view
         of its buffer, the new cells are written into the spare room: no existing cell is
         copied. This history itself never changes.
@@ -278,7 +279,11 @@ class History:
         rows = np.array([self._model_pos.get(m, pos_new_m.get(m, -1)) for m in add.model_ids], dtype=np.int64)
         cols = np.array([self._task_pos.get(t, pos_new_t.get(t, -1)) for t in add.task_ids], dtype=np.int64)
         ri, cj = rows[ai], cols[aj]
-        overlap = int(np.sum((ri < m0) & (cj < n0)))
+        old = (ri < m0) & (cj < n0)
+        same = np.zeros_like(old)
+        same[old] = self.mask[ri[old], cj[old]] & (self.scores[ri[old], cj[old]] == add.scores[ai[old], aj[old]])
+        ri, cj, ai, aj, old = ri[~same], cj[~same], ai[~same], aj[~same], old[~same]  # equal cells are no change
+        overlap = int(old.sum())
         buf = self._buffer
         in_place = (buf is not None and buf.used == (m0, n0) and buf.scores.shape[0] >= m1
                     and buf.scores.shape[1] >= n1 and overlap == 0)

@@ -110,7 +110,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     engine.save(args.out)
     zoo = engine.zoo_
     m, n = zoo.history.shape
-    say(args, f"fitted {m} models x {n} tasks ({engine.factorizer}, k={zoo.factors.k}) "
+    k = getattr(engine.components.factorizer, "k", zoo.factors.k)  # pmf stores two bias columns beside its k
+    how = f"{engine.factorizer}, k={k}" + (" chosen by CV" if zoo.k_selection else "") + \
+        (f"; ranker {engine.ranker}" if engine.components.ranker is not None else "")
+    say(args, f"fitted {m} models x {n} tasks ({how}) "
               f"in {time.perf_counter() - t0:.2f} s; saved to {args.out}")
     return 0
 

@@ -33,7 +33,7 @@ def ranking_rows(ranking: Any, truth: dict[str, float] | None = None) -> tuple[l
         headers.append("predicted")
     if "low" in p:
         headers.append("90% interval")
-    headers += ["score", *shown] + (["truth"] if truth is not None else [])
+    headers += ["score", *shown] + (["observed"] if "observed" in p else []) + (["truth"] if truth is not None else [])
     rows = []
     for r, mid in enumerate(ranking.model_ids):
         row = [str(r + 1), mid]
@@ -42,6 +42,8 @@ def ranking_rows(ranking: Any, truth: dict[str, float] | None = None) -> tuple[l
         if "low" in p:
             row.append(f"[{p['low'][r]:.4g}, {p['high'][r]:.4g}]")
         row += [f"{ranking.scores[r]:.4f}", *[f"{p[k][r]:.4f}" for k in shown]]
+        if "observed" in p:
+            row.append("-" if p["observed"][r] != p["observed"][r] else f"{p['observed'][r]:.4g}")
         if truth is not None:
             row.append(f"{truth[mid]:.4g}" if mid in truth else "-")
         rows.append(row)

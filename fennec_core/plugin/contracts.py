@@ -182,7 +182,11 @@ class GraphEncoder(Protocol):
 
 @runtime_checkable
 class TaskProxy(Protocol):
-    """Embeds a task's unlabeled inputs (images, text) with a large pretrained model."""
+    """Embeds a task's unlabeled inputs (images, text) with a large pretrained model.
+
+    Optional class attribute ``modality``: ``"images"`` (the default when absent) or
+    ``"text"``; ``fit(task_images=...)`` refuses a text proxy in one line.
+    """
 
     def embed(self, inputs: Any) -> np.ndarray:
         """Return per-item embeddings, shape (n_items, d)."""

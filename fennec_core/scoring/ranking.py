@@ -8,7 +8,8 @@ Parts of a Ranking (each per model, in ranked order):
 ``sd``        the predictive standard deviation of the transfer part (posterior factorizers);
 ``predicted``, ``low``, ``high``  the merged score and its 90% interval in the task's units
               (score-like mergers only);
-``final``     with ``explore``: the merged score before it was replaced by its optimistic end.
+``final``     with ``explore``: the merged score before it was replaced by its optimistic end;
+``observed``  for a task of the zoo, its observed result in the task's units (NaN where none).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
         else:
             task_notes.append("no model meta features: meta score not used")
         final = np.asarray(merger.merge(parts), dtype=np.float64)
+        if card is not None and card.id in zoo.task_ids:  # the zoo's own results on its task
+            parts["observed"], _ = zoo.history.column(card.id)
         if sd is not None:
             parts["sd"] = sd
         score_like = supports(merger, ScoreLike)

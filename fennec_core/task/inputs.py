@@ -63,8 +63,20 @@ def _balanced_sample(labels: Sequence[str] | None, total: int, n: int, seed: int
     return np.sort(balanced_order(labels, total, seed)[:n])
 
 
+def _pil() -> Any:
+    """The PIL package, or one actionable error: images need the ``proxies`` (or ``history``) extra."""
+    try:
+        import PIL.Image
+    except ImportError:
+        from fennec_core.errors import MissingDependencyError
+
+        raise MissingDependencyError("reading images needs Pillow: pip install 'fennec[proxies]' "
+                                     "(or pip install pillow)") from None
+    return PIL
+
+
 def _to_pil(item: Any) -> Any:
-    from PIL import Image
+    Image = _pil().Image
 
     if isinstance(item, Image.Image):
         return item.convert("RGB")
@@ -99,7 +111,7 @@ def _list_folder(folder: Path) -> tuple[list[Path], list[str] | None, int]:
 
 def load_task_images(source: Any, *, n: int = 100, seed: int = 0) -> TaskImages:
     """Read and sample a task's images from a folder, paths, an array/tensor or a Dataset."""
-    from PIL import UnidentifiedImageError
+    UnidentifiedImageError = _pil().UnidentifiedImageError
 
     if n < 1:
         raise InputError(f"number of images per task must be at least 1, got {n}")
@@ -151,7 +163,7 @@ def _read_image(path: Path) -> Any:
     """One image file as a PIL RGB image; one larger than ``MAX_IMAGE_PIXELS`` is an InputError
     naming it, found from its header before anything is decoded (PIL's decompression-bomb
     warning and error become that error too)."""
-    from PIL import Image
+    Image = _pil().Image
 
     try:
         with warnings.catch_warnings():

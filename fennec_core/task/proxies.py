@@ -30,6 +30,13 @@ def make_proxy(name: str, config: Mapping[str, Any] | None = None) -> Any:
     return registry.create("task_proxy", name, **dict(config or {}))
 
 
+def registry_class(name: str) -> Any:
+    """The factory registered for the task proxy ``name`` (unknown names list the known ones)."""
+    from fennec_core.plugin import registry
+
+    return registry.default_registry().get("task_proxy", name).factory
+
+
 def proxy_spec(proxy: Any, name: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """What a zoo records about the proxy that embedded its tasks."""
     return proxy.spec() if hasattr(proxy, "spec") else {"name": name, "config": dict(config)}
@@ -93,6 +100,9 @@ def embed_historical_tasks(root: str | os.PathLike[str], task_ids: list[str], pr
                            ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(embeddings of ``root/<task id>/`` per historical task, the proxy spec the zoo records)."""
     config = {"images_per_task": images_per_task, **dict(config or {})}
+    if getattr(registry_class(proxy), "modality", "images") != "images":
+        raise InputError(f"--proxy {proxy}: this proxy embeds text, not images; use an image proxy for --task-images "
+                         "(clip, dinov2, efficientnet-lite), and give task descriptions in the tasks table instead")
     made = make_proxy(proxy, {**config, "device": device, "progress": progress})
     return embed_task_folders(root, task_ids, made, progress=progress), proxy_spec(made, proxy, config)
 

@@ -1,5 +1,6 @@
-"""A new task's vector in the transfer space: from known scores (warm start), a proxy vector,
-both, or neither (*cold*: the historical tasks' prior mean).
+"""A task's vector in the transfer space: from known scores (warm start), a proxy vector,
+both, its fitted vector when it is a task of the zoo, or none of these (*cold*: the historical
+tasks' prior mean).
 
 Warm start folds a few known raw scores of the task into its vector. Tasks differ in units
 (on the 105-model table the min-max ranges span 0.07 to 0.52), so a new task's offset and
@@ -174,7 +175,10 @@ def resolve_task_vector(zoo: FittedZoo, factorizer: Any, card: TaskCard | None, 
             raise InputError(f"task vector must have shape ({k},), got {prior.shape}")
         if not np.all(np.isfinite(prior)):
             raise InputError("task vector contains NaN or inf")
+    own = zoo.history.task_index(card.id) if card is not None and card.id in zoo.task_ids else None
     if known:
+        if prior is None and own is not None:
+            prior = zoo.factors.V[own]  # a task of the zoo: folded in from its fitted vector
         with np.errstate(over="ignore", invalid="ignore"):
             mean, cov, src = fold_known(zoo, factorizer, known, card, prior, strength)
         if not (np.all(np.isfinite(mean)) and (cov is None or np.all(np.isfinite(cov)))):
@@ -184,6 +188,12 @@ def resolve_task_vector(zoo: FittedZoo, factorizer: Any, card: TaskCard | None, 
                           (f"{len(known)} known score(s) folded in (normalised with {src})",))
     if prior is not None:
         return TaskVector(prior, None, "proxy")
+    if own is not None:
+        n_obs = int(zoo.history.mask[:, own].sum())
+        cov = zoo.factors.extras["V_cov"][own] if supports(factorizer, PosteriorFactorizer) \
+            and "V_cov" in zoo.factors.extras else None
+        return TaskVector(zoo.factors.V[own], cov, "zoo task",
+                          (f"a task of the zoo: its fitted vector ({n_obs} observed results, shown as observed)",))
     mean, cov = task_vector_prior(zoo, factorizer)
     return TaskVector(mean, cov if supports(factorizer, PosteriorFactorizer) else None, "cold",
                       ("nothing known about the task: transfer part uses the mean task vector",))

@@ -34,6 +34,7 @@ class TextProxy:
     """Sentence embeddings of task descriptions or class names."""
 
     name = "text"
+    modality = "text"  # embeds descriptions (strings), not images
 
     def __init__(self, *, backend: str = "minilm", model: str | None = None, template: str = "{}",
                  clip_model: str = "ViT-L-14", clip_pretrained: str = "openai", device: str = "auto",
