@@ -143,23 +143,13 @@ def test_logme_exact_is_the_maximum_evidence_when_features_outnumber_samples():
     """d > n: ``variant="exact"`` is the maximum over (alpha, beta) of the closed-form evidence
     with the full d x d log-determinant log|alpha I + beta F'F| (computed directly here and
     maximised numerically); the reference value is larger by about (d - n)/(2n) log alpha."""
-    from scipy.optimize import minimize
+    from conftest import max_logme_evidence
 
     rng = np.random.default_rng(3)
     n, d = 30, 60
     f = rng.standard_normal((n, d))
     y = (f[:, 0] + 0.5 * rng.standard_normal(n) > 0).astype(int)
-
-    def neg_evidence(log_ab, col):
-        a, b = np.exp(log_ab)
-        A = a * np.eye(d) + b * f.T @ f
-        m = b * np.linalg.solve(A, f.T @ col)
-        ev = (n / 2 * np.log(b) + d / 2 * np.log(a) - n / 2 * np.log(2 * np.pi) - b / 2 * np.sum((f @ m - col) ** 2)
-              - a / 2 * m @ m - 0.5 * np.linalg.slogdet(A)[1])
-        return -ev / n
-
-    expected = np.mean([-minimize(neg_evidence, [0.0, 0.0], args=((y == c).astype(float),), method="Nelder-Mead",
-                                  options={"xatol": 1e-10, "fatol": 1e-12}).fun for c in (0, 1)])
+    expected = max_logme_evidence(f, y)
     exact = registry.create("estimator", "logme", variant="exact").score(features=f, labels=y)
     reference = registry.create("estimator", "logme").score(features=f, labels=y)
     assert exact == pytest.approx(expected, abs=1e-4)

@@ -154,24 +154,13 @@ def test_logme_is_the_maximum_evidence():
     """You et al. 2021: LogME is max over (alpha, beta) of the evidence
     n/2 ln b + d/2 ln a - n/2 ln 2pi - b/2 |Fm - y|^2 - a/2 |m|^2 - 1/2 ln|aI + bF'F|, averaged
     over one-hot columns and divided by n. Maximise that closed form numerically here."""
-    from scipy.optimize import minimize
+    from conftest import max_logme_evidence
 
     rng = np.random.default_rng(0)
     n, d = 60, 5
     f = rng.standard_normal((n, d))
     y = (f[:, 0] + 0.5 * rng.standard_normal(n) > 0).astype(int)
-
-    def neg_evidence(log_ab, col):
-        a, b = np.exp(log_ab)
-        A = a * np.eye(d) + b * f.T @ f
-        m = b * np.linalg.solve(A, f.T @ col)
-        ev = (n / 2 * np.log(b) + d / 2 * np.log(a) - n / 2 * np.log(2 * np.pi) - b / 2 * np.sum((f @ m - col) ** 2)
-              - a / 2 * m @ m - 0.5 * np.linalg.slogdet(A)[1])
-        return -ev / n
-
-    expected = np.mean([-minimize(neg_evidence, [0.0, 0.0], args=((y == c).astype(float),),
-                                  method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}).fun
-                        for c in (0, 1)])
+    expected = max_logme_evidence(f, y)
     assert registry.create("estimator", "logme").score(features=f, labels=y) == pytest.approx(expected, abs=1e-4)
 
 
