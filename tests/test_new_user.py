@@ -63,3 +63,23 @@ def test_images_without_pillow_name_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "PIL.Image", None)
     with pytest.raises(MissingDependencyError, match=r"fennec\[proxies\]"):
         load_task_images(tmp_path, n=2)
+
+
+def test_pretrained_weights_are_never_downloaded_unless_asked(tmp_path, monkeypatch):
+    """pytorchcv would fetch resnet10's weights from GitHub: without allow_download that is one
+    FennecError naming --allow-download, and no download is attempted."""
+    pytest.importorskip("pytorchcv")
+    from fennec_core.architecture.sources import build_model
+    from fennec_core.errors import FennecError
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # pytorchcv's cache (~/.torch/models) is empty here
+    calls = []
+    import pytorchcv.models.common.model_store as store
+
+    monkeypatch.setattr(store, "_download", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(OSError("net")))
+    with pytest.raises(FennecError, match="--allow-download"):
+        build_model("pytorchcv:resnet10")
+    assert calls == []  # refused before pytorchcv's own downloader ran
+    with pytest.raises(FennecError, match="could not build it"):
+        build_model("pytorchcv:resnet10", allow_download=True)  # asked: the downloader runs (and fails here)
+    assert len(calls) == 1

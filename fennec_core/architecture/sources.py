@@ -20,8 +20,11 @@ weights: that is refused unless ``allow_random_weights=True`` (for tests and ben
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import attrs
 
@@ -84,18 +87,46 @@ def _import(module: str, install: str) -> Any:
         raise MissingDependencyError(f"{module} is needed for this model source: pip install {install} ({exc})") from None
 
 
-def _from_library(mref: ModelRef, make: Any, hint: str, allow_random_weights: bool) -> Any:
+@contextlib.contextmanager
+def no_downloads(ref: ModelRef) -> Iterator[None]:
+    """While inside, pytorchcv, timm (torch.hub URLs and the Hugging Face Hub) cannot download:
+    weights come from local caches and files only, as the README promises."""
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise InputError(f"{ref}: its pretrained weights are not on this machine and Fennec downloads nothing "
+                         "unless asked: pass --allow-download (allow_download=True), or give weights with "
+                         "@/path/weights.pt")
+
+    with contextlib.ExitStack() as stack:
+        for module, attr in (("pytorchcv.models.common.model_store", "_download"), ("torch.hub", "download_url_to_file"),
+                             ("timm.models._hub", "download_url_to_file")):
+            with contextlib.suppress(ImportError, AttributeError):  # a library not installed downloads nothing
+                stack.enter_context(mock.patch.object(importlib.import_module(module), attr, refuse))
+        with contextlib.suppress(ImportError, AttributeError):
+            constants = importlib.import_module("huggingface_hub.constants")
+            stack.enter_context(mock.patch.object(constants, "HF_HUB_OFFLINE", True))
+        yield
+
+
+def _from_library(mref: ModelRef, make: Any, hint: str, allow_random_weights: bool, allow_download: bool) -> Any:
     """Build from timm or pytorchcv: pretrained unless weights are given or random ones allowed."""
     pretrained = mref.weights is None and not allow_random_weights
     try:
-        return make(mref.name, pretrained=pretrained)
+        with contextlib.nullcontext() if allow_download or not pretrained else no_downloads(mref):
+            return make(mref.name, pretrained=pretrained)
+    except FennecError:
+        raise
     except Exception as exc:
         raise FennecError(f"{mref}: {mref.scheme} could not build it ({type(exc).__name__}: {exc}); {hint}give "
-                          "weights with @/path/weights.pt, or pass --allow-random-weights for a test run") from None
+                          "weights with @/path/weights.pt, pass --allow-download to fetch them, or "
+                          "--allow-random-weights for a test run") from None
 
 
-def build_model(ref: str | ModelRef, *, allow_random_weights: bool = False) -> Any:
-    """Build the ``torch.nn.Module`` a reference names, in eval mode."""
+def build_model(ref: str | ModelRef, *, allow_random_weights: bool = False, allow_download: bool = False) -> Any:
+    """Build the ``torch.nn.Module`` a reference names, in eval mode.
+
+    Pretrained weights of ``timm:`` and ``pytorchcv:`` models come from local caches only;
+    ``allow_download`` lets those libraries fetch missing ones.
+    """
     import torch
 
     mref = parse_model_ref(ref) if isinstance(ref, str) else ref
@@ -108,10 +139,11 @@ def build_model(ref: str | ModelRef, *, allow_random_weights: bool = False) -> A
         net = fn()
     elif mref.scheme == "timm":
         timm = _import("timm", "timm")
-        net = _from_library(mref, timm.create_model, "check the name with timm.list_models(), ", allow_random_weights)
+        net = _from_library(mref, timm.create_model, "check the name with timm.list_models(), ", allow_random_weights,
+                            allow_download)
     else:
         provider = _import("pytorchcv.model_provider", "pytorchcv")
-        net = _from_library(mref, provider.get_model, "", allow_random_weights)
+        net = _from_library(mref, provider.get_model, "", allow_random_weights, allow_download)
     if not isinstance(net, torch.nn.Module):
         raise InputError(f"{mref}: built a {type(net).__name__}, not a torch.nn.Module")
     if mref.weights:

@@ -292,7 +292,8 @@ def cmd_build_history(args: argparse.Namespace) -> int:
     _check_out(args.out, "--out")
     report = build_history(models, args.tasks, args.out, estimator=args.estimator, scheduler=args.scheduler,
                            n_workers=args.workers, images_per_task=args.images_per_task, seed=args.seed,
-                           allow_random_weights=args.allow_random_weights, batch_size=args.batch_size,
+                           allow_random_weights=args.allow_random_weights, allow_download=args.allow_download,
+                           batch_size=args.batch_size,
                            image_size=args.image_size, progress=not args.quiet)
     say(args, f"{report.total} pairs: {report.skipped} already in {report.out}, {report.computed} computed now")
     return 0

@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let timm/pytorchcv models run without pretrained weights (tests and benchmarks only)")
     s.add_argument("--allow-code", action="store_true",
                    help="accept py:MODULE:CALLABLE references in a --models file (they import and run code)")
+    s.add_argument("--allow-download", action="store_true",
+                   help="let timm/pytorchcv download missing pretrained weights (by default only local caches and "
+                        "@weights files are used: no network access)")
     s.set_defaults(handler="cmd_build_history")
 
     s = sub.add_parser("demo", parents=[common, device], help="hide a target of the bundled zoo and rank it")

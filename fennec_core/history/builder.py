@@ -98,11 +98,12 @@ def extract(net: Any, images: np.ndarray, batch_size: int = 32) -> tuple[np.ndar
     return features, probs
 
 
-_MODEL_CACHE: dict[tuple[str, bool], Any] = {}
+_MODEL_CACHE: dict[tuple[str, bool, bool], Any] = {}
 
 
 def score_pair(model_ref: str, sample: TaskSample, estimator: str, estimator_config: dict[str, Any],
-               allow_random_weights: bool, batch_size: int, image_size: int | None) -> tuple[str, str, float]:
+               allow_random_weights: bool, batch_size: int, image_size: int | None,
+               allow_download: bool = False) -> tuple[str, str, float]:
     """Score one (model, task) pair: runs on a Dask worker. Returns (model, task, score)."""
     import torch
 
@@ -110,9 +111,10 @@ def score_pair(model_ref: str, sample: TaskSample, estimator: str, estimator_con
     from fennec_core.plugin import registry
 
     torch.set_num_threads(1)
-    key = (model_ref, allow_random_weights)
+    key = (model_ref, allow_random_weights, allow_download)
     if key not in _MODEL_CACHE:
-        _MODEL_CACHE[key] = build_model(model_ref, allow_random_weights=allow_random_weights)
+        _MODEL_CACHE[key] = build_model(model_ref, allow_random_weights=allow_random_weights,
+                                        allow_download=allow_download)
     net = _MODEL_CACHE[key]
     images = load_images(sample.files, image_size or input_size(net))
     features, probs = extract(net, images, batch_size)
@@ -165,8 +167,12 @@ def build_history(
     image_size: int | None = None,
     retries: int = 2,
     progress: bool = True,
+    allow_download: bool = False,
 ) -> BuildReport:
-    """Score every model on every task folder and append the rows to ``out`` (resumable)."""
+    """Score every model on every task folder and append the rows to ``out`` (resumable).
+
+    Pretrained weights come from local caches; ``allow_download`` lets timm and pytorchcv fetch
+    missing ones (the only network access Fennec ever makes, and only when asked)."""
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
@@ -202,7 +208,7 @@ def build_history(
     computed = 0
     try:
         futures = [client.submit(score_pair, m, s, estimator, estimator_config or {}, allow_random_weights,
-                                 batch_size, image_size, pure=False, retries=retries, key=f"fennec-{m}-{s.task}-{i}")
+                                 batch_size, image_size, allow_download, pure=False, retries=retries, key=f"fennec-{m}-{s.task}-{i}")
                    for i, (m, s) in enumerate(todo)]
         with open(out_path, "a", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
