@@ -83,3 +83,17 @@ def test_pretrained_weights_are_never_downloaded_unless_asked(tmp_path, monkeypa
     with pytest.raises(FennecError, match="could not build it"):
         build_model("pytorchcv:resnet10", allow_download=True)  # asked: the downloader runs (and fails here)
     assert len(calls) == 1
+
+
+def test_demo_help_lists_the_bundled_tasks_and_every_option_has_help():
+    from fennec_core.cli.parser import build_parser
+    from fennec_core.io.bundled import bundled_zoo_path
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    demo_task = next(a for a in sub["demo"]._actions if a.dest == "task")
+    tasks = Fennec.load(bundled_zoo_path()).zoo_.task_ids
+    assert all(t in demo_task.help for t in tasks)
+    missing = [f"{name} {a.option_strings or a.dest}" for name, p in sub.items() for a in p._actions
+               if a.help is None and a.dest != "help"]
+    assert missing == []

@@ -84,7 +84,8 @@ def _import(module: str, install: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingDependencyError(f"{module} is needed for this model source: pip install {install} ({exc})") from None
+        raise MissingDependencyError(f"{module} is needed for this model source: pip install 'fennec[archi]' "
+                                     f"(or pip install {install}; see the README's install section) ({exc})") from None
 
 
 @contextlib.contextmanager

@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     archi = argparse.ArgumentParser(add_help=False)
     archi.add_argument("--archi", default="none",
                        help="add architecture features from the models table's `architecture` column: a graph "
-                            "encoder name (graph2vec) or none (default)")
+                            "encoder name (graph2vec, dgl-gin, or a plugin's; see `fennec plugins`) or none (default)")
     archi.add_argument("--archi-dims", type=whole(1), default=4, help="principal components of the archi2vec vectors (4)")
     archi.add_argument("--archi-clusters", type=whole(1), help="instead, a one-hot KMeans cluster id with this many clusters")
     archi.add_argument("--archi-config", action="append", metavar="KEY=VALUE",
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("plugins", parents=[common], help="list components by kind, with origins")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_plugins")
 
     s = sub.add_parser("fit", parents=[common, components, archi, device], help="fit a zoo from a history CSV")
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--images-per-task", type=whole(1), default=100, help="images sampled from --images (100)")
     s.add_argument("--embeddings", help=".npy [n_items, d] of the new task, embedded like the zoo's tasks")
     s.add_argument("--describe", help="describe the task in words, e.g. \"photos of yoga poses\" (text proxy)")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_rank")
 
     s = sub.add_parser("update", parents=[common], help="add new tasks or models to a fitted zoo")
@@ -179,12 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refit fully when the fold-in residual RMSE exceeds this x the median residual of the zoo's own "
                         "tasks folded in the same way (default 2)")
     s.add_argument("--refit", action="store_true", help="always refit fully")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_update")
 
     s = sub.add_parser("add-model", parents=[common, device],
                        help="add models with no history: features from the architecture, vectors predicted")
-    s.add_argument("--zoo", required=True)
+    s.add_argument("--zoo", required=True, help="zoo store to add the models to (rewritten atomically unless --out)")
     s.add_argument("--model", action="append", required=True,
                    help="architecture reference (pytorchcv:NAME, timm:NAME, py:MODULE:CALLABLE); repeat for several")
     s.add_argument("--name", action="append", help="model id for each --model (default: the reference)")
@@ -193,24 +193,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(handler="cmd_add_model")
 
     s = sub.add_parser("evaluate", parents=[common, components, archi, device], help="leave-one-task-out evaluation")
-    s.add_argument("--history", required=True)
-    s.add_argument("--models")
-    s.add_argument("--tasks")
+    s.add_argument("--history", required=True, help="long CSV with columns model,task,score")
+    s.add_argument("--models", help="models CSV: model[,architecture][,numeric meta columns]")
+    s.add_argument("--tasks", help="tasks CSV: task[,num_classes][,train_size][,description]")
     s.add_argument("--task-embeddings", help=".npz with one [n_items, d] array per task id: each hidden task is "
                                              "ranked from its own embeddings")
     s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model (hide a model row)")
     s.add_argument("--repeats", type=whole(1), default=5, help="draws of known cells per target for loo-warm:K")
     s.add_argument("--predictions", help="write model,task,predicted,truth,static for every hidden cell")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_evaluate")
 
     s = sub.add_parser("evaluate-scores", parents=[common],
                        help="weighted tau of precomputed transferability scores (e.g. LogME) against truth")
     s.add_argument("--scores", required=True, help="long CSV: dataset, model, one column per method")
     s.add_argument("--truth", required=True, help="wide CSV: model, one column per dataset")
-    s.add_argument("--dataset-col", default="Dataset")
-    s.add_argument("--model-col", default="Model")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--dataset-col", default="Dataset", help="dataset column of --scores (default Dataset)")
+    s.add_argument("--model-col", default="Model", help="model column of --scores (default Model)")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_evaluate_scores")
 
     s = sub.add_parser("build-history", parents=[common],
@@ -223,10 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="history CSV to append to (model,task,score); reruns skip done pairs")
     s.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster)")
     s.add_argument("--workers", type=whole(1), default=2, help="LocalCluster workers (default 2)")
-    s.add_argument("--images-per-task", type=whole(1), default=100)
+    s.add_argument("--images-per-task", type=whole(1), default=100, help="images sampled per task (100)")
     s.add_argument("--image-size", type=whole(1), help="input size (default: the model's nominal size, else 224)")
-    s.add_argument("--batch-size", type=whole(1), default=32)
-    s.add_argument("--seed", type=whole(0), default=0)
+    s.add_argument("--batch-size", type=whole(1), default=32, help="images per forward pass (32)")
+    s.add_argument("--seed", type=whole(0), default=0, help="seed of the image sampling (0)")
     s.add_argument("--allow-random-weights", action="store_true",
                    help="let timm/pytorchcv models run without pretrained weights (tests and benchmarks only)")
     s.add_argument("--allow-code", action="store_true",
@@ -237,14 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(handler="cmd_build_history")
 
     s = sub.add_parser("demo", parents=[common, device], help="hide a target of the bundled zoo and rank it")
-    s.add_argument("--task", default="flower", help="target to hide (default flower)")
-    s.add_argument("--top", type=whole(1), default=10)
+    s.add_argument("--task", default="flower",
+                   help="target to hide (default flower): one of the bundled zoo's tasks "
+                        "sport, yoga, flower, intel, weather, germ, nature")
+    s.add_argument("--top", type=whole(1), default=10, help="how many models to show (default 10)")
     s.add_argument("--zoo", help=argparse.SUPPRESS)
     s.set_defaults(handler="cmd_demo")
 
     s = sub.add_parser("convert", parents=[common], help="convert a CSV to the long model,task,score format")
-    s.add_argument("input")
-    s.add_argument("--out", required=True)
+    s.add_argument("input", help="the CSV to convert")
+    s.add_argument("--out", required=True, help="long history CSV to write (model,task,score)")
     s.add_argument("--wide", action="store_true", help="first column models, one column per task")
     s.add_argument("--model", action="append", help="model id column(s); several are joined with --sep")
     s.add_argument("--task", help="task column (long layout)")
