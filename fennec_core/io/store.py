@@ -266,10 +266,7 @@ def _write_remote(url: str, arrays: dict[str, np.ndarray], manifest: dict[str, A
     if fs.exists(root):
         if fs.isfile(root):
             raise StoreError(f"{url} exists and is a file, not a zoo store; choose another path")
-        entries = fs.ls(root, detail=False)
-        if entries and not fs.exists(f"{root.rstrip('/')}/zarr.json"):
-            raise StoreError(f"{url} exists and is not a Fennec zoo store; refusing to overwrite it")
-        if entries and current_generation(url) is None and _remote_manifest(url) is None:
+        if fs.ls(root, detail=False) and _remote_manifest(url) is None:  # no zarr.json, or not a Fennec one
             raise StoreError(f"{url} exists and is not a Fennec zoo store; refusing to overwrite it")
     _check_generation(url, expected)
     _write_group(url, arrays, manifest, generation=generation, fresh=False)
