@@ -303,36 +303,40 @@ def read_store(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dic
     return _read_once(path, final=True)
 
 
-def _local_target(path: str | os.PathLike[str], p: Path) -> Path:
+def _local_target(path: str | os.PathLike[str], p: Path) -> tuple[Path, dict[str, int]]:
+    """(the folder to read, the size of each of its files by relative path), walked once: the
+    walk refuses symbolic links, and the sizes bound what each array may declare."""
     previous, marker = Path(str(p) + PREVIOUS_SUFFIX), Path(str(p) + SWAP_SUFFIX)
     if not p.exists() and previous.is_dir() and marker.exists():
-        return previous  # a swap is under way, or its writer was killed inside it
+        p = previous  # a swap is under way, or its writer was killed inside it
     if not p.exists():
         stale = f" (a leftover {previous.name} is there and is not read)" if previous.exists() else ""
         raise StoreError(f"{path}: no zoo store here{stale}; create one with "
                          f"`fennec fit --history H.csv --out {path}`")
     if p.is_symlink() or not p.is_dir() or not (p / "zarr.json").is_file():
         raise StoreError(f"{path}: not a Zarr store (no zarr.json); give the folder `fennec fit --out` wrote")
+    sizes: dict[str, int] = {}
     for folder, dirs, files in os.walk(p):
         for name in (*dirs, *files):
-            if os.path.islink(os.path.join(folder, name)):
-                raise StoreError(f"{path}: holds a symbolic link ({os.path.relpath(os.path.join(folder, name), p)}); "
+            full = os.path.join(folder, name)
+            if os.path.islink(full):
+                raise StoreError(f"{path}: holds a symbolic link ({os.path.relpath(full, p)}); "
                                  "a zoo store holds plain files only: refit with `fennec fit`")
-    if (p / "zarr.json").stat().st_size > MAX_MANIFEST_BYTES:
+        for name in files:
+            full = os.path.join(folder, name)
+            sizes[Path(os.path.relpath(full, p)).as_posix()] = os.path.getsize(full)
+    if sizes.get("zarr.json", 0) > MAX_MANIFEST_BYTES:
         raise StoreError(f"{path}: its manifest is larger than {MAX_MANIFEST_BYTES >> 20} MiB; not a store "
                          "Fennec wrote: refit with `fennec fit`")
-    return p
-
-
-def _disk_bytes(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    return p, sizes
 
 
 def _read_once(path: str | os.PathLike[str], *, final: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     import zarr
 
     local = local_path(path)
-    target = str(path) if local is None else str(_local_target(path, local))
+    target, sizes = (str(path), None) if local is None else _local_target(path, local)
+    target = str(target)
     try:
         root = zarr.open_group(target, mode="r")
         manifest = root.attrs.get("fennec")
@@ -357,7 +361,7 @@ def _read_once(path: str | os.PathLike[str], *, final: bool = False) -> tuple[di
     if not isinstance(digests, dict):
         raise StoreError(f"{path}: its manifest's array list is malformed; refit with `fennec fit`")
     try:
-        declared = _check_sizes(path, root, digests, manifest.get("shapes"), None if local is None else Path(target))
+        declared = _check_sizes(path, root, digests, manifest.get("shapes"), sizes)
     except StoreError:
         if not final and current_generation(path) != generation:
             raise _TornRead from None  # arrays of the next store beside this one's manifest
@@ -384,8 +388,9 @@ def _read_once(path: str | os.PathLike[str], *, final: bool = False) -> tuple[di
 
 
 def _check_sizes(path: str | os.PathLike[str], root: Any, digests: dict[str, str], shapes: Any,
-                 folder: Path | None) -> dict[str, int]:
-    """Declared bytes of every array, refused when absurd: before anything is decompressed."""
+                 sizes: dict[str, int] | None) -> dict[str, int]:
+    """Declared bytes of every array, refused when absurd: before anything is decompressed.
+    ``sizes``: the local store's file sizes by relative path (None for a remote store)."""
     total, out = 0, {}
     for name in digests:
         try:
@@ -396,8 +401,8 @@ def _check_sizes(path: str | os.PathLike[str], root: Any, digests: dict[str, str
         if isinstance(shapes, dict) and name in shapes and list(arr.shape) != list(shapes[name].get("shape", [])):
             raise StoreError(f"{path}: array {name!r} has shape {list(arr.shape)} but the manifest says "
                              f"{shapes[name].get('shape')}; the store is corrupt: refit with `fennec fit`")
-        if folder is not None:
-            disk = _disk_bytes(folder / name)
+        if sizes is not None:
+            disk = sum(size for rel, size in sizes.items() if rel.startswith(f"{name}/"))
             if nbytes > max(64 << 20, MAX_EXPANSION * disk):
                 raise StoreError(f"{path}: array {name!r} declares {nbytes:,} bytes but its files hold {disk:,}; "
                                  "not a store Fennec wrote: refit with `fennec fit`")
