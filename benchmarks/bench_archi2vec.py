@@ -3,8 +3,9 @@
 Stages: import pytorchcv, build every model on the meta device (no weights), capture its
 architecture graph (one meta forward + autograd walk), count FLOPs (a second meta forward
 under ``torch.utils.flop_counter``), fit graph2vec (the paper's settings). Target for
-"encoding" (build + capture + graph2vec): under 30 s on this 2-core machine; the paper's
-method, a real 224 x 224 forward pass per model, took 31 s here (DESIGN.md). Run:
+"encoding" (build + capture + graph2vec): under 30 s on this 2-core machine (the paper's
+code, Fennec arXiv 2403.06382, runs a real 224 x 224 forward pass per model instead). The
+measured stages are in docs/archi2vec.md. Run:
 
     python benchmarks/bench_archi2vec.py
 """

@@ -85,7 +85,7 @@ def main() -> None:
         p = np.mean([pearson(history.scores[:, j], pred[:, j]) for j in range(len(history.task_ids))])
         w = np.mean([weighted_tau(history.scores[:, j], pred[:, j]) for j in range(len(history.task_ids))])
         rows.append((name, p, w, time.perf_counter() - t0))
-    print("\n| model features (5-fold over models) | Pearson | weighted tau | seconds |")
+    print("\n| model features (5-fold over models) | Pearson x100 | weighted tau | seconds |")
     print("|---|---|---|---|")
     for name, p, w, s in rows:
         print(f"| {name} | {p:.1f} | {w:.3f} | {s:.1f} |")

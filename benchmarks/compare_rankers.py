@@ -50,7 +50,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer digit tasks (20) for a fast check")
     args = ap.parse_args()
-    print("| evaluation (leave one task out) | static w-tau | fennec w-tau | model-spider w-tau | Pearson s / f / ms |")
+    print("| evaluation (leave one task out) | static w-tau | fennec w-tau | model-spider w-tau | Pearson x100 s / f / ms |")
     print("|---|---|---|---|---|")
     n = 20 if args.quick else 40
     history, images, _ = digit_zoo(n, 40, 0)

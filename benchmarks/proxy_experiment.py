@@ -75,7 +75,7 @@ def main() -> None:
         proxies["dinov2 (random weights)"] = {t: vit.embed((ims * 16).astype(np.uint8)) for t, ims in images.items()}
         print(f"dinov2 embedding of {sum(len(v) for v in images.values())} images: {time.perf_counter() - t0:.1f} s")
     print(f"\n{args.models} models x {args.tasks} tasks of real digit images (seed {args.seed}); leave one task out\n")
-    print("| proxy | mapping | Pearson | weighted tau | rel@1 | seconds |")
+    print("| proxy | mapping | Pearson x100 | weighted tau | rel@1 | seconds |")
     print("|---|---|---|---|---|---|")
     cold = evaluate(Fennec(device="cpu", seed=args.seed), history, protocol="loo")
     s, c = cold.mean("static"), cold.mean()

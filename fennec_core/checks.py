@@ -77,8 +77,13 @@ def check_top(top: Any) -> None:
         check_whole(top, "top")
 
 
-def check_rank(task: Any, top: Any, images_per_task: Any, known: Any) -> dict[str, float] | None:
-    """The arguments of :meth:`Fennec.rank`; returns ``known`` checked."""
+def check_rank(task: Any, top: Any, images_per_task: Any, known: Any,
+               inputs: Mapping[str, Any] | None = None) -> dict[str, float] | None:
+    """The arguments of :meth:`Fennec.rank` (``inputs``: the ways of placing the task, by name, of
+    which at most one may be given); returns ``known`` checked."""
+    given = [name for name, value in (inputs or {}).items() if value is not None]
+    if len(given) > 1:
+        raise InputError(f"give one of {', '.join(inputs or {})} (got {', '.join(given)})")
     check_task(task)
     check_top(top)
     check_whole(images_per_task, "images_per_task")

@@ -28,7 +28,7 @@ import attrs
 import numpy as np
 
 from fennec_core import checks
-from fennec_core.errors import FennecError, InputError, plugin_errors
+from fennec_core.errors import FennecError, plugin_errors
 from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, supports
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
@@ -145,28 +145,23 @@ class Fennec:
         """Fit the transfer space and meta model on ``history`` (a History or a CSV path).
 
         ``models`` / ``tasks``: cards (or CSV paths) with meta features; models of the history
-        missing from ``models`` get a card with no features. ``archi``: an
-        :class:`fennec_core.architecture.encoding.ArchiSpec` (or a graph encoder name) adding
-        architecture and archi2vec features from the cards' ``architecture`` references, or an
-        already fitted ``ArchiEncoding`` whose features the cards carry (kept so new models
-        are encoded in its basis).
+        missing from ``models`` get a card with no features. Cards with an ``architecture``
+        reference get its meta features (parameters, layers, depth, FLOPs, input size) where
+        they lack them. ``archi``: an :class:`fennec_core.architecture.encoding.ArchiSpec` (or
+        a graph encoder name) adding archi2vec features too, or an already fitted
+        ``ArchiEncoding`` whose features the cards carry (kept so new models are encoded in
+        its basis).
         A task proxy lets new tasks be ranked from their images or embeddings: either
         ``task_embeddings`` (``{task id: [n_items, d]}``, with ``proxy`` the spec of the proxy
         that made them), or ``task_images`` (a folder with one subfolder per task id) embedded
         here by the proxy named ``proxy`` (default ``clip``) with ``proxy_config``. Returns ``self``.
         """
-        from fennec_core.architecture.encoding import apply_archi
+        from fennec_core.architecture.encoding import fit_model_cards
         from fennec_core.io.tables import as_cards, as_history
         from fennec_core.task.proxies import historical_task_embeddings
 
         hist = as_history(history)
-        model_cards = {c.id: c for c in as_cards(models, "models")}
-        unknown = [m for m in model_cards if m not in hist.model_ids]
-        if unknown:
-            raise InputError(f"models table lists {len(unknown)} model(s) not in the history, e.g. {unknown[0]!r}; "
-                             "add their scores to the history, or leave them out of the models table")
-        cards, encoding = apply_archi(archi, list(model_cards.values()), progress=progress)
-        model_cards = {c.id: c for c in cards}
+        model_cards, encoding = fit_model_cards(hist, models, archi, progress=progress)
         task_cards = {c.id: c for c in as_cards(tasks, "tasks")}
         embeddings, proxy_spec = historical_task_embeddings(
             list(hist.task_ids), task_embeddings, task_images=task_images, proxy=proxy, proxy_config=proxy_config,
@@ -174,23 +169,25 @@ class Fennec:
         self._fit_zoo(hist.with_capacity() if hist.shape[0] * hist.shape[1] >= 1_000_000 else hist,
                       {m: model_cards.get(m, ModelCard(m)) for m in hist.model_ids},
                       {**task_cards, **{t: task_cards.get(t, TaskCard(t)) for t in hist.task_ids}},
-                      task_embeddings=embeddings, proxy=proxy_spec, archi=encoding)
+                      task_embeddings=embeddings, proxy=proxy_spec, archi=encoding, progress=progress)
         return self
 
     def _fit_zoo(self, history: History, models: dict[str, ModelCard], tasks: dict[str, TaskCard],
-                 **record: Any) -> None:
+                 progress: bool = False, **record: Any) -> None:
         from fennec_core.history.fitting import fit_zoo
 
         zoo, factorizer = fit_zoo(
             history, models, tasks, factorizer=self.components.factorizer,
             make_factorizer=lambda cfg: self._build("factorizer", self.factorizer, cfg),
             factorizer_config=self.factorizer_config, normalization=self.resolved_normalization,
-            use_meta=self.use_meta, seed=self.seed, guard=self._guard("factorizer", "fit"), **record)
+            use_meta=self.use_meta, seed=self.seed, guard=self._guard("factorizer", "fit"), progress=progress,
+            **record)
         self.components = attrs.evolve(self.components, factorizer=factorizer)
         if self.components.ranker is not None:
+            from fennec_core.scoring.ranking import train_ranker
+
             with self._guard("ranker", "fit"):
-                self.components.ranker.fit(zoo)
-            zoo = zoo.with_changes(ranker_state=self._state_of(self.components.ranker))
+                zoo = train_ranker(zoo, self.components.ranker, self.ranker, self.ranker_config)
         fixed = None if self.warm_strength == "auto" else float(self.warm_strength)
         self._set_zoo(zoo.with_changes(warm_strength=fixed))
 
@@ -200,12 +197,20 @@ class Fennec:
         if supports(merger, FittableMerger):
             with self._guard("score_merger", "fit"):
                 merger.fit(zoo)
-            zoo = zoo.with_changes(merger_state=self._state_of(merger))
+            zoo = zoo.with_changes(merger_state=ComponentState(*merger.state()) if supports(merger, Stateful)
+                                   else ComponentState())
         self.zoo_ = zoo
 
-    @staticmethod
-    def _state_of(component: Any) -> ComponentState:
-        return ComponentState(*component.state()) if supports(component, Stateful) else ComponentState()
+    def add_ranker(self, ranker: str, config: dict[str, Any] | None = None) -> Fennec:
+        """Train the ranker plugin ``ranker`` (with ``config``) on the fitted zoo, its transfer space
+        kept, and hold it in ``zoo_.rankers`` beside any other: after :meth:`save`,
+        ``Fennec.load(path, ranker=NAME)`` ranks with it. Returns ``self``."""
+        from fennec_core.scoring.ranking import train_ranker
+
+        built, config = self._build("ranker", ranker, dict(config or {})), dict(config or {})
+        with plugin_errors((self.registry or default_registry()).label("ranker", ranker), "fit"):
+            self.zoo_ = train_ranker(self.check_is_fitted(), built, ranker, config)
+        return self
 
     # -- the new task's vector --------------------------------------------------------------------
 
@@ -218,12 +223,8 @@ class Fennec:
         from fennec_core.task.mapping import TaskMapper
 
         zoo = self.check_is_fitted()
-        if not zoo.task_embeddings:
-            raise InputError("this zoo has no proxy embeddings of its tasks; fit it with --task-images DIR or "
-                             "--task-embeddings FILE (Fennec.fit(task_embeddings=...))")
         if self._mapper is None or self._mapper[0] is not zoo:
-            vectors = {t: zoo.factors.V[j] for j, t in enumerate(zoo.task_ids)}
-            self._mapper = (zoo, TaskMapper(self.task_mapping, seed=self.seed).fit(zoo.task_embeddings, vectors))
+            self._mapper = (zoo, TaskMapper.for_zoo(zoo, self.task_mapping, seed=self.seed))
         return self._mapper[1].predict(embeddings)
 
     def describe_vector(self, description: str, *, proxy: Any = None) -> np.ndarray:
@@ -273,11 +274,8 @@ class Fennec:
         (upper 90%) end of each model's interval.
         """
         zoo = self.check_is_fitted()
-        known = checks.check_rank(task, top, images_per_task, known)
-        given = [n for n, v in (("task_vector", task_vector), ("task_embeddings", task_embeddings),
-                                ("images", images), ("description", description)) if v is not None]
-        if len(given) > 1:
-            raise InputError(f"give one of task_vector, task_embeddings, images, description (got {', '.join(given)})")
+        known = checks.check_rank(task, top, images_per_task, known, {"task_vector": task_vector, "task_embeddings":
+                                  task_embeddings, "images": images, "description": description})
         card = zoo.task_card(task)
         notes = []
         if images is not None:
@@ -286,26 +284,22 @@ class Fennec:
             task_embeddings = embed_new_task_images(zoo, images, images_per_task=images_per_task,
                                                     device=self.device, progress=progress)
         if description is not None:
-            notes.append("task vector from the description (text proxy, mapped from the zoo's task descriptions)")
-            if self.components.ranker is None:
-                task_vector = self.describe_vector(description)
-            else:  # a learned ranker reads the description's embedding
-                from fennec_core.task.proxies import make_proxy
+            from fennec_core.task.proxies import make_proxy
 
-                task_embeddings = make_proxy("text").embed(description)
+            notes.append("task vector from the description (text proxy, mapped from the zoo's task descriptions)")
+            text = make_proxy("text", {"progress": progress})
+            if self.components.ranker is None:
+                task_vector = self.describe_vector(description, proxy=text)
+            else:  # a learned ranker reads the description's embedding
+                task_embeddings = text.embed(description)
         elif task_embeddings is not None:
             notes.append(f"task vector from {len(task_embeddings)} item embeddings ({self.task_mapping} mapping)")
         if self.components.ranker is not None:
             from fennec_core.scoring.ranking import rank_with_ranker
 
-            if task_vector is not None or known or explore:
-                raise InputError(f"the {self.ranker!r} ranker ranks from task embeddings only (no task_vector, "
-                                 "known scores or explore); use the default ranker for those")
-            if task_embeddings is None:
-                raise InputError(f"the {self.ranker!r} ranker needs the task's embeddings (rank --images / "
-                                 "--embeddings / --describe, or task_embeddings=...)")
-            return rank_with_ranker(zoo, self.components.ranker, self.ranker, card, task_embeddings, top=top,
-                                    notes=notes)
+            return rank_with_ranker(zoo, self.components.ranker, self.ranker, card, task_embeddings, top=top, notes=notes,
+                                    unsupported=[n for n, v in (("task_vector", task_vector is not None),
+                                                                ("known", bool(known)), ("explore", explore)) if v])
         if task_embeddings is not None:
             task_vector = self.map_task(task_embeddings)
         return self.rank_many([card], task_vectors=None if task_vector is None else [task_vector], known=[known],
@@ -426,18 +420,24 @@ class Fennec:
                                                expect_generation=generation if origin == str(path) else None))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, device: str = "auto", registry: Registry | None = None) -> Fennec:
-        """Load a zoo saved by :meth:`save`: nothing is fitted and no code from the store runs."""
+    def load(cls, path: str | os.PathLike[str], *, device: str = "auto", registry: Registry | None = None,
+             ranker: str | None = None) -> Fennec:
+        """Load a zoo saved by :meth:`save`: nothing is fitted and no code from the store runs.
+        ``ranker``: rank with ``fennec`` (the pipeline) or a ranker the zoo holds trained
+        (``zoo_.rankers``, e.g. the bundled zoo's ``model-spider``) instead of the saved one."""
         from fennec_core.io.store import read_store
-        from fennec_core.io.zoo_codec import decode, store_errors
+        from fennec_core.io.zoo_codec import decode, select_ranker, store_errors
 
         checks.check_load(path, device)  # before the store's errors take them for a corrupt store
         arrays, man = read_store(path)
         with store_errors(path):
             params, zoo = decode(arrays, man)
+        params = params if ranker is None else select_ranker(params, zoo, ranker, PIPELINE, registry)
+        with store_errors(path):
             eng = cls(**params, device=device, registry=registry)
+            trained = zoo.rankers.get(eng.ranker)
             for component, state in ((eng.components.merger, zoo.merger_state),
-                                     (eng.components.ranker, zoo.ranker_state)):
+                                     (eng.components.ranker, trained.state if trained else None)):
                 if state is not None and supports(component, Stateful):
                     component.load_state(state.arrays, state.attributes)
         if zoo.merger_state is None and supports(eng.components.merger, FittableMerger):

@@ -113,8 +113,9 @@ class TaskCard:
         _positive_whole(self.id, "train_size", value)
 
     def features(self) -> dict[str, float]:
-        """Numeric task features for the meta model (log sizes; missing ones omitted)."""
-        out = dict(self.meta)
+        """Numeric task features for the meta model (log sizes; missing ones omitted). The
+        ``probe`` flag (a probe column, not a target; see ``evaluation.is_probe``) is not a feature."""
+        out = {k: v for k, v in self.meta.items() if k != "probe"}
         if self.num_classes is not None:
             out["log_num_classes"] = math.log(self.num_classes)
         if self.train_size is not None:

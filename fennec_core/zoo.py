@@ -39,6 +39,14 @@ class ComponentState:
     attributes: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
 
 
+@attrs.frozen(eq=False)
+class TrainedRanker:
+    """A ranker plugin trained on a zoo: the config it was built with and its fitted state."""
+
+    config: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    state: ComponentState = attrs.field(factory=ComponentState)
+
+
 @attrs.frozen(eq=False, kw_only=True)
 class FittedZoo:
     """Everything a fitted Fennec knows, in normalised score space where it matters.
@@ -52,7 +60,10 @@ class FittedZoo:
     predicted from features). ``archi``: the architecture encoding the model features came
     from. ``task_embeddings`` / ``proxy``: historical tasks' items embedded by a task proxy,
     and that proxy's spec. ``warm_strength``: the resolved warm-start shrinkage (None until
-    chosen). ``merger_state`` / ``ranker_state``: fitted state of stateful components.
+    chosen). ``merger_state``: a fittable merger's state. ``rankers``: the ranker plugins
+    trained on this zoo, by name (a zoo may hold several, e.g. the bundled zoo's
+    ``model-spider``); the engine's ``ranker`` setting says which one ranks, and ``fennec``
+    (the pipeline) needs none.
     """
 
     history: History
@@ -68,7 +79,7 @@ class FittedZoo:
     proxy: dict[str, Any] | None = None
     warm_strength: float | None = None
     merger_state: ComponentState | None = None
-    ranker_state: ComponentState | None = None
+    rankers: dict[str, TrainedRanker] = attrs.field(factory=dict, converter=_frozen_dict)
 
     # -- ids ------------------------------------------------------------------------------
 

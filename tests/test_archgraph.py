@@ -117,3 +117,23 @@ def test_meta_features_of_a_model():
     assert feats["depth"] >= 5 and graph.model_id == "small"
     _, big = describe_model(lambda: tiny_resnet(width=64, blocks=4), input_size=64)
     assert big["log10_flops"] > feats["log10_flops"] and big["log10_params"] > feats["log10_params"]
+
+
+class _StandardisedConv(nn.Conv2d):
+    """A conv whose weight is computed in forward (weight standardisation, as NFNets do)."""
+
+    def forward(self, x):
+        w = self.weight
+        w = (w - w.mean(dim=(1, 2, 3), keepdim=True)) / (w.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+        return nn.functional.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+def test_conv_with_a_computed_weight_keeps_its_shape():
+    # NFNets standardise their conv weights: the conv's only parameter input is then its bias
+    # (timm:nf_resnet50 and 13 other NFNets failed with IndexError before)
+    net = nn.Sequential(_StandardisedConv(3, 8, 3, padding=1), nn.ReLU(), _StandardisedConv(8, 4, 5, padding=2))
+    g = capture(net, (1, 3, 16, 16), model_id="nf")
+    convs = [d for _, d in g.graph.nodes(data=True) if d["op"] == "conv"]
+    assert len(convs) == 2
+    assert [(c["out_channels"], c["in_channels"], c["kernel"]) for c in convs] == \
+        [(8, 3, (3, 3)), (4, 8, (5, 5))]

@@ -10,7 +10,7 @@ from fennec_core.errors import InputError
 from fennec_core.evaluation import evaluate
 from fennec_core.evaluation.protocols import static_scores
 
-#: Static-baseline weighted tau quoted in DESIGN.md for these tables (mean z-score, LOO).
+#: Static-baseline weighted tau of these tables (mean z-score, LOO), as docs/evaluation.md reports them.
 #: The Model Spider figure (0.76) is on its 8 classification targets; its full table here
 #: also holds 2 regression targets.
 STATIC_TAU = {"fennec105": 0.641, "parc": 0.648}

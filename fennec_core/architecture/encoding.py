@@ -10,6 +10,11 @@ cards either as their first ``dims`` principal components (``arch_pc_<i>``; 128 
 would swamp a linear meta model fitted on a few dozen models) or, as in the paper, as a one-hot
 KMeans cluster id (``arch_cluster_<i>``).
 
+The meta features are computed whenever models come with an ``architecture`` (``fit`` and
+``evaluate``, with or without a graph encoder: :func:`architecture_features`); a models table's
+own columns of the same names win, and a card that has all of them is not built at all (the
+bundled zoo's table has them). A graph encoder (``--archi``) adds the archi2vec vectors.
+
 :class:`ArchiEncoding` keeps what a zoo needs to give a *new* model the same features later:
 the zoo's graphs, their vectors, the projection (PCA or KMeans) and the encoder's state when it
 has one as arrays (``dgl-gin``); encoders without one (``graph2vec``: a gensim model) are refit
@@ -26,6 +31,11 @@ import numpy as np
 
 from fennec_core.errors import FennecError, InputError, StoreError
 from fennec_core.records import ArchGraph, ModelCard
+
+#: The meta features :func:`fennec_core.architecture.features.describe_model` computes.
+ARCH_FEATURES = ("log10_params", "conv_linear_layers", "depth", "log10_flops", "input_size")
+#: Card features that come from an archi2vec encoding (replaced when a new encoding is fitted).
+ARCHI2VEC_PREFIXES = ("arch_pc_", "arch_cluster_")
 
 
 def describe_architecture(reference: str, model_id: str | None = None, *,
@@ -53,7 +63,7 @@ class ArchiEncoding:
     encoder_config: dict[str, Any]
     dims: int | None
     clusters: int | None
-    graphs: list[ArchGraph]
+    graphs: Sequence[ArchGraph]  # a list, or PackedGraphs read from a store (unpacked on first use)
     vectors: np.ndarray
     projection: dict[str, np.ndarray]
     encoder_state: dict[str, np.ndarray] = attrs.field(factory=dict)
@@ -61,7 +71,7 @@ class ArchiEncoding:
     @property
     def model_ids(self) -> list[str]:
         """Models whose graphs the encoder was fitted on."""
-        return [g.model_id for g in self.graphs]
+        return list(getattr(self.graphs, "model_ids", None) or [g.model_id for g in self.graphs])
 
     def features(self, vectors: np.ndarray) -> list[dict[str, float]]:
         """archi2vec card features of encoder vectors: principal components or a one-hot cluster."""
@@ -79,8 +89,9 @@ class ArchiEncoding:
         enc = registry.create("graph_encoder", self.encoder, **self.encoder_config)
         if self.encoder_state and hasattr(enc, "load_state"):
             return enc.load_state(self.encoder_state)
-        enc.fit(self.graphs)
-        again = enc.transform(self.graphs)
+        graphs = list(self.graphs)
+        enc.fit(graphs)
+        again = enc.transform(graphs)
         if not np.allclose(again, self.vectors, atol=1e-5):
             raise FennecError(
                 f"{self.encoder}: refitting on the zoo's stored graphs does not reproduce its stored vectors "
@@ -108,20 +119,22 @@ class ArchiEncoding:
         from fennec_core.architecture.graph_io import graph_hash, pack_graphs
 
         _, meta = pack_graphs(self.graphs)
+        hashes = getattr(self.graphs, "sha256", None) or [graph_hash(g) for g in self.graphs]
         return {"encoder": self.encoder, "encoder_config": self.encoder_config, "dims": self.dims,
-                "clusters": self.clusters, "graphs": meta, "graph_sha256": [graph_hash(g) for g in self.graphs]}
+                "clusters": self.clusters, "graphs": meta, "graph_sha256": hashes}
 
     @classmethod
     def from_stored(cls, arrays: Mapping[str, np.ndarray], attributes: Mapping[str, Any]) -> ArchiEncoding:
         """Rebuild from :meth:`arrays` and :meth:`attributes` (arrays and JSON only)."""
-        from fennec_core.architecture.graph_io import unpack_graphs
+        from fennec_core.architecture.graph_io import PackedGraphs
 
         def sub(prefix: str) -> dict[str, np.ndarray]:
             return {k.removeprefix(prefix): np.asarray(v) for k, v in arrays.items() if k.startswith(prefix)}
 
         try:
             return cls(attributes["encoder"], dict(attributes["encoder_config"]), attributes["dims"],
-                       attributes["clusters"], unpack_graphs(sub("graphs/"), attributes["graphs"]),
+                       attributes["clusters"], PackedGraphs(sub("graphs/"), attributes["graphs"],
+                                                            attributes.get("graph_sha256")),
                        np.asarray(arrays["vectors"]), sub("projection/"), sub("encoder_state/"))
         except KeyError as exc:
             raise StoreError(f"stored architecture encoding is incomplete (missing {exc})") from None
@@ -152,13 +165,15 @@ def encode_graphs(
     dims: int = 4,
     clusters: int | None = None,
     seed: int = 0,
+    progress: bool = False,
 ) -> tuple[list[dict[str, float]], ArchiEncoding]:
-    """Fit a graph encoder on a zoo's graphs: (archi2vec features per graph, the encoding)."""
+    """Fit a graph encoder on a zoo's graphs: (archi2vec features per graph, the encoding).
+    ``progress`` goes to an encoder that takes it (``dgl-gin``: a bar over its epochs)."""
     from fennec_core.plugin import registry
 
     if len(graphs) < 2:
         raise InputError("architecture features need at least 2 architectures")
-    enc = registry.create("graph_encoder", encoder, **(encoder_config or {}))
+    enc = registry.default_registry().build("graph_encoder", encoder, dict(encoder_config or {}), progress=progress)
     vectors = np.asarray(enc.fit(graphs).transform(graphs), dtype=np.float64)
     if clusters:
         from sklearn.cluster import KMeans
@@ -202,16 +217,32 @@ def fit_architectures(
         graphs.append(graph)
         feats.append(f)
     extra, encoding = encode_graphs(graphs, encoder=encoder, encoder_config=encoder_config, dims=dims,
-                                    clusters=clusters, seed=seed)
+                                    clusters=clusters, seed=seed, progress=progress)
     by_id = {c.id: (f, e) for c, f, e in zip(with_arch, feats, extra, strict=True)}
     out = []
     for card in cards:
         if card.id in by_id:
             f, e = by_id[card.id]
-            out.append(ModelCard(card.id, card.architecture, {**card.meta, **f, **e}))
+            own = {k: v for k, v in card.meta.items() if not k.startswith(ARCHI2VEC_PREFIXES)}
+            out.append(ModelCard(card.id, card.architecture, {**f, **own, **e}))
         else:
             out.append(card)
     return out, encoding
+
+
+def architecture_features(cards: Sequence[ModelCard], *, progress: bool = False,
+                          cache: Any = None) -> list[ModelCard]:
+    """``cards`` with the architecture meta features (:data:`ARCH_FEATURES`) of their
+    ``architecture`` added: a card's own values win, and a card that has them all (or has no
+    architecture) is left as it is, its architecture never built."""
+    todo = [c for c in cards if c.architecture and not all(f in c.meta for f in ARCH_FEATURES)]
+    if not todo:
+        return list(cards)
+    from tqdm.auto import tqdm
+
+    computed = {c.id: describe_architecture(c.architecture, c.id, cache=cache)[1]
+                for c in tqdm(todo, desc="architectures", disable=not progress, leave=False)}
+    return [ModelCard(c.id, c.architecture, {**computed[c.id], **c.meta}) if c.id in computed else c for c in cards]
 
 
 @attrs.frozen
@@ -220,20 +251,25 @@ class ArchiSpec:
 
     ``encoder``: a graph encoder name (``graph2vec``, ``dgl-gin``, a third party's) with
     ``encoder_config``; its vectors enter the cards as ``dims`` principal components, or as a
-    one-hot of ``clusters`` KMeans clusters. ``cache``: reuse captured architectures from
+    one-hot of ``clusters`` KMeans clusters. ``encoder=None``: the architecture meta features
+    only (what ``archi=None`` does). ``cache``: reuse captured architectures from
     ``$FENNEC_CACHE_DIR``.
     """
 
-    encoder: str = "graph2vec"
+    encoder: str | None = "graph2vec"
     encoder_config: dict[str, Any] = attrs.field(factory=dict)
     dims: int = 4
     clusters: int | None = None
     cache: bool = True
 
-    def apply(self, cards: Sequence[ModelCard], *, progress: bool = False) -> tuple[list[ModelCard], ArchiEncoding]:
-        """(cards with architecture and archi2vec features, the encoding the zoo keeps)."""
+    def apply(self, cards: Sequence[ModelCard], *,
+              progress: bool = False) -> tuple[list[ModelCard], ArchiEncoding | None]:
+        """(cards with architecture and archi2vec features, the encoding the zoo keeps: None
+        without an encoder)."""
         from fennec_core.architecture.graph_io import ArchCache
 
+        if self.encoder is None:
+            return architecture_features(cards, progress=progress, cache=ArchCache() if self.cache else None), None
         return fit_architectures(cards, encoder=self.encoder, encoder_config=dict(self.encoder_config),
                                  dims=self.dims, clusters=self.clusters, progress=progress,
                                  cache=ArchCache() if self.cache else None)
@@ -262,11 +298,26 @@ def architecture_cards(references: Sequence[str], names: Sequence[str] | None = 
 
 def apply_archi(archi: ArchiSpec | ArchiEncoding | str | None, cards: Sequence[ModelCard], *,
                 progress: bool = False) -> tuple[list[ModelCard], ArchiEncoding | None]:
-    """(cards, encoding) for ``Fennec.fit(archi=...)``: None leaves the cards as they are; an
-    ArchiSpec (or an encoder name) adds architecture and archi2vec features; a fitted
-    ArchiEncoding is kept as it is (its features are already in the cards)."""
-    if archi is None:
-        return list(cards), None
+    """(cards, encoding) for ``Fennec.fit(archi=...)``: None adds the architecture meta
+    features of cards with an ``architecture`` (:func:`architecture_features`); an ArchiSpec
+    (or an encoder name) adds archi2vec features too; a fitted ArchiEncoding is kept as it is
+    (its features are already in the cards)."""
     if isinstance(archi, ArchiEncoding):
         return list(cards), archi
-    return (ArchiSpec(archi) if isinstance(archi, str) else archi).apply(cards, progress=progress)
+    spec = ArchiSpec(None) if archi is None else ArchiSpec(archi) if isinstance(archi, str) else archi
+    return spec.apply(cards, progress=progress)
+
+
+def fit_model_cards(history: Any, models: Any, archi: ArchiSpec | ArchiEncoding | str | None, *,
+                    progress: bool = False) -> tuple[dict[str, ModelCard], ArchiEncoding | None]:
+    """(model cards by id, the architecture encoding) for ``Fennec.fit``: ``models`` (cards or a
+    CSV path) checked against the history's models, with architecture features (:func:`apply_archi`)."""
+    from fennec_core.io.tables import as_cards
+
+    cards = as_cards(models, "models")
+    unknown = [c.id for c in cards if not history.has_model(c.id)]
+    if unknown:
+        raise InputError(f"models table lists {len(unknown)} model(s) not in the history, e.g. {unknown[0]!r}; "
+                         "add their scores to the history, or leave them out of the models table")
+    cards, encoding = apply_archi(archi, cards, progress=progress)
+    return {c.id: c for c in cards}, encoding

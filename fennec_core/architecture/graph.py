@@ -1,7 +1,7 @@
 """Architecture graphs: any ``torch.nn.Module`` becomes an attributed DAG (an ArchGraph).
 
-Capture (measured in DESIGN.md on the 105 benchmark architectures: all captured in about
-12 s, where ``torch.fx`` fails on 3): one forward pass on the *meta* device -- parameters and
+Capture (measured by ``benchmarks/bench_archi2vec.py`` on the 105 benchmark architectures, see
+docs/archi2vec.md: all 105 captured, including the 3 ``torch.fx`` cannot trace): one forward pass on the *meta* device -- parameters and
 input are meta tensors, so nothing is computed or allocated -- then a walk of the autograd
 graph from the output back through ``grad_fn.next_functions``. Edges follow data flow
 (input -> consumer). A module passed in is never modified: its parameters are swapped for
@@ -96,8 +96,11 @@ def _attributes(fn: Any, op: str, weights: list[tuple[int, ...]]) -> dict[str, A
         groups = getattr(fn, "_saved_groups", None)
         if groups is not None:
             attrs["groups"] = int(groups)
-        if weights:
-            w = weights[0]
+        w = next((w for w in weights if len(w) >= 3), None)
+        if w is None:  # a computed weight (NFNets standardise theirs): only the bias is a parameter here
+            saved = getattr(fn, "_saved_weight", None)
+            w = tuple(saved.shape) if saved is not None and len(getattr(saved, "shape", ())) >= 3 else None
+        if w is not None:
             attrs["out_channels"] = w[0]
             attrs["in_channels"] = w[1] * attrs.get("groups", 1)
             attrs["kernel"] = tuple(w[2:])

@@ -83,6 +83,8 @@ def graph_hash(graph: ArchGraph) -> str:
 
 def pack_graphs(graphs: Sequence[ArchGraph]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Many graphs as concatenated int arrays plus a JSON part (vocabularies, ids, offsets)."""
+    if isinstance(graphs, PackedGraphs):
+        return dict(graphs.arrays), dict(graphs.meta)
     tables = [graph_table(g) for g in graphs]
     ops = sorted({o for t in tables for o in t["op"]})
     feats = sorted({f for t in tables for f in t["feature"]})
@@ -100,14 +102,20 @@ def pack_graphs(graphs: Sequence[ArchGraph]) -> tuple[dict[str, np.ndarray], dic
     return arrays, meta
 
 
+def _offsets(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> tuple[np.ndarray, ...]:
+    """(nodes, edges, node offsets, edge offsets) of packed graphs, checked against each other."""
+    nodes, edges = np.asarray(arrays["nodes"]), np.asarray(arrays["edges"])
+    n_off = np.concatenate([[0], np.cumsum(meta["node_counts"])]).astype(int)
+    e_off = np.concatenate([[0], np.cumsum(meta["edge_counts"])]).astype(int)
+    if n_off[-1] != len(nodes) or e_off[-1] != len(edges) or len(meta["node_counts"]) != len(meta["model_ids"]):
+        raise ValueError("node/edge counts do not match the arrays")
+    return nodes, edges, n_off, e_off
+
+
 def unpack_graphs(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> list[ArchGraph]:
     """Inverse of :func:`pack_graphs`."""
     try:
-        nodes, edges = np.asarray(arrays["nodes"]), np.asarray(arrays["edges"])
-        n_off = np.concatenate([[0], np.cumsum(meta["node_counts"])]).astype(int)
-        e_off = np.concatenate([[0], np.cumsum(meta["edge_counts"])]).astype(int)
-        if n_off[-1] != len(nodes) or e_off[-1] != len(edges):
-            raise ValueError("node/edge counts do not match the arrays")
+        nodes, edges, n_off, e_off = _offsets(arrays, meta)
         out = []
         for i, mid in enumerate(meta["model_ids"]):
             block = nodes[n_off[i]:n_off[i + 1]]
@@ -121,6 +129,42 @@ def unpack_graphs(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> 
         return out
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise StoreError(f"stored architecture graphs are malformed ({type(exc).__name__}: {exc})") from None
+
+
+class PackedGraphs(Sequence[ArchGraph]):
+    """Graphs as a store keeps them (:func:`pack_graphs`), unpacked on first use.
+
+    Loading a zoo then neither imports networkx nor builds graphs that ranking never reads;
+    saving it again writes the packed arrays back as they are. The counts are checked now
+    (a malformed store fails at load), each graph's content when it is unpacked.
+    """
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+                 sha256: Sequence[str] | None = None) -> None:
+        try:
+            _offsets(arrays, meta)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"stored architecture graphs are malformed ({type(exc).__name__}: {exc})") from None
+        self.arrays, self.meta = dict(arrays), dict(meta)
+        self.sha256 = list(sha256) if sha256 is not None and len(sha256) == len(meta["model_ids"]) else None
+        self._graphs: list[ArchGraph] | None = None
+
+    @property
+    def model_ids(self) -> list[str]:
+        """The graphs' model ids, without unpacking them."""
+        return [str(m) for m in self.meta["model_ids"]]
+
+    def unpacked(self) -> list[ArchGraph]:
+        """The graphs (unpacked once)."""
+        if self._graphs is None:
+            self._graphs = unpack_graphs(self.arrays, self.meta)
+        return self._graphs
+
+    def __len__(self) -> int:
+        return len(self.meta["model_ids"])
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.unpacked()[index]
 
 
 def _library_version(reference: str) -> str:

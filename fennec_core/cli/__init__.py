@@ -2,8 +2,9 @@
 format (:mod:`.format`).
 
 Every user error is one line on stderr and exit code 2 (``--debug`` shows the traceback);
-an unexpected internal error exits 1 and asks for ``--debug``. Warnings are one line each
-(``fennec: warning: ...``). When the reader of stdout goes away (``fennec rank | head -1``)
+an unexpected internal error exits 1 and asks for ``--debug``. Warnings, from Fennec or a
+library, become one-line notes (``fennec: note: ...``, no file path or source line), which
+``--quiet`` hides like every note (``--debug`` shows them as Python does). When the reader of stdout goes away (``fennec rank | head -1``)
 the command stops quietly with exit code 141, as a command killed by SIGPIPE would.
 """
 
@@ -22,10 +23,10 @@ EXIT_PIPE = 141
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                       file: TextIO | None = None, line: str | None = None) -> None:
-    """``warnings.showwarning`` for the CLI: ``fennec: warning: msg`` on one line, no source line."""
+    """``warnings.showwarning`` for the CLI: ``fennec: note: msg`` on one line, no file path or source line."""
     text = " ".join(str(message).split())
     with contextlib.suppress(OSError):  # stderr gone too: nothing to tell
-        print(f"fennec: warning: {text}", file=file or sys.stderr)
+        print(f"fennec: note: {text}", file=file or sys.stderr)
 
 
 def _stdout_gone() -> int:
@@ -47,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     with warnings.catch_warnings():  # restores the warning machinery when main returns
-        if not args.debug:
+        if args.quiet:
+            warnings.simplefilter("ignore")  # notes are hidden by -q, warnings are notes
+        elif not args.debug:
             warnings.showwarning = _one_line_warning
         try:
             code = int(getattr(commands, args.handler)(args) or 0)

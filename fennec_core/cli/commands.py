@@ -28,10 +28,9 @@ def _engine(args: argparse.Namespace):
 
 
 def _load_zoo(args: argparse.Namespace):
-    from fennec_core.engine import Fennec
-    from fennec_core.io.bundled import bundled_zoo_path
+    from fennec_core.cli.zoo_commands import load_zoo
 
-    return Fennec.load(args.zoo or bundled_zoo_path(), device=args.device)
+    return load_zoo(args)
 
 
 def _models(args: argparse.Namespace):
@@ -58,6 +57,12 @@ def _check_out(path: str, flag: str, *, folder: bool = False) -> None:
     from fennec_core.io.tables import check_output_path
 
     check_output_path(path, flag, folder=folder)
+
+
+def _print_json(doc: Any) -> int:
+    """Print ``doc`` as indented JSON on stdout (what ``--json`` gives); returns exit code 0."""
+    print(json.dumps(doc, indent=2))
+    return 0
 
 
 def _task_embeddings_file(path: str | None):
@@ -113,8 +118,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     k = getattr(engine.components.factorizer, "k", zoo.factors.k)  # pmf stores two bias columns beside its k
     how = f"{engine.factorizer}, k={k}" + (" chosen by CV" if zoo.k_selection else "") + \
         (f"; ranker {engine.ranker}" if engine.components.ranker is not None else "")
-    say(args, f"fitted {m} models x {n} tasks ({how}) "
-              f"in {time.perf_counter() - t0:.2f} s; saved to {args.out}")
+    seconds = time.perf_counter() - t0
+    if args.json:
+        return _print_json({"models": m, "tasks": n, "observed": int(zoo.history.mask.sum()),
+                            "factorizer": engine.factorizer, "k": int(k), "k_chosen_by_cv": bool(zoo.k_selection),
+                            "ranker": engine.ranker, "out": args.out, "seconds": round(seconds, 3)})
+    say(args, f"fitted {m} models x {n} tasks ({how}) in {seconds:.2f} s; saved to {args.out}")
     return 0
 
 
@@ -167,14 +176,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.predictions:
         _check_out(args.predictions, "--predictions")
-    history = read_history(args.history)
-    models = _models(args)
-    spec = _archi(args)
-    if spec is not None:
-        models, _ = spec.apply(models, progress=not args.quiet)
-    embeddings, _ = _task_embeddings_file(args.task_embeddings)
-    report = evaluate(_engine(args), history, protocol=args.protocol, models=models,
-                      tasks=read_tasks(args.tasks) if args.tasks else None, progress=not args.quiet,
+    if bool(args.zoo) == bool(args.history):
+        raise InputError("give --history H.csv (with --models/--tasks) or --zoo NAME|PATH (its own tables), not both"
+                         if args.zoo else "give --history H.csv, or --zoo NAME|PATH to evaluate on a zoo's own tables "
+                         "(see `fennec zoos`)")
+    if args.zoo:
+        if args.models or args.tasks or args.archi != "none":
+            raise InputError("--zoo evaluates on the zoo's own models and tasks tables; --models, --tasks and --archi "
+                             "go with --history")
+        zoo_engine = _load_zoo(args)
+        engine = zoo_engine.clone(**_overrides(args))
+        zoo = zoo_engine.zoo_
+        history, models, tasks = zoo.history, list(zoo.models.values()), list(zoo.tasks.values())
+        embeddings = dict(zoo.task_embeddings) or None
+    else:
+        engine = _engine(args)
+        history = read_history(args.history)
+        models = _models(args)
+        spec = _archi(args)
+        if spec is not None:
+            models, _ = spec.apply(models, progress=not args.quiet)
+        tasks = read_tasks(args.tasks) if args.tasks else None
+        embeddings, _ = _task_embeddings_file(args.task_embeddings)
+    if args.proxy:
+        if args.task_embeddings:
+            raise InputError("give --proxy (embed the tasks' descriptions) or --task-embeddings, not both")
+        from fennec_core.task.proxies import description_embeddings
+
+        embeddings, _ = description_embeddings(tasks or [], args.proxy)
+    report = evaluate(engine, history, protocol=args.protocol, models=models, tasks=tasks, progress=not args.quiet,
                       repeats=args.repeats, task_embeddings=embeddings)
     if args.predictions:
         report.write_predictions(args.predictions)
@@ -186,26 +216,43 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Engine parameters given on the command line (for a clone of a loaded zoo's engine)."""
+    cfg = parse_config(args.config or [])
+    out = {k: v for k, v in cfg.items() if not k.endswith("_config")}
+    out.update({k: v for k, v in cfg.items() if k.endswith("_config") and v})
+    out.update({k: v for k, v in (("factorizer", args.factorizer), ("score_merger", args.score_merger),
+                                  ("ranker", getattr(args, "ranker", None))) if v})
+    return out
+
+
 def cmd_update(args: argparse.Namespace) -> int:
     """Fold new tasks or models into a fitted zoo (full refit when needed) and save it."""
     from fennec_core.engine import Fennec
+    from fennec_core.io.catalog import check_writable, resolve
     from fennec_core.io.store import store_lock
     from fennec_core.io.tables import read_models, read_tasks
 
     t0 = time.perf_counter()
-    with store_lock(args.zoo):  # load, change and save as one step: concurrent updates are serialised
-        engine = Fennec.load(args.zoo)
+    source = resolve(args.zoo)
+    if args.out:
+        _check_out(args.out, "--out", folder=True)
+    else:
+        check_writable(source)
+    target = args.out or source
+    with store_lock(target):  # load, change and save as one step: concurrent updates are serialised
+        engine = Fennec.load(source)
         report = engine.update(args.history, models=read_models(args.models) if args.models else None,
                                tasks=read_tasks(args.tasks) if args.tasks else None,
                                refit_threshold=args.refit_threshold, force_refit=args.refit)
-        engine.save(args.zoo)
+        engine.save(target)
     report["seconds"] = round(time.perf_counter() - t0, 3)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         how = f"full refit ({report['reason']})" if report["refit"] else "fold-in, no refit"
         print(f"added {len(report['new_tasks'])} task(s), {len(report['new_models'])} model(s) by {how}; "
-              f"saved to {args.zoo}")
+              f"saved to {target}")
     return 0
 
 
@@ -216,13 +263,20 @@ def cmd_add_model(args: argparse.Namespace) -> int:
 
     if args.name and len(args.name) != len(args.model):
         raise InputError(f"give one --name per --model ({len(args.model)} models, {len(args.name)} names)")
+    from fennec_core.io.catalog import check_writable, resolve
+
+    source = resolve(args.zoo)
     if args.out:
         _check_out(args.out, "--out", folder=True)
-    with store_lock(args.out or args.zoo):  # in place: load, change and save as one step
-        engine = Fennec.load(args.zoo, device=args.device)
+    else:
+        check_writable(source)
+    with store_lock(args.out or source):  # in place: load, change and save as one step
+        engine = Fennec.load(source, device=args.device)
         added = engine.add_architectures(args.model, args.name, cache=not args.no_cache)
-        engine.save(args.out or args.zoo)
-    say(args, f"added {len(added)} model(s) with predicted vectors: {', '.join(added)}; saved to {args.out or args.zoo}")
+        engine.save(args.out or source)
+    if args.json:
+        return _print_json({"added": list(added), "out": args.out or source})
+    say(args, f"added {len(added)} model(s) with predicted vectors: {', '.join(added)}; saved to {args.out or source}")
     return 0
 
 
@@ -231,7 +285,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     from fennec_core.evaluation import fit_without_task, static_scores
-    from fennec_core.evaluation.metrics import all_metrics
+    from fennec_core.evaluation.metrics import all_metrics, format_metric, metric_label
 
     t0 = time.perf_counter()
     loaded = _load_zoo(args)
@@ -239,21 +293,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     history = zoo.history
     truth_col, observed = history.column(task)  # a clear error for an unknown target
     engine = fit_without_task(loaded, history, task, models=list(zoo.models.values()),
-                              tasks=list(zoo.tasks.values()))
+                              tasks=list(zoo.tasks.values()), progress=not args.quiet)
     ranking = engine.rank(zoo.tasks[task])
     elapsed = time.perf_counter() - t0
     truth = {m: float(truth_col[i]) for i, m in enumerate(history.model_ids) if observed[i]}
-    print(f"Hidden target: {task!r} ({len(truth)} models). Fennec fitted on the other "
-          f"{len(history.task_ids) - 1} tasks and ranked without seeing it.\n")
-    print_ranking(args, ranking.top(args.top), truth)
+    if not args.json:
+        print(f"Hidden target: {task!r} ({len(truth)} models). Fennec fitted on the other "
+              f"{len(history.task_ids) - 1} tasks and ranked without seeing it.\n")
+        print_ranking(args, ranking.top(args.top), truth)
     pos = {m: i for i, m in enumerate(ranking.model_ids)}
     pred = np.array([ranking.scores[pos[m]] for m in history.model_ids])
     static = static_scores(history.without_task(task))
     fm = all_metrics(truth_col[observed], pred[observed])
     sm = all_metrics(truth_col[observed], static[observed])
-    print()
-    print_table(["metric", "fennec", "static baseline"], [[k, f"{fm[k]:.3f}", f"{sm[k]:.3f}"] for k in fm])
     best = max(truth, key=truth.get)
+    if args.json:
+        return _print_json({"task": task, "ranking": ranking.top(args.top).to_dict(), "truth": truth,
+                            "metrics": {"fennec": fm, "static": sm}, "best": {"model": best, "truth": truth[best]},
+                            "seconds": round(elapsed, 3)})
+    print()
+    print_table(["metric", "fennec", "static baseline"],
+                [[metric_label(k), format_metric(fm[k], k), format_metric(sm[k], k)] for k in fm])
     print(f"\nbest true model: {best} ({truth[best]:.4f}); done in {elapsed:.2f} s")
     return 0
 
@@ -295,6 +355,9 @@ def cmd_build_history(args: argparse.Namespace) -> int:
                            allow_random_weights=args.allow_random_weights, allow_download=args.allow_download,
                            batch_size=args.batch_size,
                            image_size=args.image_size, progress=not args.quiet)
+    if args.json:
+        return _print_json({"pairs": report.total, "skipped": report.skipped, "computed": report.computed,
+                            "out": str(report.out), "estimator": args.estimator})
     say(args, f"{report.total} pairs: {report.skipped} already in {report.out}, {report.computed} computed now")
     return 0
 
@@ -308,8 +371,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
                             sep=args.sep)
     write_history(history, args.out)
     m, n = history.shape
+    if args.json:
+        return _print_json({"cells": int(history.mask.sum()), "models": m, "tasks": n, "out": args.out})
     say(args, f"wrote {int(history.mask.sum())} cells ({m} models x {n} tasks) to {args.out}")
     return 0
 
 
-# -- parser -----------------------------------------------------------------------------------
+from fennec_core.cli.zoo_commands import cmd_zoo_info, cmd_zoos  # noqa: E402,F401  (handlers named by the parser)

@@ -14,6 +14,7 @@ from fennec_core import __version__
 from fennec_core.errors import InputError
 
 EXIT_USER = 2
+ZOO_HELP = "a bundled zoo's name (see `fennec zoos`; default pytorchcv105) or the path of a fitted store"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -116,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "warm_strength=10, seed=1")
     archi = argparse.ArgumentParser(add_help=False)
     archi.add_argument("--archi", default="none",
-                       help="add architecture features from the models table's `architecture` column: a graph "
+                       help="add archi2vec graph vectors of the models table's `architecture` column (its meta "
+                            "features, params/layers/depth/FLOPs/input size, are computed in any case): a graph "
                             "encoder name (graph2vec, dgl-gin, or a plugin's; see `fennec plugins`) or none (default)")
     archi.add_argument("--archi-dims", type=whole(1), default=4, help="principal components of the archi2vec vectors (4)")
     archi.add_argument("--archi-clusters", type=whole(1), help="instead, a one-hot KMeans cluster id with this many clusters")
@@ -152,10 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proxy-config", action="append", metavar="KEY=VALUE",
                    help="proxy option, e.g. model=ViT-B-32, pretrained=/path/to/open_clip_pytorch_model.bin")
     s.add_argument("--images-per-task", type=whole(1), default=100, help="images sampled per task (100)")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_fit")
 
     s = sub.add_parser("rank", parents=[common, device], help="rank the zoo's models for a new task")
-    s.add_argument("--zoo", help="zoo store (default: the bundled 105-model zoo)")
+    s.add_argument("--zoo", help=ZOO_HELP)
     s.add_argument("--task", help="task id (a task of the zoo reuses its card)")
     s.add_argument("--num-classes", type=whole(1), help="number of classes of the new task")
     s.add_argument("--train-size", type=whole(1), help="training-set size of the new task")
@@ -167,11 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--images-per-task", type=whole(1), default=100, help="images sampled from --images (100)")
     s.add_argument("--embeddings", help=".npy [n_items, d] of the new task, embedded like the zoo's tasks")
     s.add_argument("--describe", help="describe the task in words, e.g. \"photos of yoga poses\" (text proxy)")
+    s.add_argument("--ranker", help="rank with fennec (the pipeline) or a ranker the zoo holds trained, e.g. "
+                                    "model-spider on the bundled zoo (default: the one the zoo was fitted with)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_rank")
 
     s = sub.add_parser("update", parents=[common], help="add new tasks or models to a fitted zoo")
-    s.add_argument("--zoo", required=True, help="zoo store to update (rewritten atomically)")
+    s.add_argument("--zoo", required=True, help="zoo to update: a store path (rewritten atomically unless --out) or a "
+                                                "bundled zoo's name (then --out is needed)")
+    s.add_argument("--out", help="write the updated zoo here (default: update --zoo in place, atomically)")
     s.add_argument("--history", required=True, help="long CSV model,task,score of the new cells")
     s.add_argument("--models", help="models CSV with meta features of new models")
     s.add_argument("--tasks", help="tasks CSV with cards of new tasks")
@@ -184,20 +191,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("add-model", parents=[common, device],
                        help="add models with no history: features from the architecture, vectors predicted")
-    s.add_argument("--zoo", required=True, help="zoo store to add the models to (rewritten atomically unless --out)")
+    s.add_argument("--zoo", required=True, help="zoo to add the models to: a store path (rewritten atomically unless "
+                                                "--out) or a bundled zoo's name (then --out is needed)")
     s.add_argument("--model", action="append", required=True,
                    help="architecture reference (pytorchcv:NAME, timm:NAME, py:MODULE:CALLABLE); repeat for several")
     s.add_argument("--name", action="append", help="model id for each --model (default: the reference)")
     s.add_argument("--no-cache", action="store_true", help="capture the architectures again (no disk cache)")
     s.add_argument("--out", help="write the updated zoo here (default: update --zoo in place, atomically)")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_add_model")
 
     s = sub.add_parser("evaluate", parents=[common, components, archi, device], help="leave-one-task-out evaluation")
-    s.add_argument("--history", required=True, help="long CSV with columns model,task,score")
+    s.add_argument("--history", help="long CSV with columns model,task,score (or --zoo)")
+    s.add_argument("--zoo", help="evaluate on a zoo's own tables, settings and task embeddings: " + ZOO_HELP)
     s.add_argument("--models", help="models CSV: model[,architecture][,numeric meta columns]")
     s.add_argument("--tasks", help="tasks CSV: task[,num_classes][,train_size][,description]")
     s.add_argument("--task-embeddings", help=".npz with one [n_items, d] array per task id: each hidden task is "
                                              "ranked from its own embeddings")
+    s.add_argument("--proxy", help="embed each task's description (tasks table) with this text proxy (text) and rank "
+                                   "each hidden task from its description, mapped by the other tasks only")
     s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model (hide a model row)")
     s.add_argument("--repeats", type=whole(1), default=5, help="draws of known cells per target for loo-warm:K")
     s.add_argument("--predictions", help="write model,task,predicted,truth,static for every hidden cell")
@@ -234,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--allow-download", action="store_true",
                    help="let timm/pytorchcv download missing pretrained weights (by default only local caches and "
                         "@weights files are used: no network access)")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_build_history")
 
     s = sub.add_parser("demo", parents=[common, device], help="hide a target of the bundled zoo and rank it")
@@ -242,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "sport, yoga, flower, intel, weather, germ, nature")
     s.add_argument("--top", type=whole(1), default=10, help="how many models to show (default 10)")
     s.add_argument("--zoo", help=argparse.SUPPRESS)
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_demo")
 
     s = sub.add_parser("convert", parents=[common], help="convert a CSV to the long model,task,score format")
@@ -252,5 +266,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--task", help="task column (long layout)")
     s.add_argument("--score", help="score column (long layout)")
     s.add_argument("--sep", default="/", help="separator joining several model columns (default /)")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_convert")
+
+    s = sub.add_parser("zoos", parents=[common], help="list the bundled zoos: models, tasks, source, licence")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    s.set_defaults(handler="cmd_zoos")
+
+    s = sub.add_parser("zoo", parents=[common], help="inspect a zoo (`fennec zoo info`)")
+    zoo_sub = s.add_subparsers(dest="zoo_command", required=True, parser_class=_Parser, metavar="info",
+                               help="info: what a zoo holds")
+    s = zoo_sub.add_parser("info", parents=[common, device], help="what a zoo holds: counts, settings, tasks, models")
+    s.add_argument("--zoo", help=ZOO_HELP)
+    s.add_argument("--models", action="store_true", help="list every model with its features (default: the first 10)")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    s.set_defaults(handler="cmd_zoo_info")
     return p

@@ -78,3 +78,19 @@ ALL = {
 def all_metrics(truth: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """Every metric above for one task."""
     return {name: fn(truth, scores) for name, fn in ALL.items()}
+
+
+#: How text output names a metric: its unit where it is not 0-1 (JSON keeps the plain names).
+LABELS = {"pearson": "pearson x100"}
+
+
+def metric_label(name: str) -> str:
+    """A metric's name for a table, with its unit: ``pearson x100`` beside the 0-1 metrics."""
+    return LABELS.get(name, name)
+
+
+def format_metric(value: float, name: str) -> str:
+    """A metric's value for a table: Pearson x100 to one decimal, the 0-1 metrics to three."""
+    if math.isnan(value):
+        return "nan"
+    return f"{value:.1f}" if name == "pearson" else f"{value:.3f}"

@@ -5,6 +5,9 @@ model, merger) is refit on the history with that task's column hidden; the engin
 models for the hidden task, knowing only its TaskCard (classes, size); the ranking is
 compared with the hidden column on the models observed there.
 
+Tasks whose card has ``probe=1`` (cheap probes such as a linear probe on MNLI) stay in every
+fold's history and are never hidden: they are information about the models, not targets.
+
 ``loo-warm:K``: as ``loo``, but K seeded random cells of the hidden column are given to the
 engine as known scores (warm start); metrics are computed on the remaining cells only, for
 Fennec and the static baseline alike. Each target is drawn ``repeats`` times (different
@@ -27,7 +30,7 @@ import attrs
 import numpy as np
 
 from fennec_core.errors import InputError
-from fennec_core.evaluation.metrics import all_metrics
+from fennec_core.evaluation.metrics import all_metrics, format_metric, metric_label
 from fennec_core.history.normalize import TaskNormalizer
 from fennec_core.records import History, ModelCard, TaskCard
 
@@ -49,6 +52,12 @@ def parse_protocol(protocol: str) -> int:
         if k >= 1:
             return k
     raise InputError(f"unknown protocol {protocol!r}; available: {', '.join(PROTOCOLS)} (K >= 1 known cells)")
+
+
+def is_probe(card: TaskCard | None) -> bool:
+    """A task whose card says ``probe=1`` (e.g. a linear probe such as ``mnli_lp``): a cheap
+    measurement known for every model, used as information, never hidden as a target."""
+    return card is not None and bool(card.meta.get("probe", 0.0))
 
 
 def static_scores(history: History) -> np.ndarray:
@@ -107,11 +116,13 @@ class EvaluationReport:
     def format_table(self) -> str:
         """A plain-text table: per task and mean, each metric as method / static."""
         metrics = list(self.tasks[0].method) if self.tasks else []
-        head = ["task", "n"] + [f"{m} (fennec/{self.baseline})" for m in metrics]
-        rows = [[t.task, str(t.n_models)] + [f"{_fmt(t.method[m], m)} / {_fmt(t.static[m], m)}" for m in metrics]
-                for t in self.tasks]
-        mm, ms = self.mean("method"), self.mean("static")
-        rows.append(["mean", ""] + [f"{_fmt(mm[m], m)} / {_fmt(ms[m], m)}" for m in metrics])
+        head = ["task", "n"] + [f"{metric_label(m)} (fennec/{self.baseline})" for m in metrics]
+
+        def cells(method: dict[str, float], static: dict[str, float]) -> list[str]:
+            return [f"{format_metric(method[m], m)} / {format_metric(static[m], m)}" for m in metrics]
+
+        rows = [[t.task, str(t.n_models), *cells(t.method, t.static)] for t in self.tasks]
+        rows.append(["mean", "", *cells(self.mean("method"), self.mean("static"))])
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -131,10 +142,6 @@ class EvaluationReport:
                              "file path") from None
 
 
-def _fmt(x: float, metric: str) -> str:
-    if math.isnan(x):
-        return "nan"
-    return f"{x:.1f}" if metric == "pearson" else f"{x:.3f}"
 
 
 def evaluate(
@@ -152,7 +159,8 @@ def evaluate(
 
     ``history``: a History or CSV path; None evaluates on the engine's fitted zoo (its history,
     cards and task embeddings unless given). Each fold fits a clone of the engine (its
-    parameters, never its fitted state). With ``task_embeddings`` (proxy embeddings per task),
+    parameters, never its fitted state). ``models`` with an ``architecture`` get its meta
+    features where they lack them, as in ``fit``. With ``task_embeddings`` (proxy embeddings per task),
     each hidden task is ranked from its own embeddings through a mapping learned on the other
     tasks only. Returns the report, with the static baseline beside every number.
     """
@@ -170,6 +178,11 @@ def evaluate(
         history = as_history(history)
     n_known = parse_protocol(protocol)
     _check_k_per_fold(engine, history, protocol)
+    if models is not None:  # once here, not in every fold: cards with an architecture get its meta features
+        from fennec_core.architecture.encoding import ArchiSpec
+        from fennec_core.io.tables import as_cards
+
+        models, _ = ArchiSpec(None).apply(as_cards(models, "models"), progress=progress)
     if isinstance(repeats, bool) or not isinstance(repeats, int | np.integer) or repeats < 1:
         raise InputError(f"repeats must be a whole number >= 1 (draws of known cells per target), got {repeats!r}")
     if protocol == "loo-model":
@@ -187,7 +200,7 @@ def evaluate(
     for j, task in enumerate(tqdm(history.task_ids, desc=protocol, disable=not progress, leave=False)):
         train = history.without_task(task)
         truth, observed = history.column(task)
-        if observed.sum() < n_known + 2:
+        if observed.sum() < n_known + 2 or is_probe(task_cards.get(task)):
             continue
         own = (task_embeddings or {}).get(task)  # the hidden task's embeddings, if it has any
         fitted = fit_without_task(engine, history, task, models=models, tasks=list(task_cards.values()),
@@ -236,12 +249,13 @@ def _config(engine: Fennec) -> dict[str, Any]:
 
 def fit_without_task(engine: Fennec, history: History, task: str, *, models: Sequence[ModelCard] | None = None,
                      tasks: Sequence[TaskCard] | None = None,
-                     task_embeddings: Mapping[str, np.ndarray] | None = None) -> Fennec:
+                     task_embeddings: Mapping[str, np.ndarray] | None = None, progress: bool = False) -> Fennec:
     """A clone of ``engine`` fitted on ``history`` with ``task`` hidden from every fitted part
-    (its column, its card, its proxy embeddings): one fold of leave-one-task-out."""
+    (its column, its card, its proxy embeddings): one fold of leave-one-task-out. ``progress``:
+    the fit's progress bar (``fennec demo``)."""
     others = None if task_embeddings is None else {t: e for t, e in task_embeddings.items() if t != task}
     return engine.clone().fit(history.without_task(task), models, [c for c in tasks or [] if c.id != task],
-                              task_embeddings=others)
+                              task_embeddings=others, progress=progress)
 
 
 def _mean_runs(runs: list[dict[str, float]]) -> dict[str, float]:

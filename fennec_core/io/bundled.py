@@ -48,13 +48,24 @@ def load_archi_encoding():  # -> ArchiEncoding
 
 
 def build(out: str | None = None):
-    """Fit the bundled zoo from its CSVs with default settings and save it to ``out``."""
-    from fennec_core.engine import Fennec
+    """Fit the bundled zoo from its CSVs with default settings and save it to ``out``.
 
+    The zoo also holds a trained Model Spider (``rank --ranker model-spider``): its task tokens
+    are the text proxy's embeddings of the 7 task descriptions (all-MiniLM-L6-v2, which the
+    proxies extra installs), kept in the zoo as its task embeddings.
+    """
+    from fennec_core.engine import Fennec
+    from fennec_core.io.tables import read_tasks
+    from fennec_core.task.proxies import make_proxy, proxy_spec
+
+    text = make_proxy("text", {"device": "cpu"})
+    described = {t.id: t.description for t in read_tasks(data_path("zoo105_tasks.csv"))}
     engine = Fennec(device="cpu").fit(
         data_path("zoo105_history.csv"), data_path("zoo105_models.csv"), data_path("zoo105_tasks.csv"),
-        archi=load_archi_encoding(),
+        archi=load_archi_encoding(), task_embeddings={t: text.embed(d) for t, d in described.items()},
+        proxy=proxy_spec(text, "text", {}),
     )
+    engine.add_ranker("model-spider")
     engine.save(out or bundled_zoo_path())
     return engine
 

@@ -9,10 +9,12 @@ with :func:`convert_table` / ``fennec convert``.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import math
 import os
 import tempfile
+import zlib
 from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,12 @@ def _open_text(path: str | Path, header: str = ",".join(HISTORY_COLUMNS)) -> str
     if p.is_dir():
         raise InputError(f"{p}: is a folder, expected a CSV file")
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        raw = p.read_bytes()
+        if raw[:2] == b"\x1f\x8b":  # a gzip-compressed CSV (e.g. history.csv.gz)
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8-sig")
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise InputError(f"{p}: a damaged gzip file ({exc}); compress the CSV again or give it uncompressed") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 CSV") from None
     except OSError as exc:

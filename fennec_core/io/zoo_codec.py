@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from fennec_core import __version__
-from fennec_core.errors import FennecError, StoreError
+from fennec_core.errors import FennecError, InputError, StoreError
 from fennec_core.history.normalize import TaskNormalizer
 from fennec_core.records import Factors, History, ModelCard, TaskCard
-from fennec_core.zoo import ComponentState, FittedZoo
+from fennec_core.zoo import ComponentState, FittedZoo, TrainedRanker
 
 
 def _section(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -65,9 +65,16 @@ def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndar
     if zoo.archi is not None:
         arrays.update(_prefixed("archi", zoo.archi.arrays()))
     merger_arrays, merger_attrs = _encode_state(zoo.merger_state, "merger")
-    ranker_arrays, ranker_attrs = _encode_state(zoo.ranker_state, "ranker")
     arrays.update(merger_arrays)
+    active = zoo.rankers.get(params["ranker"])
+    ranker_arrays, ranker_attrs = _encode_state(active.state if active else None, "ranker")
     arrays.update(ranker_arrays)
+    others = {}  # further trained rankers: rankers/<name>/... beside the active one's ranker/...
+    for name, trained in zoo.rankers.items():
+        if name != params["ranker"]:
+            more, attributes = _encode_state(trained.state, f"rankers/{name}")
+            arrays.update(more)
+            others[name] = {"config": trained.config, "attributes": attributes}
     proxy_manifest = None
     if zoo.task_embeddings:
         arrays["proxy/embeddings"], proxy_manifest = pack_embeddings(zoo.task_embeddings)
@@ -103,6 +110,7 @@ def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndar
         "archi": zoo.archi.attributes() if zoo.archi is not None else None,
         "task_embeddings": proxy_manifest,
         "ranker": ranker,
+        "rankers": others or None,
     }
     return arrays, manifest
 
@@ -166,9 +174,37 @@ def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[di
         proxy=proxy,
         warm_strength=None if warm is None else float(warm),
         merger_state=_decode_state(arrays, comps["score_merger"].get("state"), "merger"),
-        ranker_state=_decode_state(arrays, ranker.get("attributes") if ranker else None, "ranker"),
+        rankers=_decode_rankers(arrays, ranker, man.get("rankers") or {}),
     )
     return params, zoo
+
+
+def _decode_rankers(arrays: Mapping[str, np.ndarray], active: Mapping[str, Any],
+                    others: Mapping[str, Any]) -> dict[str, TrainedRanker]:
+    """Every trained ranker of a store: the active one (``ranker``) and the further ones (``rankers``)."""
+    out = {name: TrainedRanker(doc["config"], _decode_state(arrays, doc["attributes"], f"rankers/{name}")
+                               or ComponentState()) for name, doc in others.items()}
+    if active:
+        out[active["name"]] = TrainedRanker(active.get("config") or {},
+                                            _decode_state(arrays, active.get("attributes"), "ranker") or ComponentState())
+    return out
+
+
+def select_ranker(params: dict[str, Any], zoo: FittedZoo, ranker: str, pipeline: str = "fennec",
+                  registry: Any = None) -> dict[str, Any]:
+    """``params`` with ``ranker`` as the engine's ranker: ``fennec`` (the pipeline, always there) or
+    a ranker the zoo holds trained (its stored config); any other is one error saying what to do."""
+    from fennec_core.plugin.registry import default_registry
+
+    if ranker == pipeline:
+        return {**params, "ranker": pipeline, "ranker_config": None}
+    (registry or default_registry()).get("ranker", ranker)  # a name no plugin registers: the known ones listed
+    if ranker not in zoo.rankers:
+        held = ", ".join([pipeline, *sorted(zoo.rankers)])
+        raise InputError(f"this zoo holds no trained {ranker!r} ranker (it has: {held}); rank with one of those, "
+                         f"or fit a zoo with it: `fennec fit ... --ranker {ranker}` (it needs task embeddings: "
+                         "--task-images or --task-embeddings)")
+    return {**params, "ranker": ranker, "ranker_config": zoo.rankers[ranker].config}
 
 
 @contextlib.contextmanager

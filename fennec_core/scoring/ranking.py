@@ -110,9 +110,36 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
     return out
 
 
+def train_ranker(zoo: FittedZoo, ranker: Any, name: str, config: dict[str, Any]) -> FittedZoo:
+    """``zoo`` holding ``ranker`` (a built ranker plugin) trained on it, as ``zoo.rankers[name]``."""
+    from fennec_core.plugin.contracts import Stateful
+    from fennec_core.zoo import ComponentState, TrainedRanker
+
+    ranker.fit(zoo)
+    state = ComponentState(*ranker.state()) if supports(ranker, Stateful) else ComponentState()
+    return zoo.with_changes(rankers={**zoo.rankers, name: TrainedRanker(config, state)})
+
+
 def rank_with_ranker(zoo: FittedZoo, ranker: Any, ranker_name: str, card: TaskCard | None,
-                     task_embeddings: np.ndarray, *, top: int | None = None, notes: Sequence[str] = ()) -> Ranking:
-    """A Ranking from a ranker plugin's scores for a task given by its item embeddings."""
+                     task_embeddings: np.ndarray | None, *, top: int | None = None, notes: Sequence[str] = (),
+                     unsupported: Sequence[str] = ()) -> Ranking:
+    """A Ranking from a ranker plugin's scores for a task given by its item embeddings.
+
+    A task of the zoo given without embeddings uses the zoo's own embeddings of it.
+    ``unsupported``: the pipeline-only inputs the caller was given (task vector, known scores,
+    explore), refused here with one InputError.
+    """
+    if unsupported:
+        raise InputError(f"the {ranker_name!r} ranker ranks from task embeddings only (no task_vector, known "
+                         f"scores or explore; got {', '.join(unsupported)}); use the default ranker (fennec) for those")
+    notes = list(notes)
+    if task_embeddings is None and card is not None and card.id in zoo.task_embeddings:
+        task_embeddings = zoo.task_embeddings[card.id]
+        notes.append(f"task embeddings: the zoo's own for {card.id!r}")
+    if task_embeddings is None:
+        raise InputError(f"the {ranker_name!r} ranker needs the task's embeddings: rank --describe TEXT, --images "
+                         "DIR or --embeddings FILE (task_embeddings=... / description=... in Python), or --task with a "
+                         "task of the zoo")
     scores = np.asarray(ranker.scores(zoo, task_embeddings), dtype=np.float64)
     idx = order(scores)[:top]
     ids = [zoo.model_ids[j] for j in idx]

@@ -2,7 +2,10 @@
 
 The online cost of ranking is one matrix product ``U v`` (m models x k) per task plus a
 sort; here the product runs in chunks of models so a zoo of millions fits in memory, on CUDA when
-there is one. torch is imported on first use, not at ``import fennec_core``.
+there is one. torch is imported on first use, not at ``import fennec_core``; a small product on
+the CPU (``device="cpu"``, or ``"auto"`` below :data:`SMALL`) runs in NumPy without importing
+torch at all: importing it takes longer than ranking a zoo of a thousand models (float64 in
+both, so the scores agree to rounding).
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ from fennec_core.device import resolve_device
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+
+#: Multiply-adds (models x tasks x k) under which ``device="auto"`` computes on the CPU in NumPy:
+#: a device would not pay back torch's import (~1 s) and the copies.
+SMALL = 1 << 24
 
 
 def as_tensor(a: np.ndarray | torch.Tensor, device: torch.device, dtype: Any = None) -> torch.Tensor:
@@ -35,6 +42,10 @@ def transfer_scores(
     chunk: int = 1 << 20,
 ) -> np.ndarray:
     """Scores ``V @ U.T``: (t tasks, m models) for task vectors ``V`` (t, k), model vectors ``U`` (m, k)."""
+    if _on_numpy(U, V, device):
+        Vn = np.atleast_2d(np.asarray(V, dtype=np.float64))
+        out = [Vn @ np.asarray(U[start : start + chunk], dtype=np.float64).T for start in range(0, U.shape[0], chunk)]
+        return np.concatenate(out, axis=1) if out else np.zeros((Vn.shape[0], 0))
     import torch
 
     dev = resolve_device(device)
@@ -46,6 +57,16 @@ def transfer_scores(
             Ut = as_tensor(U[start : start + chunk], dev, torch.float64)
             out.append((Vt @ Ut.T).cpu().numpy())
     return np.concatenate(out, axis=1) if out else np.zeros((Vt.shape[0], 0))
+
+
+def _on_numpy(U: Any, V: Any, device: Any) -> bool:
+    """Whether ``U V^T`` runs in NumPy: NumPy inputs, and the CPU asked for or a small product on ``auto``."""
+    if not (isinstance(U, np.ndarray) and isinstance(V, np.ndarray)):
+        return False
+    if device == "cpu":
+        return True
+    size = U.shape[0] * max(np.atleast_2d(V).shape[0], 1) * max(U.shape[1] if U.ndim == 2 else 1, 1)
+    return device in (None, "auto") and size < SMALL
 
 
 def order(scores: np.ndarray) -> np.ndarray:

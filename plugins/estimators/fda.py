@@ -15,8 +15,6 @@ high-dimensional features with few samples stay well posed. Shapes: features [n,
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
-from scipy.special import softmax
 
 from .base import Estimator
 
@@ -66,6 +64,9 @@ def fisher_proba(f: np.ndarray, y: np.ndarray, shrink_w: float, shrink_t: float 
     scatters are only their shrinkage terms, a single eigenvalue whose directions carry no
     class information, so they can only take slots among the top C - 1.
     """
+    from scipy import linalg  # here, not at import: registering the plugins must not import scipy
+    from scipy.special import softmax
+
     n, d = f.shape
     Q = row_space(f)
     fq = f @ Q

@@ -23,7 +23,6 @@ Shapes: probs [n, C_src], labels [n].
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import digamma, gammaln, logsumexp
 
 from .base import Estimator, one_hot
 
@@ -40,6 +39,9 @@ class PACTranDirichlet(Estimator):
         self.alpha, self.n_iter = float(alpha), int(n_iter)
 
     def _score(self, *, features, labels, probs, **extra):
+        # imported here: registering the plugins must not import scipy
+        from scipy.special import digamma, gammaln, logsumexp
+
         Y = one_hot(labels)  # [n, C]
         a0 = self.alpha * Y.sum(axis=0)[:, None] / labels.size + 1e-10  # [C, 1]
         log_s = np.log(probs + 1e-10)

@@ -25,8 +25,6 @@ shrunk S_w is that of its restriction. Shapes: features [n, d], labels [n].
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
-from scipy.special import softmax
 
 from .base import Estimator
 from .fda import row_space, scatter, shrink
@@ -52,6 +50,9 @@ def largest_eigenvalue(S: np.ndarray, iterations: int = 3, start: np.ndarray | N
 def shrunk_lda_proba(f: np.ndarray, y: np.ndarray, lam: float, Q: np.ndarray | None = None) -> np.ndarray:
     """Posteriors [n, C] of LDA with S_w shrunk by ``lam`` toward tr(S_w)/d I, computed in the
     row space ``Q`` [d, r] of f (default: computed here)."""
+    from scipy import linalg  # here, not at import: registering the plugins must not import scipy
+    from scipy.special import softmax
+
     d = f.shape[1]
     Q = row_space(f) if Q is None else Q
     fq = f @ Q
@@ -73,6 +74,8 @@ class SFDA(Estimator):
         self.a = float(a)
 
     def _score(self, *, features, labels, probs, **extra):
+        from scipy.special import softmax
+
         f = features.copy()
         n, d = f.shape
         C = int(labels.max()) + 1

@@ -18,7 +18,8 @@ Measured against graph2vec in docs/archi2vec.md.
 Node inputs: a one-hot over the normalised op vocabulary of :mod:`fennec_core.architecture.graph`
 (unknown ops share one ``other`` slot), plus log-scaled kernel area, stride, groups, a
 depthwise flag, output channels/features and the op's parameter count. Edges are used in both
-directions. dgl 1.1.3 is the release that imports beside torch 2.13/2.14 (DESIGN.md); the
+directions. dgl 1.1.3 (pinned in pyproject.toml's ``archi`` extra) imports beside the torch 2.14.1
+that ``noxfile.py`` installs for it; the
 state is a torch ``state_dict`` kept as arrays, so a fitted encoder is stored without pickle.
 """
 
@@ -114,11 +115,12 @@ class DglGinEncoder:
 
     def __init__(self, *, dimensions: int = 64, hidden: int = 64, layers: int = 3, epochs: int = 100,
                  learning_rate: float = 1e-3, temperature: float = 0.5, drop_nodes: float = 0.2,
-                 mask_features: float = 0.2, seed: int = 0, device: str = "cpu") -> None:
+                 mask_features: float = 0.2, seed: int = 0, device: str = "cpu", progress: bool = False) -> None:
         self.dimensions, self.hidden, self.layers, self.epochs = int(dimensions), int(hidden), int(layers), int(epochs)
         self.learning_rate, self.temperature = float(learning_rate), float(temperature)
         self.drop_nodes, self.mask_features, self.seed, self.device = float(drop_nodes), float(mask_features), \
             int(seed), device
+        self.progress = bool(progress)  # a bar over the training epochs (not part of the config)
         self._net: Any = None
         self._targets = 0
         self.objective = ""
@@ -165,6 +167,7 @@ class DglGinEncoder:
     def fit(self, graphs: Sequence[ArchGraph], targets: np.ndarray | None = None) -> DglGinEncoder:
         """Train on a zoo of graphs: contrastive, or regression onto ``targets`` (one row per graph)."""
         import torch
+        from tqdm.auto import tqdm
 
         if len(graphs) < 2:
             raise FennecError("dgl-gin: fit needs at least 2 graphs")
@@ -184,7 +187,7 @@ class DglGinEncoder:
         if targets is not None:
             mu, sd = targets.mean(0), targets.std(0) + 1e-6
             y = torch.from_numpy((targets - mu) / sd).to(self.device)
-        for _ in range(self.epochs):
+        for _ in tqdm(range(self.epochs), desc="dgl-gin", disable=not self.progress, leave=False):
             opt.zero_grad()
             if targets is not None:
                 loss = torch.nn.functional.mse_loss(net.head(net.embed(*self._augment(g, x, gen))), y)

