@@ -34,6 +34,8 @@ from fennec_core.io.tables import convert_table, read_models, read_tasks  # noqa
 from fennec_core.records import History  # noqa: E402
 
 FACTORIZERS = ("pmf", "nmf")
+#: docs/results.md keeps what follows this line (the bundled zoos, from evaluate_zoos.py) when regenerated.
+ZOOS_MARKER = "<!-- bundled zoos: benchmarks/evaluate_zoos.py -->"
 MERGERS = ("weighted", "rank-fusion", "learned")
 PROTOCOLS = ("loo", "loo-warm:1", "loo-warm:2", "loo-warm:3")
 
@@ -131,7 +133,11 @@ def main() -> None:
         lines.append(f"| {name} | {total} | {100 * share:.1f}% |")
     lines += ["", f"Total time: {time.perf_counter() - t_all:.0f} s.", ""]
     text = "\n".join(lines)
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    kept = out.read_text().split(ZOOS_MARKER, 1) if out.exists() else []
+    if len(kept) == 2:  # the bundled zoos' section, written by benchmarks/evaluate_zoos.py: kept as it is
+        text += "\n" + ZOOS_MARKER + kept[1]
+    out.write_text(text)
     print(text)
 
 

@@ -8,6 +8,10 @@ or a description) a task proxy embedded. Methods:
 - ``kernel-ridge``: kernel ridge regression (RBF kernel on the task-mean embeddings, centred
   on the historical tasks' mean and L2-normalised, bandwidth from the median distance) from
   each task's mean embedding to its vector, shrunk towards the mean task vector.
+- ``kernel-ridge-cv``: the same kernel ridge, with its shrinkage chosen from a grid
+  (:data:`CV_ALPHAS`) by leave-one-task-out over the historical tasks: each task's vector is
+  predicted from the others', and the shrinkage with the smallest mean squared error wins (the
+  largest is all but the mean task vector, so a proxy that carries no signal is shrunk away).
 - ``knn``: the similarity-weighted mean of the vectors of the ``k`` historical tasks whose
   mean embeddings are closest in cosine similarity.
 
@@ -24,11 +28,31 @@ import numpy as np
 
 from fennec_core.errors import InputError
 
-METHODS = ("random-forest", "kernel-ridge", "knn")
+METHODS = ("random-forest", "kernel-ridge", "kernel-ridge-cv", "knn")
+#: Shrinkage grid of ``kernel-ridge-cv``.
+CV_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 1e6)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _loo_alpha(K: np.ndarray, Y: np.ndarray) -> float:
+    """The kernel-ridge shrinkage of :data:`CV_ALPHAS` whose leave-one-task-out predictions of
+    the task vectors ``Y`` have the smallest mean squared error (each held-out task predicted
+    from the others, their mean included, with the kernel ``K``)."""
+    n = len(Y)
+    best, best_err = CV_ALPHAS[-1], np.inf
+    for alpha in CV_ALPHAS:
+        err = 0.0
+        for i in range(n):
+            keep = np.arange(n) != i
+            mean = Y[keep].mean(axis=0)
+            coef = np.linalg.solve(K[np.ix_(keep, keep)] + alpha * np.eye(n - 1), Y[keep] - mean)
+            err += float(((mean + K[i, keep] @ coef - Y[i]) ** 2).sum())
+        if err < best_err - 1e-12:
+            best, best_err = alpha, err
+    return float(best)
 
 
 class TaskMapper:
@@ -69,17 +93,28 @@ class TaskMapper:
         # would make every task look alike in cosine terms
         self._centre = means.mean(axis=0) if self.centre else np.zeros(means.shape[1])
         M = _unit(means - self._centre)
-        if self.method == "kernel-ridge":
+        if self.method in ("kernel-ridge", "kernel-ridge-cv"):
             d2 = ((M[:, None] - M[None]) ** 2).sum(-1)
             off = d2[~np.eye(len(M), dtype=bool)]
             gamma = 1.0 / max(float(np.median(off)), 1e-12)
             mean = Y.mean(axis=0)
             K = np.exp(-gamma * d2)
+            if self.method == "kernel-ridge-cv":
+                self.alpha = _loo_alpha(K, Y)
             coef = np.linalg.solve(K + self.alpha * np.eye(len(M)), Y - mean)
             self._model = ("kernel-ridge", M, coef, mean, gamma)
         else:
             self._model = ("knn", M, Y)
         return self
+
+    @classmethod
+    def for_zoo(cls, zoo: Any, method: str = "kernel-ridge", *, seed: int = 0) -> TaskMapper:
+        """The mapping learned from a fitted zoo's task embeddings to its fitted task vectors."""
+        if not zoo.task_embeddings:
+            raise InputError("this zoo has no proxy embeddings of its tasks; fit it with --task-images DIR or "
+                             "--task-embeddings FILE (Fennec.fit(task_embeddings=...))")
+        vectors = {t: zoo.factors.V[j] for j, t in enumerate(zoo.task_ids)}
+        return cls(method, seed=seed).fit(zoo.task_embeddings, vectors)
 
     def predict(self, embeddings: np.ndarray) -> np.ndarray:
         """The vector of a new task from its items' embeddings [n_items, d]."""
