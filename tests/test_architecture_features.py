@@ -81,3 +81,13 @@ def test_the_bundled_table_keeps_its_own_numbers():
     assert all(set(ARCH_FEATURES) <= set(c.meta) for c in cards)
     eng = Fennec(device="cpu").fit(read_history(data_path("zoo105_history.csv")), cards)
     assert all(eng.zoo_.models[c.id].meta == c.meta for c in cards)
+
+
+def test_update_computes_the_features_of_new_models_architectures(tables):
+    from fennec_core.records import History
+
+    cards = [ModelCard(n, f"py:fennec_tiny_archs:{n}") for n in NAMES]
+    engine = Fennec(factorizer_config={"k": 2}).fit(tables / "h.csv", cards)
+    new = History(["f"], ["t0", "t1"], np.array([[0.6, 0.62]]), np.ones((1, 2), bool))
+    engine.update(new, models=[ModelCard("f", "py:fennec_tiny_archs:f")])
+    assert set(engine.zoo_.models["f"].meta) == set(ARCH_FEATURES)  # before: no features at all

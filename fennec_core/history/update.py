@@ -54,6 +54,10 @@ def plan_update(zoo: FittedZoo, factorizer: Any, new: History, *, models: Sequen
     from fennec_core.checks import check_number
 
     check_number(threshold, "refit_threshold")
+    if models:  # architecture meta features of new models' architectures, as fit computes them
+        from fennec_core.architecture.encoding import architecture_features
+
+        models = architecture_features(models)
     old = zoo.history
     history, overlap = old.extended(new)
     new_models = list(history.model_ids[old.shape[0]:])
