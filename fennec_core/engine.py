@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -33,6 +33,9 @@ from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, 
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
 from fennec_core.zoo import ComponentState, FittedZoo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.scoring.suggest import Suggestions
 
 #: The ``ranker`` setting that means this pipeline itself (no ranker plugin).
 PIPELINE = "fennec"
@@ -305,6 +308,19 @@ class Fennec:
         return self.rank_many([card], task_vectors=None if task_vector is None else [task_vector], known=[known],
                               top=top, explore=explore, notes=notes)[0]
 
+    def suggest(self, task: TaskCard | str | None = None, *, known: Mapping[str, float] | None = None,
+                strategy: str = "ei", batch: int = 1, seed: int | Sequence[int] | None = None,
+                candidates: Sequence[str] | None = None, **inputs: Any) -> Suggestions:
+        """Propose the next ``batch`` model(s) to fine-tune for ``task`` given the ``known`` results:
+        a :class:`fennec_core.scoring.suggest.Suggestions` (``strategy`` ``ei``, ``ucb``, ``thompson``
+        or ``greedy``; batches by the kriging believer; ``seed`` default the engine's). ``inputs``:
+        what places the task, as for :meth:`rank` (``description``, ``images``, ``task_embeddings``, ...)."""
+        from fennec_core.scoring.suggest import propose
+
+        checks.check_rank(task, None, inputs.get("images_per_task", 100), known)
+        return propose(lambda kn: self.rank(task, known=kn, **inputs), known, strategy=strategy, batch=batch,
+                       seed=self.seed if seed is None else seed, candidates=candidates)
+
     def rank_many(
         self,
         tasks: Sequence[TaskCard | str | None],
@@ -425,24 +441,6 @@ class Fennec:
         """Load a zoo saved by :meth:`save`: nothing is fitted and no code from the store runs.
         ``ranker``: rank with ``fennec`` (the pipeline) or a ranker the zoo holds trained
         (``zoo_.rankers``, e.g. the bundled zoo's ``model-spider``) instead of the saved one."""
-        from fennec_core.io.store import read_store
-        from fennec_core.io.zoo_codec import decode, select_ranker, store_errors
+        from fennec_core.io.engine_store import load_engine
 
-        checks.check_load(path, device)  # before the store's errors take them for a corrupt store
-        arrays, man = read_store(path)
-        with store_errors(path):
-            params, zoo = decode(arrays, man)
-        params = params if ranker is None else select_ranker(params, zoo, ranker, PIPELINE, registry)
-        with store_errors(path):
-            eng = cls(**params, device=device, registry=registry)
-            trained = zoo.rankers.get(eng.ranker)
-            for component, state in ((eng.components.merger, zoo.merger_state),
-                                     (eng.components.ranker, trained.state if trained else None)):
-                if state is not None and supports(component, Stateful):
-                    component.load_state(state.arrays, state.attributes)
-        if zoo.merger_state is None and supports(eng.components.merger, FittableMerger):
-            eng._set_zoo(zoo)  # a store written before merger state was stored
-        else:
-            eng.zoo_ = zoo
-        eng._origin = (str(path), man.get("generation"))
-        return eng
+        return load_engine(cls, path, device=device, registry=registry, ranker=ranker, pipeline=PIPELINE)

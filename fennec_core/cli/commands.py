@@ -129,44 +129,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_rank(args: argparse.Namespace) -> int:
     """Rank the zoo's models for a new task."""
-    from fennec_core.records import TaskCard
+    from fennec_core.cli.task_inputs import task_request
 
-    engine = _load_zoo(args)
-    card = engine.zoo_.tasks.get(args.task) if args.task else None
-    if args.task and card is None or args.num_classes is not None or args.train_size is not None:
-        base = card or TaskCard(args.task or "new-task")
-        card = TaskCard(base.id, base.num_classes if args.num_classes is None else args.num_classes,
-                        base.train_size if args.train_size is None else args.train_size, base.description, base.meta)
-    known = None
-    if args.known:
-        from fennec_core.io.tables import read_known
-
-        known = read_known(args.known)
-    inputs = [o for o in ("images", "embeddings", "describe") if getattr(args, o)]
-    if len(inputs) > 1:
-        raise InputError(f"give one of --images, --embeddings, --describe (got {', '.join('--' + i for i in inputs)})")
-    ranking = engine.rank(card, known=known, top=args.top, explore=args.explore, images=args.images,
-                          images_per_task=args.images_per_task, description=args.describe,
-                          task_embeddings=_read_one_embedding(args.embeddings) if args.embeddings else None,
-                          progress=not args.quiet)
+    engine, card, known, placing = task_request(args)
+    ranking = engine.rank(card, known=known, top=args.top, explore=args.explore, **placing)
     if args.json:
         print(ranking.to_json(indent=2))
     else:
         print_ranking(args, ranking)
     return 0
-
-
-def _read_one_embedding(path: str) -> Any:
-    """A new task's embeddings: an .npy [n_items, d] array (loaded without pickle)."""
-    import numpy as np
-
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--embeddings {path}: not a readable .npy array ({exc})") from None
-    if getattr(arr, "ndim", 0) != 2:
-        raise InputError(f"--embeddings {path}: expected a [n_items, d] array")
-    return arr
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -204,8 +175,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from fennec_core.task.proxies import description_embeddings
 
         embeddings, _ = description_embeddings(tasks or [], args.proxy)
-    report = evaluate(engine, history, protocol=args.protocol, models=models, tasks=tasks, progress=not args.quiet,
-                      repeats=args.repeats, task_embeddings=embeddings)
+    from fennec_core.evaluation.search import evaluate_search, parse_search
+
+    k = parse_search(args.protocol)
+    if k is None and args.strategy != "ei":
+        raise InputError(f"--strategy goes with --protocol search:K (got --protocol {args.protocol})")
+    if k is not None:
+        report = evaluate_search(engine, history, k, strategy=args.strategy, models=models, tasks=tasks,
+                                 task_embeddings=embeddings, progress=not args.quiet)
+    else:
+        report = evaluate(engine, history, protocol=args.protocol, models=models, tasks=tasks,
+                          progress=not args.quiet, repeats=args.repeats, task_embeddings=embeddings)
     if args.predictions:
         report.write_predictions(args.predictions)
         say(args, f"wrote {len(report.predictions)} predictions to {args.predictions}")
@@ -377,4 +357,5 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-from fennec_core.cli.zoo_commands import cmd_zoo_info, cmd_zoos  # noqa: E402,F401  (handlers named by the parser)
+from fennec_core.cli.next_command import cmd_next  # noqa: E402,F401  (handlers named by the parser)
+from fennec_core.cli.zoo_commands import cmd_zoo_info, cmd_zoos  # noqa: E402,F401

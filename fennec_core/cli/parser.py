@@ -157,23 +157,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_fit")
 
-    s = sub.add_parser("rank", parents=[common, device], help="rank the zoo's models for a new task")
-    s.add_argument("--zoo", help=ZOO_HELP)
-    s.add_argument("--task", help="task id (a task of the zoo reuses its card)")
-    s.add_argument("--num-classes", type=whole(1), help="number of classes of the new task")
-    s.add_argument("--train-size", type=whole(1), help="training-set size of the new task")
+    # the task a command ranks or searches for (rank, next): one definition of these options
+    task = argparse.ArgumentParser(add_help=False)
+    task.add_argument("--zoo", help=ZOO_HELP)
+    task.add_argument("--task", help="task id (a task of the zoo reuses its card)")
+    task.add_argument("--num-classes", type=whole(1), help="number of classes of the new task")
+    task.add_argument("--train-size", type=whole(1), help="training-set size of the new task")
+    task.add_argument("--images", help="folder of the new task's images (flat or one subfolder per class), embedded "
+                                       "by the zoo's task proxy")
+    task.add_argument("--images-per-task", type=whole(1), default=100, help="images sampled from --images (100)")
+    task.add_argument("--embeddings", help=".npy [n_items, d] of the new task, embedded like the zoo's tasks")
+    task.add_argument("--describe", help="describe the task in words, e.g. \"photos of yoga poses\" (text proxy)")
+
+    s = sub.add_parser("rank", parents=[common, device, task], help="rank the zoo's models for a new task")
     s.add_argument("--known", help="CSV model,score: scores already measured on this task (warm start)")
     s.add_argument("--explore", action="store_true", help="rank by the optimistic end of each model's 90%% interval")
     s.add_argument("--top", type=whole(1), default=10, help="how many models to show (default 10)")
-    s.add_argument("--images", help="folder of the new task's images (flat or one subfolder per class), embedded "
-                                    "by the zoo's task proxy")
-    s.add_argument("--images-per-task", type=whole(1), default=100, help="images sampled from --images (100)")
-    s.add_argument("--embeddings", help=".npy [n_items, d] of the new task, embedded like the zoo's tasks")
-    s.add_argument("--describe", help="describe the task in words, e.g. \"photos of yoga poses\" (text proxy)")
     s.add_argument("--ranker", help="rank with fennec (the pipeline) or a ranker the zoo holds trained, e.g. "
                                     "model-spider on the bundled zoo (default: the one the zoo was fitted with)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_rank")
+
+    s = sub.add_parser("next", parents=[common, device, task], help="propose the next model(s) to fine-tune for a task")
+    s.add_argument("--known", help="CSV model,score: results measured so far on this task (never proposed again)")
+    s.add_argument("--strategy", default="ei", help="ei (expected improvement over the best known, default), ucb, "
+                                                    "thompson or greedy")
+    s.add_argument("--batch", type=whole(1), default=1, help="how many models to propose (kriging believer; default 1)")
+    s.add_argument("--seed", type=whole(0), help="seed of Thompson draws and P(best) (default: the zoo's)")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    s.set_defaults(handler="cmd_next")
 
     s = sub.add_parser("update", parents=[common], help="add new tasks or models to a fitted zoo")
     s.add_argument("--zoo", required=True, help="zoo to update: a store path (rewritten atomically unless --out) or a "
@@ -210,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
                                              "ranked from its own embeddings")
     s.add_argument("--proxy", help="embed each task's description (tasks table) with this text proxy (text) and rank "
                                    "each hidden task from its description, mapped by the other tasks only")
-    s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model (hide a model row)")
+    s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model (hide a model row), "
+                                                "search:K (K sequential picks, regret per step)")
+    s.add_argument("--strategy", default="ei", help="search:K only: ei (default), ucb, thompson or greedy")
     s.add_argument("--repeats", type=whole(1), default=5, help="draws of known cells per target for loo-warm:K")
     s.add_argument("--predictions", help="write model,task,predicted,truth,static for every hidden cell")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")

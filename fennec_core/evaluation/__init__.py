@@ -11,5 +11,6 @@ from fennec_core.evaluation.protocols import (
     fit_without_task,
     static_scores,
 )
+from fennec_core.evaluation.search import SearchReport, evaluate_search
 
-__all__ = ["EvaluationReport", "evaluate", "fit_without_task", "static_scores"]
+__all__ = ["EvaluationReport", "SearchReport", "evaluate", "evaluate_search", "fit_without_task", "static_scores"]

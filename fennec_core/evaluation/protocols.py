@@ -37,13 +37,16 @@ from fennec_core.records import History, ModelCard, TaskCard
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.engine import Fennec
 
-PROTOCOLS = ("loo", "loo-warm:K", "loo-model")
+PROTOCOLS = ("loo", "loo-warm:K", "loo-model", "search:K")
 
 
 def parse_protocol(protocol: str) -> int:
     """Number of known target cells of ``protocol``: 0 for ``loo``, K for ``loo-warm:K``."""
     if protocol in ("loo", "loo-model"):
         return 0
+    if protocol.startswith("search:"):  # sequential picks: its own module, fennec_core.evaluation.search
+        raise InputError(f"{protocol}: the search protocol runs through fennec_core.evaluation.evaluate_search("
+                         "engine, history, K) or `fennec evaluate --protocol search:K`")
     if protocol.startswith("loo-warm:"):
         try:
             k = int(protocol.split(":", 1)[1])

@@ -1,0 +1,49 @@
+"""The new task as ``fennec rank`` and ``fennec next`` take it: the zoo, the task card, known results,
+and what places the task (``--images``, ``--embeddings``, ``--describe``), read from the arguments."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fennec_core.errors import InputError
+
+
+def read_one_embedding(path: str) -> Any:
+    """A new task's embeddings: an .npy [n_items, d] array (loaded without pickle)."""
+    import numpy as np
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--embeddings {path}: not a readable .npy array ({exc})") from None
+    if getattr(arr, "ndim", 0) != 2:
+        raise InputError(f"--embeddings {path}: expected a [n_items, d] array")
+    return arr
+
+
+def task_request(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float] | None, dict[str, Any]]:
+    """(loaded engine, task card or None, known scores or None, keyword arguments placing the task
+    for :meth:`Fennec.rank`) from ``--zoo``, ``--task``, ``--num-classes``, ``--train-size``, ``--known``,
+    ``--images``, ``--embeddings``, ``--describe``."""
+    from fennec_core.cli.zoo_commands import load_zoo
+    from fennec_core.records import TaskCard
+
+    engine = load_zoo(args)
+    card = engine.zoo_.tasks.get(args.task) if args.task else None
+    if args.task and card is None or args.num_classes is not None or args.train_size is not None:
+        base = card or TaskCard(args.task or "new-task")
+        card = TaskCard(base.id, base.num_classes if args.num_classes is None else args.num_classes,
+                        base.train_size if args.train_size is None else args.train_size, base.description, base.meta)
+    known = None
+    if args.known:
+        from fennec_core.io.tables import read_known
+
+        known = read_known(args.known)
+    inputs = [o for o in ("images", "embeddings", "describe") if getattr(args, o)]
+    if len(inputs) > 1:
+        raise InputError(f"give one of --images, --embeddings, --describe (got {', '.join('--' + i for i in inputs)})")
+    placing = {"images": args.images, "images_per_task": args.images_per_task, "description": args.describe,
+               "task_embeddings": read_one_embedding(args.embeddings) if args.embeddings else None,
+               "progress": not args.quiet}
+    return engine, card, known, placing

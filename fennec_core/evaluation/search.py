@@ -1,0 +1,159 @@
+"""The ``search:K`` protocol: a budget of K fine-tunes spent one at a time, per hidden task.
+
+For each task (leave-one-task-out exactly as ``loo``: every fitted part refit without it via
+:func:`fennec_core.evaluation.protocols.fit_without_task`; probe tasks never hidden), the
+engine proposes one model (:meth:`Fennec.suggest` with ``strategy``, among the models observed
+on the task), its true score is revealed and added to the known results (warm-start fold-in),
+and it proposes again, K times. After each step k = 1..K:
+
+``regret``        best true score on the task minus the best found in the first k picks;
+``regret_share``  that regret divided by the task's range (max - min of its true scores);
+``found_best``    1 when the best model is among the first k picks, else 0.
+
+Beside it, with the same metrics: the *static* baseline's first k models (its order never
+looks at the task, :func:`fennec_core.evaluation.protocols.static_scores`) and a *random*
+order (seeded, averaged over ``random_draws`` permutations). Per-step numbers are means over
+tasks.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from fennec_core.errors import InputError
+from fennec_core.evaluation.protocols import fit_without_task, is_probe, static_scores
+from fennec_core.records import History, ModelCard, TaskCard
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.engine import Fennec
+
+METHODS = ("fennec", "static", "random")
+METRICS = ("regret", "regret_share", "found_best")
+
+
+def parse_search(protocol: str) -> int | None:
+    """K of ``search:K`` (K >= 1), None for another protocol; a malformed K is one InputError."""
+    if not isinstance(protocol, str) or not protocol.startswith("search:"):
+        return None
+    try:
+        k = int(protocol.split(":", 1)[1])
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise InputError(f"protocol {protocol!r}: expected search:K with K >= 1 picks, e.g. search:3")
+    return k
+
+
+def step_metrics(found: Sequence[float], best: float, span: float) -> dict[str, list[float]]:
+    """Per step k: regret ``best - max(found[:k])``, its share of ``span`` and whether it is 0."""
+    running = np.maximum.accumulate(np.asarray(found, dtype=np.float64))
+    regret = np.maximum(best - running, 0.0)
+    share = regret / span if span > 0 else np.zeros_like(regret)
+    return {"regret": regret.tolist(), "regret_share": share.tolist(), "found_best": (regret <= 0).astype(float).tolist()}
+
+
+@attrs.frozen(eq=False)
+class SearchReport:
+    """Per-task and mean per-step metrics of Fennec's search, the static top-k and random order."""
+
+    protocol: str
+    k: int
+    config: dict[str, Any]
+    tasks: dict[str, dict[str, dict[str, list[float]]]]  # task -> method -> metric -> per step
+    predictions: list[tuple[str, int, str, float]]  # (task, step, model, truth) of Fennec's picks
+
+    def mean(self, method: str, metric: str) -> list[float]:
+        """The mean over tasks of ``metric`` for ``method`` at each step 1..K."""
+        if not self.tasks:
+            return [math.nan] * self.k
+        return np.mean([t[method][metric] for t in self.tasks.values()], axis=0).tolist()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: config, per-task and mean per-step metrics of each method (no picks)."""
+        return {"protocol": self.protocol, "k": self.k, "config": self.config, "per_task": self.tasks,
+                "mean": {m: {x: self.mean(m, x) for x in METRICS} for m in METHODS}}
+
+    def format_table(self) -> str:
+        """Plain text: one row per step, regret / share / found-best for fennec, static and random."""
+        head = ["step"] + [f"{m} regret (share, found)" for m in METHODS]
+        rows = [[str(s + 1)] + [f"{self.mean(m, 'regret')[s]:.4g} ({self.mean(m, 'regret_share')[s]:.1%}, "
+                                f"{self.mean(m, 'found_best')[s]:.0%})" for m in METHODS] for s in range(self.k)]
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append(f"mean over {len(self.tasks)} hidden task(s); strategy {self.config.get('strategy')}; random: "
+                     f"{self.config.get('random_draws')} seeded orders")
+        return "\n".join(lines)
+
+    def write_predictions(self, path: str | os.PathLike[str]) -> None:
+        """Write ``task,step,model,truth`` for every pick of Fennec's search."""
+        try:
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh)
+                w.writerow(["task", "step", "model", "truth"])
+                for task, step, model, truth in self.predictions:
+                    w.writerow([task, step, model, repr(truth)])
+        except OSError as exc:
+            raise InputError(f"{path}: cannot write the predictions here ({exc.strerror or exc}); give a writable "
+                             "file path") from None
+
+
+def evaluate_search(engine: Fennec, history: History, k: int, *, strategy: str = "ei",
+                    models: Sequence[ModelCard] | None = None, tasks: Sequence[TaskCard] | None = None,
+                    task_embeddings: Mapping[str, np.ndarray] | None = None, random_draws: int = 20,
+                    progress: bool = False) -> SearchReport:
+    """Run ``search:k`` (see the module doc) for ``engine``'s configuration on ``history``."""
+    from tqdm.auto import tqdm
+
+    from fennec_core.scoring.acquisition import check_strategy
+
+    strategy = check_strategy(strategy)
+    if models is not None:  # as evaluate(): cards with an architecture get its meta features
+        from fennec_core.architecture.encoding import ArchiSpec
+        from fennec_core.io.tables import as_cards
+
+        models, _ = ArchiSpec(None).apply(as_cards(models, "models"), progress=progress)
+    if len(history.task_ids) < 2:
+        raise InputError("search:K hides one task at a time: it needs a history with at least 2 tasks")
+    task_cards = {t.id: t for t in (tasks or [])}
+    per_task: dict[str, dict[str, dict[str, list[float]]]] = {}
+    picks: list[tuple[str, int, str, float]] = []
+    for j, task in enumerate(tqdm(history.task_ids, desc=f"search:{k}", disable=not progress, leave=False)):
+        truth, observed = history.column(task)
+        obs = np.flatnonzero(observed)
+        if obs.size < k + 1 or is_probe(task_cards.get(task)):
+            continue
+        own = (task_embeddings or {}).get(task)
+        fitted = fit_without_task(engine, history, task, models=models, tasks=list(task_cards.values()),
+                                  task_embeddings=task_embeddings if own is not None else None)
+        card = task_cards.get(task, TaskCard(task))
+        score = {history.model_ids[i]: float(truth[i]) for i in obs}
+        best, span = max(score.values()), max(score.values()) - min(score.values())
+        known: dict[str, float] = {}
+        for step in range(1, k + 1):
+            s = fitted.suggest(card, known=known, strategy=strategy, batch=1, seed=[engine.seed, j, step],
+                               candidates=list(score), task_embeddings=own)
+            model = s.proposals[0].model
+            known[model] = score[model]
+            picks.append((task, step, model, score[model]))
+        static = static_scores(history.without_task(task))[obs]
+        order = obs[np.argsort(-np.nan_to_num(static, nan=-np.inf), kind="stable")][:k]
+        rng = np.random.default_rng([engine.seed, j, 7])
+        rand = [step_metrics([truth[i] for i in rng.permutation(obs)[:k]], best, span) for _ in range(random_draws)]
+        per_task[task] = {
+            "fennec": step_metrics(list(known.values()), best, span),
+            "static": step_metrics([truth[i] for i in order], best, span),
+            "random": {x: np.mean([r[x] for r in rand], axis=0).tolist() for x in METRICS},
+        }
+    if not per_task:
+        raise InputError(f"search:{k}: no task has {k + 1} observed models to search among; use a smaller K")
+    config = {"factorizer": engine.factorizer, "score_merger": engine.score_merger, "seed": engine.seed,
+              "strategy": strategy, "random_draws": random_draws, "candidates": "models observed on the task"}
+    return SearchReport(f"search:{k}", k, config, per_task, picks)

@@ -1,0 +1,41 @@
+"""Loading an engine from a Zarr store: decode the record, rebuild the components, restore their state.
+
+Kept out of :mod:`fennec_core.engine` so the engine class stays small; it receives the engine
+class rather than importing it (no import cycle).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fennec_core import checks
+from fennec_core.plugin.contracts import FittableMerger, Stateful, supports
+
+
+def load_engine(cls: Any, path: str | os.PathLike[str], *, device: str, registry: Any, ranker: str | None,
+                pipeline: str) -> Any:
+    """An engine of class ``cls`` holding the zoo saved at ``path`` (see :meth:`Fennec.load`):
+    nothing is fitted, no code from the store runs; ``ranker`` picks the pipeline (``pipeline``)
+    or a ranker the zoo holds trained."""
+    from fennec_core.io.store import read_store
+    from fennec_core.io.zoo_codec import decode, select_ranker, store_errors
+
+    checks.check_load(path, device)  # before the store's errors take them for a corrupt store
+    arrays, man = read_store(path)
+    with store_errors(path):
+        params, zoo = decode(arrays, man)
+    params = params if ranker is None else select_ranker(params, zoo, ranker, pipeline, registry)
+    with store_errors(path):
+        eng = cls(**params, device=device, registry=registry)
+        trained = zoo.rankers.get(eng.ranker)
+        for component, state in ((eng.components.merger, zoo.merger_state),
+                                 (eng.components.ranker, trained.state if trained else None)):
+            if state is not None and supports(component, Stateful):
+                component.load_state(state.arrays, state.attributes)
+    if zoo.merger_state is None and supports(eng.components.merger, FittableMerger):
+        eng._set_zoo(zoo)  # a store written before merger state was stored
+    else:
+        eng.zoo_ = zoo
+    eng._origin = (str(path), man.get("generation"))
+    return eng
