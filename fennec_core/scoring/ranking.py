@@ -33,6 +33,42 @@ if TYPE_CHECKING:  # pragma: no cover
 Z90 = 1.6448536269514722
 
 
+def task_units(zoo: FittedZoo, card: TaskCard | None, tv: TaskVector) -> tuple[float, float, Any]:
+    """(offset, scale, variance of the units as a function of the normalised score) of a task.
+
+    A task of the zoo has its own units, known exactly. A new task with known scores has the
+    units inferred from them (:func:`fennec_core.task.vector.infer_units`). A new task with none
+    (cold, or a description or images) has the historical median units, uncertain by the spread
+    of the historical tasks' offsets and log scales: ``y = offset + scale z`` gives, to first
+    order, ``Var(offset) + (scale z)^2 Var(log scale)``. That uncertainty is shared by every
+    model of the task, so it widens the intervals without changing the order.
+    """
+    if card is not None and card.id in zoo.task_ids:
+        offset, scale, _ = zoo.task_units(card)
+        return offset, scale, lambda z: 0.0
+    if tv.units is not None:
+        return float(tv.units[0]), float(tv.units[1]), lambda z: 0.0
+    offset, scale, _ = zoo.task_units(card)
+    var_off = float(np.var(zoo.normalizer.offset))
+    var_ls = float(np.var(np.log(zoo.normalizer.scale)))
+    return offset, scale, lambda z: var_off + (np.asarray(z) * scale) ** 2 * var_ls
+
+
+def cell_noise(zoo: FittedZoo) -> float:
+    """The factorizer's residual variance of one cell (normalised units; 0 when it has none)."""
+    extras = zoo.factors.extras
+    return float(np.asarray(extras["noise_var"]).ravel()[0]) if "noise_var" in extras else 0.0
+
+
+def bound_to_history(zoo: FittedZoo, parts: dict[str, np.ndarray]) -> None:
+    """Clip predictions and intervals to [0, 1] when every observed score is in [0, 1]
+    (accuracies): a predicted accuracy of 1.03 is not a prediction."""
+    observed = zoo.history.scores[zoo.history.mask]
+    if observed.size and observed.min() >= 0.0 and observed.max() <= 1.0:
+        for key in ("predicted", "low", "high"):
+            parts[key] = np.clip(parts[key], 0.0, 1.0)
+
+
 def ranking_info(zoo: FittedZoo, ranked_ids: Sequence[str], *, source: str, score_space: str,
                  interval: str | None, notes: Sequence[str], **components: str) -> dict[str, Any]:
     """The ``info`` of a Ranking: how it was made (JSON)."""
@@ -84,13 +120,14 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
             parts["sd"] = sd
         score_like = supports(merger, ScoreLike)
         if score_like:
-            offset, scale, _ = zoo.task_units(card)
+            offset, scale, unit_var = task_units(zoo, card, tv)
             parts["predicted"] = final * scale + offset
         if sd is not None:
             if score_like:
                 w = transfer_weight(merger)
-                parts["low"] = (final - Z90 * w * sd) * scale + offset
-                parts["high"] = (final + Z90 * w * sd) * scale + offset
+                half = Z90 * np.sqrt(scale**2 * ((w * sd) ** 2 + cell_noise(zoo)) + unit_var(final))
+                parts["low"], parts["high"] = parts["predicted"] - half, parts["predicted"] + half
+                bound_to_history(zoo, parts)
             if explore:
                 upper_parts = {k: v for k, v in parts.items() if k in ("transfer", "meta")}
                 upper_parts["transfer"] = parts["transfer"] + Z90 * sd

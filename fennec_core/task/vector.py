@@ -39,6 +39,9 @@ class TaskVector:
     cov: np.ndarray | None
     source: str
     notes: tuple[str, ...] = ()
+    #: (offset, scale) of the task's raw units inferred from its known scores; None when the task
+    #: is the zoo's own (its units are known) or nothing is known (see ``scoring.ranking``)
+    units: tuple[float, float] | None = None
 
 
 def task_vector_prior(zoo: FittedZoo, factorizer: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -184,8 +187,9 @@ def resolve_task_vector(zoo: FittedZoo, factorizer: Any, card: TaskCard | None, 
         if not (np.all(np.isfinite(mean)) and (cov is None or np.all(np.isfinite(cov)))):
             raise InputError("the known scores are too extreme to fold in (the task vector overflows); give them in "
                              "the history's units")
+        units = None if own is not None else infer_units(zoo, factorizer, known)
         return TaskVector(mean, cov, "known" + ("+proxy" if prior is not None else ""),
-                          (f"{len(known)} known score(s) folded in (normalised with {src})",))
+                          (f"{len(known)} known score(s) folded in (normalised with {src})",), units)
     if prior is not None:
         return TaskVector(prior, None, "proxy")
     if own is not None:
