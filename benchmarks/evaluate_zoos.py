@@ -31,9 +31,8 @@ from fennec_core.io import catalog  # noqa: E402
 MODES = ("cold", "description", "loo-warm:3", "zscore cold")
 
 
-def run(name: str, mode: str):
-    """The evaluation report of one zoo in one mode (None when the mode does not apply)."""
-    loaded = Fennec.load(catalog.get(name).path, device="cpu")
+def run(loaded: Fennec, mode: str):
+    """The evaluation report of a loaded zoo in one mode (None when the mode does not apply)."""
     zoo = loaded.zoo_
     engine = loaded.clone()
     embeddings = None
@@ -48,14 +47,7 @@ def run(name: str, mode: str):
         if engine.resolved_normalization == "zscore":
             return None
         engine = loaded.clone(normalization="zscore")
-    observed = zoo.history.mask.any(axis=1)
-    history = zoo.history
-    if not observed.all():  # models added without history are not part of any fold
-        from fennec_core.records import History
-
-        keep = [i for i, ok in enumerate(observed) if ok]
-        history = History([history.model_ids[i] for i in keep], history.task_ids, history.scores[keep],
-                          history.mask[keep])
+    history = zoo.history.select_models(zoo.history.mask.any(axis=1))  # models added without history: in no fold
     models = [zoo.models[m] for m in history.model_ids if m in zoo.models]
     return evaluate(engine, history, protocol=protocol, models=models, tasks=list(zoo.tasks.values()),
                     task_embeddings=embeddings, repeats=5)
@@ -70,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     rows, per = [], {}
     for name in args.zoo or catalog.names():
+        loaded = Fennec.load(catalog.get(name).path, device="cpu")
         for mode in args.modes.split(","):
             t0 = time.perf_counter()
-            report = run(name, mode)
+            report = run(loaded, mode)
             if report is None:
                 continue
             m, s = report.mean(), report.mean("static")

@@ -33,7 +33,6 @@ from fennec_core.evaluation.metrics import weighted_tau  # noqa: E402
 from fennec_core.evaluation.protocols import feature_regression_scores, is_probe  # noqa: E402
 from fennec_core.history.normalize import TaskNormalizer  # noqa: E402
 from fennec_core.io import catalog  # noqa: E402
-from fennec_core.records import History  # noqa: E402
 from fennec_core.scoring.meta_score import feature_matrix  # noqa: E402
 
 SIMPLE = {"timm": ("log10_param_count", "img_size", "pt_in1k", "pt_in12k", "pt_in22k", "pt_web", "pt_image_text",
@@ -45,8 +44,7 @@ def run(name: str, sample: int, seed: int = 0) -> list[list[str]]:
     loaded = Fennec.load(catalog.get(name).path, device="cpu")
     zoo = loaded.zoo_
     keep = [i for i in range(len(zoo.model_ids)) if zoo.history.mask[i].sum() >= 2]
-    hist = History([zoo.model_ids[i] for i in keep], zoo.history.task_ids, zoo.history.scores[keep],
-                   zoo.history.mask[keep])
+    hist = zoo.history.select_models(keep)
     cards = [zoo.models[m] for m in hist.model_ids]
     names = sorted({k for c in cards for k in c.meta})
     X = feature_matrix([c.meta for c in cards], names)
@@ -58,7 +56,7 @@ def run(name: str, sample: int, seed: int = 0) -> list[list[str]]:
     bases = [k for k in names if k.startswith("base_")]
     for r, i in enumerate(held):
         rest = np.array([j for j in range(m) if j != i])
-        train = History([hist.model_ids[j] for j in rest], hist.task_ids, hist.scores[rest], hist.mask[rest])
+        train = hist.select_models(rest)
         fitted = loaded.clone().fit(train, [cards[j] for j in rest], list(zoo.tasks.values()))
         fitted.add_models([cards[i]])
         pred[r] = fitted.predict_cells([cards[i].id], hist.task_ids)[0]

@@ -62,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     arrays, manifest = read_store(catalog.get("hf-nlp").path)
     mask = arrays["history/mask"].astype(bool)
     hist = History(manifest["model_ids"], manifest["task_ids"], arrays["history/scores"], mask)
-    keep = mask.sum(axis=1) > 0
-    hist = History([m for m, k in zip(hist.model_ids, keep, strict=True) if k], hist.task_ids,
-                   hist.scores[keep], hist.mask[keep])
+    hist = hist.select_models(mask.any(axis=1))
     std = seed_std(args.data)
     ks = [int(k) for k in args.ks.split(",")]
     rng = np.random.default_rng(0)

@@ -303,6 +303,13 @@ class History:
                                    {**self._model_pos, **pos_new_m}, {**self._task_pos, **pos_new_t})
         return out, overlap
 
+    def select_models(self, rows: Sequence[int] | np.ndarray) -> History:
+        """This history restricted to the models at ``rows`` (indices, or a boolean mask), every
+        task kept (a leave-one-model-out fold, or the models with observations)."""
+        rows = np.asarray(rows)
+        idx = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(int)
+        return History([self.model_ids[i] for i in idx], self.task_ids, self.scores[idx], self.mask[idx])
+
     def without_task(self, task: str) -> History:
         """This history with one task's column removed (the leave-one-task-out view)."""
         j = self.task_index(task)

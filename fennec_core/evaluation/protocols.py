@@ -349,8 +349,7 @@ def _evaluate_loo_model(engine: Fennec, history: History, *, models, tasks, prog
     Z = TaskNormalizer.fit(history.scores, history.mask, "zscore").transform(history.scores)
     for i in tqdm(range(m), desc="loo-model", disable=not progress, leave=False):
         keep = [r for r in range(m) if r != i]
-        train = History([history.model_ids[r] for r in keep], history.task_ids, history.scores[keep],
-                        history.mask[keep])
+        train = history.select_models(keep)
         fitted = engine.clone().fit(train, [cards[mid] for mid in train.model_ids if mid in cards], tasks)
         card = cards.get(history.model_ids[i])
         if card is None or not any(k in card.meta for k in names):

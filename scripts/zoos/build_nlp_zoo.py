@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
-import io
 import math
 import shutil
 import sys
@@ -39,6 +37,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+from zoo_tables import gz_csv, write_history  # noqa: E402
+
 META = ("model_name", "base_model", "size", "tokenizer", "model_type", "classification", "layers", "from_flax",
         "from_tf", "last_modified")
 PROBE = "mnli_lp"
@@ -49,11 +51,6 @@ def _year(stamp: str) -> float:
     t = datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")
     start = datetime(t.year, 1, 1)
     return t.year + (t - start).total_seconds() / (datetime(t.year + 1, 1, 1) - start).total_seconds()
-
-
-def _gz_text(path: Path) -> io.TextIOWrapper:
-    """A gzip text file for writing, with no timestamp in its header: rebuilds are byte-identical."""
-    return io.TextIOWrapper(gzip.GzipFile(path, "wb", mtime=0), encoding="utf-8", newline="")
 
 
 def _slug(base: str) -> str:
@@ -96,27 +93,19 @@ def build(data: Path, out: Path) -> dict[str, int]:
     tasks, meta, scores = read_rows(data / "models_tested.csv")
     out.mkdir(parents=True, exist_ok=True)
     models = sorted(scores)
-    cells = 0
-    with _gz_text(out / "history.csv.gz") as fh:
-        w = csv.writer(fh)
-        w.writerow(["model", "task", "score"])
-        for m in models:
-            for t in tasks:
-                if t in scores[m]:
-                    w.writerow([m, t, repr(scores[m][t])])
-                    cells += 1
+    cells = write_history(out / "history.csv.gz", models, tasks, scores)
     bases = sorted({meta[m]["base_model"] for m in models})
     header = ["model", "log10_params", "layers", *[f"base_{_slug(b)}" for b in bases], "from_flax", "from_tf", "year"]
-    with _gz_text(out / "models.csv.gz") as fh:
-        w = csv.writer(fh)
+    fh, w = gz_csv(out / "models.csv.gz")
+    with fh:
         w.writerow(header)
         for m in models:
             r = meta[m]
             w.writerow([m, f"{math.log10(float(r['size'])):.6f}", int(float(r["layers"])),
                         *[int(r["base_model"] == b) for b in bases], int(r["from_flax"] == "True"),
                         int(r["from_tf"] == "True"), f"{_year(r['last_modified']):.4f}"])
-    with _gz_text(out / "models_info.csv.gz") as fh:
-        w = csv.writer(fh)
+    fh, w = gz_csv(out / "models_info.csv.gz")
+    with fh:
         w.writerow(["model", "base_model", "model_type", "params", "layers", "last_modified"])
         for m in models:
             r = meta[m]

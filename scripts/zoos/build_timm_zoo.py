@@ -97,7 +97,6 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
-import io
 import json
 import math
 import shutil
@@ -110,6 +109,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+from zoo_tables import gz_csv, write_history  # noqa: E402
 
 #: task id -> results file
 TASK_FILES: dict[str, str] = {
@@ -193,11 +195,6 @@ def pretrain_label(flags: dict[str, int]) -> str:
                           ("distilled", "pt_distilled"), ("adversarial", "pt_adversarial")) if flags[c]]
     base = "in1k" if flags["pt_in1k"] else "+".join([*data, "in1k"]) if data else "extra+in1k"
     return base + (f" ({', '.join(how)})" if how else "")
-
-
-def _gz_text(path: Path) -> io.TextIOWrapper:
-    """A gzip text file for writing with no timestamp in its header: rebuilds are byte-identical."""
-    return io.TextIOWrapper(gzip.GzipFile(path, "wb", mtime=0), encoding="utf-8", newline="")
 
 
 def _number(text: str) -> float:
@@ -348,19 +345,11 @@ def build(data: Path, out: Path, *, cache: bool = True, limit: int | None = None
     metadata_adds = sum(flags[m] != parse_tag(m) for m in models)
     out.mkdir(parents=True, exist_ok=True)
     tasks = list(TASK_FILES)
-    cells = 0
-    with _gz_text(out / "history.csv.gz") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["model", "task", "score"])
-        for m in models:
-            for t in tasks:
-                if t in scores[m]:
-                    w.writerow([m, t, repr(scores[m][t])])
-                    cells += 1
+    cells = write_history(out / "history.csv.gz", models, tasks, scores)
     header = ["model", "architecture", "log10_param_count", "img_size", "crop_pct", *PRETRAIN_COLUMNS,
               *ARCH_COLUMNS, *pc_cols]
-    with _gz_text(out / "models.csv.gz") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+    fh, w = gz_csv(out / "models.csv.gz")
+    with fh:
         w.writerow(header)
         for m in models:
             arch, r = split_name(m)[0], info[m]
@@ -373,8 +362,8 @@ def build(data: Path, out: Path, *, cache: bool = True, limit: int | None = None
             else:  # empty cells: read_models leaves them out of the card's meta
                 row += [""] * (len(ARCH_COLUMNS) + len(pc_cols))
             w.writerow(row)
-    with _gz_text(out / "models_info.csv.gz") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+    fh, w = gz_csv(out / "models_info.csv.gz")
+    with fh:
         w.writerow(["model", "architecture", "family", "pretrain_tag", "pretrain", "metadata_pretrain",
                     "metadata_match", "param_count_m", "img_size", "test_img_size", "crop_pct", "interpolation"])
         for m in models:
