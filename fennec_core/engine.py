@@ -223,12 +223,15 @@ class Fennec:
         The mapping (``task_mapping``: the paper's random forest, kernel ridge or kNN) is
         learned from the historical tasks' embeddings and fitted vectors, on first use.
         """
+        return self._task_mapper().predict(embeddings)
+
+    def _task_mapper(self) -> Any:
         from fennec_core.task.mapping import TaskMapper
 
         zoo = self.check_is_fitted()
         if self._mapper is None or self._mapper[0] is not zoo:
             self._mapper = (zoo, TaskMapper.for_zoo(zoo, self.task_mapping, seed=self.seed))
-        return self._mapper[1].predict(embeddings)
+        return self._mapper[1]
 
     def describe_vector(self, description: str, *, proxy: Any = None) -> np.ndarray:
         """A task vector for a task described in words, placed among the zoo's described tasks
@@ -280,33 +283,22 @@ class Fennec:
         known = checks.check_rank(task, top, images_per_task, known, {"task_vector": task_vector, "task_embeddings":
                                   task_embeddings, "images": images, "description": description})
         card = zoo.task_card(task)
-        notes = []
-        if images is not None:
-            from fennec_core.task.proxies import embed_new_task_images
+        from fennec_core.task.placement import place_task
 
-            task_embeddings = embed_new_task_images(zoo, images, images_per_task=images_per_task,
-                                                    device=self.device, progress=progress)
-        if description is not None:
-            from fennec_core.task.proxies import make_proxy
-
-            notes.append("task vector from the description (text proxy, mapped from the zoo's task descriptions)")
-            text = make_proxy("text", {"progress": progress})
-            if self.components.ranker is None:
-                task_vector = self.describe_vector(description, proxy=text)
-            else:  # a learned ranker reads the description's embedding
-                task_embeddings = text.embed(description)
-        elif task_embeddings is not None:
-            notes.append(f"task vector from {len(task_embeddings)} item embeddings ({self.task_mapping} mapping)")
+        placed = place_task(zoo, self.components.factorizer, mapper=self._task_mapper, mapping=self.task_mapping,
+                            seed=self.seed, device=self.device, for_ranker=self.components.ranker is not None,
+                            task_vector=task_vector, task_embeddings=task_embeddings, images=images,
+                            images_per_task=images_per_task, description=description, progress=progress)
         if self.components.ranker is not None:
             from fennec_core.scoring.ranking import rank_with_ranker
 
-            return rank_with_ranker(zoo, self.components.ranker, self.ranker, card, task_embeddings, top=top, notes=notes,
+            return rank_with_ranker(zoo, self.components.ranker, self.ranker, card, placed.task_embeddings, top=top,
+                                    notes=placed.notes,
                                     unsupported=[n for n, v in (("task_vector", task_vector is not None),
                                                                 ("known", bool(known)), ("explore", explore)) if v])
-        if task_embeddings is not None:
-            task_vector = self.map_task(task_embeddings)
-        return self.rank_many([card], task_vectors=None if task_vector is None else [task_vector], known=[known],
-                              top=top, explore=explore, notes=notes)[0]
+        vector = placed.task_vector
+        return self.rank_many([card], task_vectors=None if vector is None else [vector], known=[known], top=top,
+                              explore=explore, notes=placed.notes, task_vector_covs=[placed.cov])[0]
 
     def suggest(self, task: TaskCard | str | None = None, *, known: Mapping[str, float] | None = None,
                 strategy: str = "ei", batch: int = 1, seed: int | Sequence[int] | None = None,
@@ -330,8 +322,12 @@ class Fennec:
         top: int | None = None,
         explore: bool = False,
         notes: Sequence[str] = (),
+        task_vector_covs: Sequence[np.ndarray | None] | None = None,
     ) -> list[Ranking]:
-        """Rank every model for several tasks at once (one batched product on the device)."""
+        """Rank every model for several tasks at once (one batched product on the device).
+
+        ``task_vector_covs``: the covariance of each given task vector (e.g. a task mapping's
+        error), which posterior factorizers turn into intervals; None where unknown."""
         from fennec_core.scoring.ranking import rank_from_vectors
         from fennec_core.task.vector import resolve_task_vector
 
@@ -344,7 +340,8 @@ class Fennec:
             zoo = self.check_is_fitted()
             vectors = [resolve_task_vector(zoo, self.components.factorizer, cards[i],
                                            task_vector=None if task_vectors is None else task_vectors[i],
-                                           known=None if known is None else known[i], strength=strength)
+                                           known=None if known is None else known[i], strength=strength,
+                                           task_vector_cov=None if task_vector_covs is None else task_vector_covs[i])
                        for i in range(n)]
         return rank_from_vectors(zoo, self.components.factorizer, self.components.merger, cards, vectors, top=top,
                                  explore=explore, device=self.device, notes=notes,

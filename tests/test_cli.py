@@ -51,7 +51,10 @@ def test_evaluate_writes_every_hidden_cell(cli, tmp_path, published):
     with open(preds) as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == int(history.mask.sum())
-    assert set(rows[0]) == {"model", "task", "predicted", "truth", "static"}
+    assert set(rows[0]) == {"model", "task", "predicted", "truth", "low", "high", "score", "static"}
+    # predicted and its interval in the task's units (the truth's), not normalised
+    assert all(float(r["low"]) <= float(r["predicted"]) <= float(r["high"]) for r in rows)
+    assert doc["intervals"]["cells"] == len(rows) and 0 < doc["intervals"]["coverage"] <= 1
     cells = {(r["model"], r["task"]) for r in rows}
     assert len(cells) == len(rows)
     r0 = rows[0]

@@ -38,3 +38,75 @@ def test_known_scores_set_the_units_and_accuracy_is_bounded():
     # a task of the zoo with scores above its range: accuracies stay in [0, 1]
     p = engine.rank(engine.zoo_.tasks["sport"], known={"resnet50": 0.999, "regnety006": 0.9995}).parts
     assert np.all((p["low"] >= 0) & (p["high"] <= 1) & (p["low"] <= p["predicted"]) & (p["predicted"] <= p["high"]))
+
+
+def _coverage(report):
+    summary = report.interval_summary()
+    assert summary is not None, "the rankings carried no intervals"
+    return summary["coverage"]
+
+
+def test_intervals_of_tasks_placed_by_their_embeddings_cover_most_hidden_cells():
+    # before: a task placed by its proxy embeddings had no interval at all
+    from fennec_core.evaluation import evaluate
+
+    loaded = Fennec.load(catalog.get("pytorchcv105").path, device="cpu")
+    zoo = loaded.zoo_
+    report = evaluate(loaded.clone(), zoo.history, models=list(zoo.models.values()), tasks=list(zoo.tasks.values()),
+                      task_embeddings=dict(zoo.task_embeddings))
+    assert 0.8 <= _coverage(report) <= 0.97
+    assert report.to_dict()["intervals"]["cells"] == int(zoo.history.mask.sum())
+
+
+def test_the_mapping_error_is_its_leave_one_task_out_residual_covariance():
+    from fennec_core.task.mapping import TaskMapper
+
+    rng = np.random.default_rng(0)
+    emb = {f"t{i}": rng.normal(size=(3, 8)) for i in range(6)}
+    vec = {t: rng.normal(size=2) for t in emb}
+    cov = TaskMapper("kernel-ridge").fit(emb, vec).residual_cov()
+    resid = []
+    for t in emb:
+        rest = [u for u in emb if u != t]
+        sub = TaskMapper("kernel-ridge").fit({u: emb[u] for u in rest}, {u: vec[u] for u in rest})
+        resid.append(vec[t] - sub.predict(emb[t]))
+    R = np.array(resid)
+    np.testing.assert_allclose(cov, R.T @ R / 5 + 1e-9 * np.eye(2), rtol=1e-10)
+
+
+def test_the_new_task_inflation_is_the_student_t_prediction_interval():
+    from scipy.special import stdtrit
+
+    from fennec_core.scoring.ranking import Z90, new_draw_inflation
+
+    for n in (2, 4, 6, 7, 12, 37, 200):
+        exact = (stdtrit(n - 1, 0.95) / Z90) ** 2 * (1 + 1 / n) * n / (n - 1)
+        assert abs(new_draw_inflation(n) - exact) < 2e-3 * exact
+
+
+def test_units_inferred_from_known_scores_carry_their_uncertainty():
+    from fennec_core.task.vector import infer_units
+
+    engine = Fennec.load(catalog.get("pytorchcv105").path, device="cpu")
+    zoo = engine.zoo_
+    col, _ = zoo.history.column("flower")
+    few = {m: float(col[zoo.history.model_index(m)]) for m in zoo.history.model_ids[:2]}
+    many = {m: float(col[zoo.history.model_index(m)]) for m in zoo.history.model_ids[:30]}
+    u_few, u_many = (infer_units(zoo, engine.components.factorizer, k) for k in (few, many))
+    assert u_few.var_offset > u_many.var_offset > 0 and u_few.var_log_scale > 0
+    # the interval of a new task with two known results is wider than the spread models share
+    r = engine.rank(known=few)
+    half = (r.parts["high"] - r.parts["low"]) / 2
+    assert np.all(r.parts["sd_relative"] * 1.6448536 <= half + 1e-12)
+
+
+def test_warm_start_coverage_is_measured_in_the_report():
+    from fennec_core.evaluation import evaluate
+
+    engine = Fennec.load(catalog.get("pytorchcv105").path, device="cpu")
+    report = evaluate(engine.clone(), engine.zoo_.history, protocol="loo-warm:3", repeats=1)
+    per_task = [t.intervals for t in report.tasks]
+    assert all(t["cells"] == int(engine.zoo_.history.mask[:, 0].sum()) - 3 for t in per_task)
+    # measured 76.9% over 5 repeats (docs/results.md): below the 80% goal, reported, not hidden
+    assert 0.6 <= _coverage(report) <= 0.97
+    assert "90% intervals:" in report.format_table()

@@ -83,6 +83,9 @@ class TaskResult:
     method: dict[str, float]
     static: dict[str, float]
     cold: bool
+    #: the 90% intervals on the hidden cells, where the ranking has them: ``cells`` (counted over
+    #: repeats), ``coverage`` (share of true scores inside) and ``width`` (mean, task units)
+    intervals: dict[str, float] = attrs.field(factory=dict)
 
 
 @attrs.frozen(eq=False)
@@ -92,7 +95,9 @@ class EvaluationReport:
     protocol: str
     config: dict[str, Any]
     tasks: list[TaskResult]
-    predictions: list[tuple[str, str, float, float, float, int]]
+    #: per hidden cell: model, task, ranking score (normalised), truth, static score, repeat, and
+    #: the predicted score with its 90% interval in the task's units (NaN where the ranking has none)
+    predictions: list[tuple[str, str, float, float, float, int, float, float, float]]
     baseline: str = "static"
 
     def mean(self, which: str = "method") -> dict[str, float]:
@@ -105,15 +110,30 @@ class EvaluationReport:
             out[n] = float(np.mean(vals)) if vals else math.nan
         return out
 
+    def interval_summary(self) -> dict[str, float] | None:
+        """The 90% intervals pooled over every hidden cell of every task: ``cells``, ``coverage``
+        (share inside), ``width`` (mean, task units), ``tasks_in_80_97`` (share of tasks whose own
+        coverage is in [0.8, 0.97]); None when the rankings had no intervals."""
+        rows = [t.intervals for t in self.tasks if t.intervals]
+        cells = sum(r["cells"] for r in rows)
+        if not cells:
+            return None
+        return {"cells": cells,
+                "coverage": sum(r["coverage"] * r["cells"] for r in rows) / cells,
+                "width": sum(r["width"] * r["cells"] for r in rows) / cells,
+                "tasks_in_80_97": float(np.mean([0.8 <= r["coverage"] <= 0.97 for r in rows]))}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no predictions)."""
         return {
             "protocol": self.protocol,
             "baseline": self.baseline,
             "config": self.config,
-            "per_task": {t.task: {"n_models": t.n_models, "cold": t.cold, "method": t.method, "static": t.static}
+            "per_task": {t.task: {"n_models": t.n_models, "cold": t.cold, "method": t.method, "static": t.static,
+                                  **({"intervals": t.intervals} if t.intervals else {})}
                          for t in self.tasks},
             "mean": {"method": self.mean("method"), "static": self.mean("static")},
+            "intervals": self.interval_summary(),
         }
 
     def format_table(self) -> str:
@@ -129,17 +149,29 @@ class EvaluationReport:
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
         lines.insert(1, "  ".join("-" * w for w in widths))
+        summary = self.interval_summary()
+        if summary is not None:
+            lines.append(f"90% intervals: {summary['coverage']:.1%} of {summary['cells']} hidden cells inside, mean "
+                         f"width {summary['width']:.4g} (task units)")
         return "\n".join(lines)
 
     def write_predictions(self, path: str) -> None:
-        """Write ``model,task,predicted,truth,static`` for every hidden cell (``repeat`` too when warm)."""
+        """Write ``model,task,predicted,truth,low,high,score,static`` for every hidden cell (``repeat``
+        too when warm): ``predicted``, ``low``, ``high`` in the task's units (empty where the ranking
+        has none), ``score`` the ranking's own (normalised) score, ``static`` the baseline's."""
         warm = self.protocol != "loo"
+
+        def cell(x: float) -> str:
+            return "" if math.isnan(x) else repr(x)
+
         try:
             with open(path, "w", newline="", encoding="utf-8") as fh:
                 w = csv.writer(fh)
-                w.writerow(["model", "task", "predicted", "truth", "static"] + (["repeat"] if warm else []))
+                w.writerow(["model", "task", "predicted", "truth", "low", "high", "score", "static"]
+                           + (["repeat"] if warm else []))
                 for row in self.predictions:
-                    w.writerow([row[0], row[1], repr(row[2]), repr(row[3]), repr(row[4])] + ([row[5]] if warm else []))
+                    w.writerow([row[0], row[1], cell(row[6]), repr(row[3]), cell(row[7]), cell(row[8]), repr(row[2]),
+                                repr(row[4])] + ([row[5]] if warm else []))
         except OSError as exc:
             raise InputError(f"{path}: cannot write the predictions here ({exc.strerror or exc}); give a writable "
                              "file path") from None
@@ -199,7 +231,7 @@ def evaluate(
                          f"the best-covered task has {most}" + (f", so use K <= {most - 2}" if most > 2 else ""))
     task_cards = {t.id: t for t in (tasks or [])}
     results: list[TaskResult] = []
-    predictions: list[tuple[str, str, float, float, float, int]] = []
+    predictions: list[tuple[str, str, float, float, float, int, float, float, float]] = []
     for j, task in enumerate(tqdm(history.task_ids, desc=protocol, disable=not progress, leave=False)):
         train = history.without_task(task)
         truth, observed = history.column(task)
@@ -211,6 +243,7 @@ def evaluate(
         static = static_scores(train)
         card = task_cards.get(task, TaskCard(task))
         method_runs, static_runs, cold = [], [], True
+        inside, cells, width = 0, 0, 0.0
         for rep in range(repeats):
             rest = observed.copy()
             known = None
@@ -222,12 +255,22 @@ def evaluate(
             ranking = fitted.rank(card, known=known, task_embeddings=own)
             cold = ranking.cold
             pos = {m: i for i, m in enumerate(ranking.model_ids)}
-            pred = np.array([ranking.scores[pos[m]] for m in history.model_ids])
+            perm = np.array([pos[m] for m in history.model_ids])
+            pred = ranking.scores[perm]
+            nan = np.full(len(perm), np.nan)
+            units, low, high = (ranking.parts[k][perm] if k in ranking.parts else nan for k in ("predicted", "low", "high"))
             method_runs.append(all_metrics(truth[rest], pred[rest]))
             static_runs.append(all_metrics(truth[rest], static[rest]))
+            if "low" in ranking.parts:
+                inside += int(np.sum((low[rest] <= truth[rest]) & (truth[rest] <= high[rest])))
+                cells += int(rest.sum())
+                width += float(np.sum(high[rest] - low[rest]))
             for i in np.flatnonzero(rest):
-                predictions.append((history.model_ids[i], task, float(pred[i]), float(truth[i]), float(static[i]), rep))
-        results.append(TaskResult(task, int(rest.sum()), _mean_runs(method_runs), _mean_runs(static_runs), cold))
+                predictions.append((history.model_ids[i], task, float(pred[i]), float(truth[i]), float(static[i]), rep,
+                                    float(units[i]), float(low[i]), float(high[i])))
+        intervals = {"cells": cells, "coverage": inside / cells, "width": width / cells} if cells else {}
+        results.append(TaskResult(task, int(rest.sum()), _mean_runs(method_runs), _mean_runs(static_runs), cold,
+                                  intervals))
     config = {**_config(engine), "factorizer_config": engine.factorizer_config,
               "score_merger_config": engine.score_merger_config, "seed": engine.seed, "repeats": repeats,
               "task_mapping": engine.task_mapping if task_embeddings else None}
@@ -367,6 +410,7 @@ def _evaluate_loo_model(engine: Fennec, history: History, *, models, tasks, prog
         results.append(TaskResult(task, int(ok.sum()), all_metrics(truth[ok], pred[ok, j]),
                                   all_metrics(truth[ok], base[ok, j]), False))
         for i in np.flatnonzero(ok):
-            predictions.append((history.model_ids[i], task, float(pred[i, j]), float(truth[i]), float(base[i, j]), 0))
+            predictions.append((history.model_ids[i], task, float(pred[i, j]), float(truth[i]), float(base[i, j]), 0,
+                                math.nan, math.nan, math.nan))
     config = {**_config(engine), "features": names}
     return EvaluationReport("loo-model", config, results, predictions, baseline="feature regression")

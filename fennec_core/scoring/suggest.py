@@ -1,8 +1,10 @@
 """Which model to fine-tune next: proposals from a ranking's predictive distributions.
 
 :func:`propose` turns rankings of one task (each conditioned on the results known so far) into
-:class:`Suggestions`. Each model's score is taken as ``N(predicted, sd^2)``, ``sd`` implied by
-its 90% interval; the strategy's acquisition value (:mod:`fennec_core.scoring.acquisition`)
+:class:`Suggestions`. Each model's score is taken as ``N(predicted, sd^2)``, ``sd`` the ranking's
+``sd_relative``: its predictive sd without the uncertainty of the task's units (offset and
+scale), which every model shares and so cancels when models are compared (before it was the
+sd implied by the 90% interval, which made a new task's EI explore on the shared offset); the strategy's acquisition value (:mod:`fennec_core.scoring.acquisition`)
 picks the best model not yet measured. Known models are never proposed.
 
 The incumbent of ``ei`` is the *plug-in* value of noisy-observation EI: the highest posterior
@@ -120,7 +122,9 @@ def _predictive(ranking: Ranking) -> tuple[list[str], np.ndarray, np.ndarray, np
         nan = np.full_like(mean, np.nan)
         return list(ranking.model_ids), mean, np.zeros_like(mean), nan, nan
     low, high = np.asarray(p["low"], float), np.asarray(p["high"], float)
-    return list(ranking.model_ids), mean, sd_from_interval(low, high), low, high
+    # the task's unknown units move every model together: comparisons use the sd without them
+    sd = np.asarray(p["sd_relative"], float) if "sd_relative" in p else sd_from_interval(low, high)
+    return list(ranking.model_ids), mean, sd, low, high
 
 
 def propose(rank: Callable[[dict[str, float] | None], Ranking], known: Mapping[str, float] | None = None, *,

@@ -67,6 +67,8 @@ class TaskMapper:
         self._centre: np.ndarray | None = None
         self._model: Any = None
         self._dim = 0
+        self._train: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
+        self._residual_cov: np.ndarray | None = None
 
     def fit(self, embeddings: Mapping[str, np.ndarray], vectors: Mapping[str, np.ndarray]) -> TaskMapper:
         """Learn from historical tasks: ``embeddings[t]`` is [n_items, d], ``vectors[t]`` is [k]."""
@@ -79,6 +81,8 @@ class TaskMapper:
             raise InputError(f"historical task embeddings differ in width ({sorted(dims)}); embed every task with "
                              "the same proxy")
         self._dim = dims.pop()
+        self._train = ({t: embeddings[t] for t in tasks}, {t: vectors[t] for t in tasks})
+        self._residual_cov = None
         Y = np.stack([np.asarray(vectors[t], dtype=np.float64) for t in tasks])
         if self.method == "random-forest":
             from sklearn.ensemble import RandomForestRegressor
@@ -106,6 +110,30 @@ class TaskMapper:
         else:
             self._model = ("knn", M, Y)
         return self
+
+    def residual_cov(self) -> np.ndarray:
+        """Covariance (k, k) of the mapping's error on a new task: the leave-one-task-out
+        residuals of the historical tasks' vectors (each predicted by the same method, with the
+        same shrinkage, from the others), times ``n / (n - 1)``. It is the uncertainty of a
+        proxy-placed task vector (computed on first use, then kept)."""
+        if self._train is None:
+            raise InputError("the task mapping is not fitted")
+        if self._residual_cov is None:
+            embeddings, vectors = self._train
+            tasks = list(embeddings)
+            method = "kernel-ridge" if self.method == "kernel-ridge-cv" else self.method
+            resid = []
+            for t in tasks:
+                rest = [u for u in tasks if u != t]
+                if len(rest) < 2:
+                    break
+                sub = TaskMapper(method, seed=self.seed, n_estimators=self.n_estimators, alpha=self.alpha, k=self.k,
+                                 centre=self.centre).fit({u: embeddings[u] for u in rest}, {u: vectors[u] for u in rest})
+                resid.append(np.asarray(vectors[t], dtype=np.float64) - sub.predict(embeddings[t]))
+            R = np.asarray(resid).reshape(len(resid), -1)
+            k = len(next(iter(vectors.values())))
+            self._residual_cov = (R.T @ R / max(len(R) - 1, 1) if len(R) else np.zeros((k, k))) + 1e-9 * np.eye(k)
+        return self._residual_cov
 
     @classmethod
     def for_zoo(cls, zoo: Any, method: str = "kernel-ridge", *, seed: int = 0) -> TaskMapper:

@@ -145,11 +145,19 @@ def describe_vector(zoo: FittedZoo, description: str, *, mapping: str = "kernel-
                     proxy: Any = None) -> np.ndarray:
     """A task vector for a task described in words: the ``mapping`` learned from the zoo's
     described tasks' text embeddings to their fitted vectors places the new description."""
+    return describe_task(zoo, description, mapping=mapping, seed=seed, proxy=proxy)[0]
+
+
+def describe_task(zoo: FittedZoo, description: str, *, mapping: str = "kernel-ridge", seed: int = 0,
+                  proxy: Any = None) -> tuple[np.ndarray, Any]:
+    """(task vector, the fitted TaskMapper) of a described task (see :func:`describe_vector`);
+    the mapper's ``residual_cov()`` is the vector's uncertainty."""
     from fennec_core.task.mapping import TaskMapper
 
     described, new = embed_description(zoo, description, proxy=proxy)
     vectors = {t: zoo.factors.V[zoo.history.task_index(t)] for t in described}
-    return TaskMapper(mapping, seed=seed).fit(described, vectors).predict(new)
+    mapper = TaskMapper(mapping, seed=seed).fit(described, vectors)
+    return mapper.predict(new), mapper
 
 
 def historical_task_embeddings(

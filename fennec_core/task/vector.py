@@ -39,9 +39,9 @@ class TaskVector:
     cov: np.ndarray | None
     source: str
     notes: tuple[str, ...] = ()
-    #: (offset, scale) of the task's raw units inferred from its known scores; None when the task
+    #: the task's raw units inferred from its known scores (:class:`Units`); None when the task
     #: is the zoo's own (its units are known) or nothing is known (see ``scoring.ranking``)
-    units: tuple[float, float] | None = None
+    units: Units | None = None
 
 
 def task_vector_prior(zoo: FittedZoo, factorizer: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -53,14 +53,26 @@ def task_vector_prior(zoo: FittedZoo, factorizer: Any) -> tuple[np.ndarray, np.n
     return V.mean(axis=0), cov + 1e-6 * np.eye(V.shape[1])
 
 
-def infer_units(zoo: FittedZoo, factorizer: Any, known: Mapping[str, float]) -> tuple[float, float]:
-    """Estimate a new task's (offset, scale) from a few known raw scores.
+@attrs.frozen
+class Units:
+    """A new task's raw units inferred from its known scores: ``y = offset + scale * z``, with the
+    posterior variances of the offset and of ``log scale`` (they widen the intervals)."""
+
+    offset: float
+    scale: float
+    var_offset: float = 0.0
+    var_log_scale: float = 0.0
+
+
+def infer_units(zoo: FittedZoo, factorizer: Any, known: Mapping[str, float]) -> Units:
+    """Estimate a new task's units (offset, scale, and their uncertainty) from a few known raw scores.
 
     Model: ``y = offset + scale * z`` with ``z`` the normalised score,
     ``z_o ~ N(U_o m, U_o C U_o' + s^2 I)`` under the task-vector prior ``N(m, C)``, ``offset``
     Gaussian and ``log scale`` normal with the historical tasks' moments. The scale is the MAP
     on a grid of the marginal likelihood times its prior; the offset its posterior mean given
-    that scale.
+    that scale. The variances are those of the grid posterior: of ``log scale`` over the grid,
+    and of the offset within and across the grid's scales around the reported offset.
     """
     idx = [zoo.history.model_index(m) for m in known]
     y = np.array([float(v) for v in known.values()])
@@ -75,20 +87,30 @@ def infer_units(zoo: FittedZoo, factorizer: Any, known: Mapping[str, float]) -> 
     m = Uo @ mean_v
     S = Uo @ cov_v @ Uo.T + noise * np.eye(len(idx))
     ones = np.ones(len(idx))
-    best, best_lp, best_cov = float(np.exp(mu_ls)), -np.inf, None
-    for a in np.exp(np.linspace(mu_ls - 3 * sd_ls, mu_ls + 3 * sd_ls, 121)):
+    grid = np.exp(np.linspace(mu_ls - 3 * sd_ls, mu_ls + 3 * sd_ls, 121))
+    lps, off_mean, off_var = np.full(grid.size, -np.inf), np.zeros(grid.size), np.zeros(grid.size)
+    for g, a in enumerate(grid):
         cov_y = a * a * S + sd_off**2 * np.outer(ones, ones)
         resid = y - (mu_off + a * m)
-        _, logdet = np.linalg.slogdet(cov_y)
-        lp = -0.5 * (logdet + resid @ np.linalg.solve(cov_y, resid)) - 0.5 * ((np.log(a) - mu_ls) / sd_ls) ** 2
-        if lp > best_lp:
-            best, best_lp, best_cov = float(a), float(lp), cov_y
-    if best_cov is None:  # every candidate scale overflowed: scores far outside the history's range
+        sign, logdet = np.linalg.slogdet(cov_y)
+        if sign <= 0 or not np.isfinite(logdet):
+            continue
+        solved = np.linalg.solve(cov_y, np.stack([resid, ones], axis=1))
+        lp = -0.5 * (logdet + resid @ solved[:, 0]) - 0.5 * ((np.log(a) - mu_ls) / sd_ls) ** 2
+        if np.isfinite(lp):
+            lps[g] = lp
+            off_mean[g] = mu_off + sd_off**2 * float(ones @ solved[:, 0])
+            off_var[g] = max(sd_off**2 - sd_off**4 * float(ones @ solved[:, 1]), 0.0)
+    if not np.isfinite(lps).any():  # every candidate scale overflowed: scores far outside the history's range
         raise InputError(f"known scores (e.g. {y[np.argmax(np.abs(y))]!r}) are too far from the history's scores to "
                          "infer the task's units; give them in the history's units")
-    resid = y - (mu_off + best * m)
-    offset = mu_off + sd_off**2 * float(ones @ np.linalg.solve(best_cov, resid))
-    return offset, best
+    best = int(np.argmax(lps))
+    w = np.exp(lps - lps[best])
+    w /= w.sum()
+    log_a = np.log(grid)
+    var_ls = float(w @ (log_a - log_a[best]) ** 2)
+    var_off = float(w @ (off_var + (off_mean - off_mean[best]) ** 2))
+    return Units(float(off_mean[best]), float(grid[best]), var_off, var_ls)
 
 
 def _known_vector(zoo: FittedZoo, known: Mapping[str, float], offset: float, scale: float,
@@ -105,24 +127,28 @@ def _known_vector(zoo: FittedZoo, known: Mapping[str, float], offset: float, sca
 
 
 def fold_known(zoo: FittedZoo, factorizer: Any, known: Mapping[str, float], card: TaskCard | None,
-               prior: np.ndarray | None, strength: float) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """Fold known raw scores of a task into its vector: (mean, covariance or None, units note)."""
+               prior: np.ndarray | None, strength: float,
+               ) -> tuple[np.ndarray, np.ndarray | None, str, Units | None]:
+    """Fold known raw scores of a task into its vector: (mean, covariance or None, units note,
+    the units inferred for a new task or None for a task of the zoo)."""
+    units = None
     if card is not None and card.id in zoo.task_ids:
         offset, scale, _ = zoo.task_units(card)
         src = "the task's own offset and scale"
     else:
-        offset, scale = infer_units(zoo, factorizer, known)
+        units = infer_units(zoo, factorizer, known)
+        offset, scale = units.offset, units.scale
         src = f"offset {offset:.4g} and scale {scale:.4g} inferred from them"
     obs, mask = _known_vector(zoo, known, offset, scale)
     if supports(factorizer, PosteriorFactorizer):
         mean, cov = factorizer.fold_in_posterior(zoo.factors, obs, mask, prior_mean=prior, strength=strength)
-        return mean, cov, src
+        return mean, cov, src, units
     base = prior if prior is not None else task_vector_prior(zoo, factorizer)[0]
     if supports(factorizer, PriorFoldIn):
         v = factorizer.fold_in(zoo.factors, obs, mask, prior=base, strength=strength)
     else:
         v = factorizer.fold_in(zoo.factors, obs, mask)
-    return np.asarray(v, dtype=np.float64), None, src
+    return np.asarray(v, dtype=np.float64), None, src, units
 
 
 def choose_warm_strength(zoo: FittedZoo, factorizer: Any, *, seed: int, known_per_task: int = 3) -> float:
@@ -153,7 +179,7 @@ def choose_warm_strength(zoo: FittedZoo, factorizer: Any, *, seed: int, known_pe
         taus = []
         for j, idx in trials:
             known = {hist.model_ids[i]: float(hist.scores[i, j]) for i in idx}
-            mean, _, _ = fold_known(zoo, factorizer, known, None, None, s)
+            mean, _, _, _ = fold_known(zoo, factorizer, known, None, None, s)
             rest = hist.mask[:, j].copy()
             rest[idx] = False
             taus.append(weighted_tau(hist.scores[rest, j], (zoo.factors.U @ mean)[rest]))
@@ -165,8 +191,10 @@ def choose_warm_strength(zoo: FittedZoo, factorizer: Any, *, seed: int, known_pe
 
 def resolve_task_vector(zoo: FittedZoo, factorizer: Any, card: TaskCard | None, *,
                         task_vector: np.ndarray | None = None, known: Mapping[str, float] | None = None,
-                        strength: float = 1.0) -> TaskVector:
-    """The vector of one new task from what is known about it (see the module doc)."""
+                        strength: float = 1.0, task_vector_cov: np.ndarray | None = None) -> TaskVector:
+    """The vector of one new task from what is known about it (see the module doc).
+    ``task_vector_cov``: the given vector's covariance (a proxy mapping's error), used without
+    known scores by posterior factorizers."""
     k = zoo.factors.k
     prior = None
     if task_vector is not None:
@@ -183,15 +211,17 @@ def resolve_task_vector(zoo: FittedZoo, factorizer: Any, card: TaskCard | None, 
         if prior is None and own is not None:
             prior = zoo.factors.V[own]  # a task of the zoo: folded in from its fitted vector
         with np.errstate(over="ignore", invalid="ignore"):
-            mean, cov, src = fold_known(zoo, factorizer, known, card, prior, strength)
+            mean, cov, src, units = fold_known(zoo, factorizer, known, card, prior, strength)
         if not (np.all(np.isfinite(mean)) and (cov is None or np.all(np.isfinite(cov)))):
             raise InputError("the known scores are too extreme to fold in (the task vector overflows); give them in "
                              "the history's units")
-        units = None if own is not None else infer_units(zoo, factorizer, known)
         return TaskVector(mean, cov, "known" + ("+proxy" if prior is not None else ""),
                           (f"{len(known)} known score(s) folded in (normalised with {src})",), units)
     if prior is not None:
-        return TaskVector(prior, None, "proxy")
+        cov = None
+        if task_vector_cov is not None and supports(factorizer, PosteriorFactorizer):
+            cov = np.asarray(task_vector_cov, dtype=np.float64).reshape(k, k)
+        return TaskVector(prior, cov, "proxy")
     if own is not None:
         n_obs = int(zoo.history.mask[:, own].sum())
         cov = zoo.factors.extras["V_cov"][own] if supports(factorizer, PosteriorFactorizer) \

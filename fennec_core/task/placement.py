@@ -1,0 +1,69 @@
+"""Where a new task's proxy inputs place it: images or a description become item embeddings
+or a task vector (with the mapping's error covariance), for :meth:`fennec_core.Fennec.rank`.
+
+A task described in words is placed by a mapping learned from the zoo's described tasks; item
+embeddings (given, or made from images by the zoo's proxy) by the engine's task mapping. A
+learned ranker (Model Spider) reads embeddings instead of a vector, so for it a description is
+only embedded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from fennec_core.plugin.contracts import PosteriorFactorizer, supports
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.zoo import FittedZoo
+
+
+@attrs.frozen(eq=False)
+class Placement:
+    """A task vector (or None), its covariance (or None), item embeddings (or None), notes."""
+
+    task_vector: np.ndarray | None
+    cov: np.ndarray | None
+    task_embeddings: np.ndarray | None
+    notes: tuple[str, ...]
+
+
+def place_task(zoo: FittedZoo, factorizer: Any, *, mapper: Callable[[], Any], mapping: str, seed: int,
+               device: str, for_ranker: bool, task_vector: np.ndarray | None = None,
+               task_embeddings: np.ndarray | None = None, images: str | os.PathLike[str] | None = None,
+               images_per_task: int = 100, description: str | None = None, progress: bool = False) -> Placement:
+    """Turn what places a new task (at most one of ``task_vector``, ``task_embeddings``,
+    ``images``, ``description``; checked by the caller) into a :class:`Placement`.
+
+    ``mapper()``: the engine's fitted task mapping of item embeddings. The covariance is the
+    mapping's leave-one-task-out error (:meth:`fennec_core.task.mapping.TaskMapper.residual_cov`),
+    computed only for a posterior factorizer, which turns it into intervals.
+    """
+    posterior = supports(factorizer, PosteriorFactorizer)
+    notes: list[str] = []
+    cov = None
+    if images is not None:
+        from fennec_core.task.proxies import embed_new_task_images
+
+        task_embeddings = embed_new_task_images(zoo, images, images_per_task=images_per_task, device=device,
+                                                progress=progress)
+    if description is not None:
+        from fennec_core.task.proxies import describe_task, make_proxy
+
+        notes.append("task vector from the description (text proxy, mapped from the zoo's task descriptions)")
+        text = make_proxy("text", {"progress": progress})
+        if for_ranker:  # a learned ranker reads the description's embedding
+            task_embeddings = text.embed(description)
+        else:
+            task_vector, fitted = describe_task(zoo, description, mapping=mapping, seed=seed, proxy=text)
+            cov = fitted.residual_cov() if posterior else None
+    elif task_embeddings is not None:
+        notes.append(f"task vector from {len(task_embeddings)} item embeddings ({mapping} mapping)")
+        if not for_ranker:
+            fitted = mapper()
+            task_vector, cov = fitted.predict(task_embeddings), fitted.residual_cov() if posterior else None
+    return Placement(task_vector, cov, task_embeddings, tuple(notes))
