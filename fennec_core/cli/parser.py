@@ -283,6 +283,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_convert")
 
+    s = sub.add_parser("serve", parents=[common], help="serve zoos over HTTP: a JSON API, a web page, API docs "
+                                                       "(docs/serve.md)")
+    s.add_argument("--zoo", action="append", help="a bundled zoo's name (see `fennec zoos`) or the path of a fitted "
+                                                  "store; repeat to serve several (default: every bundled zoo)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=whole(0), default=8000, help="port to listen on (default 8000)")
+    s.add_argument("--workers", type=whole(1), default=1, help="server processes sharing the port (default 1)")
+    s.add_argument("--token-file", help="file whose first line is the bearer token that turns on POST "
+                                        "/zoos/{zoo}/results (or $FENNEC_SERVE_TOKEN); without one, writes are off")
+    s.add_argument("--data-dir", help="where bundled zoos are copied before results are added to them (default "
+                                      "$FENNEC_DATA_DIR, else ~/.local/share/fennec)")
+    s.add_argument("--cors-origin", action="append", help="let browser pages from this origin call the API, e.g. "
+                                                          "http://localhost:3000 (repeatable; default: CORS off)")
+    s.add_argument("--timeout", type=non_negative, default=30.0, help="seconds a ranking request may take (30)")
+    s.add_argument("--device", default="cpu", help="device ranking runs on (default cpu)")
+    s.add_argument("--access-log", action="store_true", help="log every request (default: errors only)")
+    s.set_defaults(handler="cmd_serve")
+
     s = sub.add_parser("zoos", parents=[common], help="list the bundled zoos: models, tasks, source, licence")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_zoos")
