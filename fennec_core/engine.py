@@ -263,6 +263,7 @@ class Fennec:
         top: int | None = None,
         explore: bool = False,
         task_embeddings: np.ndarray | None = None,
+        task_vector_cov: np.ndarray | None = None,
         images: str | os.PathLike[str] | None = None,
         images_per_task: int = 100,
         description: str | None = None,
@@ -277,7 +278,8 @@ class Fennec:
         (words, through the text proxy). ``known``: ``{model id: score}`` already measured on
         the task (warm start), in the history's units; it combines with any of those. With none
         of them the Ranking is cold (the mean task vector). ``explore``: rank by the optimistic
-        (upper 90%) end of each model's interval.
+        (upper 90%) end of each model's interval. ``task_vector_cov``: the covariance of a given
+        ``task_vector`` (e.g. a task mapping's error), for intervals with a posterior factorizer.
         """
         zoo = self.check_is_fitted()
         known = checks.check_rank(task, top, images_per_task, known, {"task_vector": task_vector, "task_embeddings":
@@ -287,7 +289,8 @@ class Fennec:
 
         placed = place_task(zoo, self.components.factorizer, mapper=self._task_mapper, mapping=self.task_mapping,
                             seed=self.seed, device=self.device, for_ranker=self.components.ranker is not None,
-                            task_vector=task_vector, task_embeddings=task_embeddings, images=images,
+                            task_vector=task_vector, task_vector_cov=task_vector_cov,
+                            task_embeddings=task_embeddings, images=images,
                             images_per_task=images_per_task, description=description, progress=progress)
         if self.components.ranker is not None:
             from fennec_core.scoring.ranking import rank_with_ranker

@@ -110,3 +110,25 @@ def test_warm_start_coverage_is_measured_in_the_report():
     # measured 76.9% over 5 repeats (docs/results.md): below the 80% goal, reported, not hidden
     assert 0.6 <= _coverage(report) <= 0.97
     assert "90% intervals:" in report.format_table()
+
+
+def test_a_given_task_vector_with_its_covariance_ranks_as_its_embeddings_do():
+    import pytest
+
+    from fennec_core.errors import InputError
+
+    engine = Fennec.load(catalog.get("pytorchcv105").path, device="cpu")
+    emb = engine.zoo_.task_embeddings["flower"]
+    by_embeddings = engine.rank(task_embeddings=emb)
+    from fennec_core.task.mapping import TaskMapper
+
+    mapper = TaskMapper.for_zoo(engine.zoo_, engine.task_mapping, seed=engine.seed)
+    given = engine.rank(task_vector=mapper.predict(emb), task_vector_cov=mapper.residual_cov())
+    assert given.model_ids == by_embeddings.model_ids
+    np.testing.assert_allclose(given.parts["low"], by_embeddings.parts["low"])
+    assert "low" not in engine.rank(task_vector=mapper.predict(emb)).parts  # no covariance: no interval
+    k = engine.zoo_.factors.k
+    with pytest.raises(InputError, match="give task_vector too"):
+        engine.rank(task_vector_cov=np.eye(k))
+    with pytest.raises(InputError, match=r"task_vector_cov must be a finite"):
+        engine.rank(task_vector=mapper.predict(emb), task_vector_cov=np.eye(k + 1))

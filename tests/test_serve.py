@@ -508,13 +508,19 @@ def test_describing_a_task_matches_the_python_api(tmp_path):
     api = client(["pytorchcv105"], tmp_path)
     text = "photos of people holding yoga poses"
     doc = api.post("/rank", json={"description": text, "top": 5}).json()
-    want = Fennec.load(resolve("pytorchcv105"), device="cpu").rank(description=text, top=5).to_dict()
+    engine = Fennec.load(resolve("pytorchcv105"), device="cpu")
+    want = engine.rank(description=text, top=5).to_dict()
     assert [m["model"] for m in doc["models"]] == [m["model"] for m in want["models"]]
     assert [m["score"] for m in doc["models"]] == pytest.approx([m["score"] for m in want["models"]])
     assert [m.get("low") for m in doc["models"]] == pytest.approx([m.get("low") for m in want["models"]])
     assert sorted(doc["notes"]) == sorted(want["info"]["notes"])
     nxt = api.post("/next", json={"description": text, "known": {"resnet18": 0.8}}).json()
     assert len(nxt["proposals"]) == 1 and nxt["proposals"][0]["model"] != "resnet18"
+    # the same proposal and interval as Fennec.suggest (the description mapping's error included)
+    want_next = engine.suggest(description=text, known={"resnet18": 0.8}).to_dict()["proposals"][0]
+    got = nxt["proposals"][0]
+    assert got["model"] == want_next["model"]
+    assert [got["low"], got["high"]] == pytest.approx([want_next["low"], want_next["high"]])
 
 
 def test_the_cli_imports_no_web_library_until_serve_runs():

@@ -24,9 +24,8 @@ from fennec_core.serve.errors import UnauthorizedError, WritesDisabledError
 from fennec_core.serve.schemas import NextRequest, RankRequest, ResultsRequest, TaskRequest
 from fennec_core.serve.settings import ServeSettings, read_token
 from fennec_core.serve.state import LRU, TEXT, ServedZoo, ZooSet
+from fennec_core.task.placement import DESCRIPTION_NOTE
 
-#: The note ``fennec rank --describe`` prints (the engine adds it when it embeds the description itself).
-DESCRIBED = "task vector from the description (text proxy, mapped from the zoo's task descriptions)"
 #: Requests whose canonical JSON is longer than this are not cached (embeddings, long known lists).
 CACHE_KEY_CHARS = 8192
 
@@ -153,32 +152,28 @@ class Service:
             raise InputError(f"zoo {served.name!r} cannot place a description: fewer than 2 of its tasks have one "
                              "(a `description` column in the tasks table given to `fennec fit`); give known results")
         if engine.components.ranker is not None:  # a learned ranker reads the description's embedding
-            return card, {"task_embeddings": TEXT.embed(req.description)}, [DESCRIBED]
+            return card, {"task_embeddings": TEXT.embed(req.description)}, [DESCRIPTION_NOTE]
         key = (served.name, str(served.generation), req.description)
         placed = self.vectors.get(key)
         if placed is None:
             placed = TEXT.place(engine, req.description)
             self.vectors.put(key, placed)
-        return card, {"task_vector": placed[0], "cov": placed[1]}, [DESCRIBED]
+        return card, {"task_vector": placed[0], "task_vector_cov": placed[1]}, [DESCRIPTION_NOTE]
 
     def rank(self, served: ServedZoo, req: RankRequest) -> dict[str, Any]:
         """``POST /rank``: the ranking as ``fennec rank --json`` prints it, with the zoo."""
         card, placing, notes = self._placing(served, req)
         engine = served.engine
         known = dict(req.known) if req.known is not None else None
-        if "task_vector" in placing:  # as Fennec.rank does with a description, with the vector computed once
-            ranking = engine.rank_many([card], task_vectors=[placing["task_vector"]], known=[known], top=req.top,
-                                       explore=req.explore, notes=notes, task_vector_covs=[placing["cov"]])[0]
-        else:
-            ranking = engine.rank(card, known=known, top=req.top, explore=req.explore, **placing)
+        ranking = engine.rank(card, known=known, top=req.top, explore=req.explore, **placing)
         doc = ranking.to_dict()
+        doc["info"]["notes"] = [*doc["info"].get("notes", []), *notes]  # where Fennec.rank puts its own
         return {"zoo": served.name, "generation": served.generation, "task": doc["task"], "info": doc["info"],
                 "notes": list(doc["info"].get("notes", [])), "models": doc["models"]}
 
     def next(self, served: ServedZoo, req: NextRequest) -> dict[str, Any]:
         """``POST /next``: the proposals as ``fennec next --json`` prints them, with the zoo."""
         card, placing, notes = self._placing(served, req)
-        placing.pop("cov", None)  # suggest places the task from the vector alone
         result = served.engine.suggest(card, known=dict(req.known) if req.known is not None else None,
                                        strategy=req.strategy, batch=req.batch, seed=req.seed, **placing)
         doc = result.to_dict()

@@ -114,14 +114,11 @@ class TextEncoder:
     def place(self, engine: Any, description: str) -> tuple[Any, Any]:
         """(task vector, its covariance or None) of a description on ``engine``'s zoo, as
         :func:`fennec_core.task.placement.place_task` places it, with this process's proxy."""
-        from fennec_core.plugin.contracts import PosteriorFactorizer, supports
-        from fennec_core.task.proxies import describe_task
+        from fennec_core.task.placement import describe_placement
 
         with self._lock:
-            vector, mapper = describe_task(engine.zoo_, description, mapping=engine.task_mapping, seed=engine.seed,
-                                           proxy=self._get())
-        posterior = supports(engine.components.factorizer, PosteriorFactorizer)
-        return vector, mapper.residual_cov() if posterior else None
+            return describe_placement(engine.zoo_, engine.components.factorizer, description,
+                                      mapping=engine.task_mapping, seed=engine.seed, proxy=self._get())
 
     def embed(self, description: str) -> Any:
         """The description's embedding [1, d] (what a learned ranker reads)."""

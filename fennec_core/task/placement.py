@@ -16,10 +16,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from fennec_core.errors import InputError
 from fennec_core.plugin.contracts import PosteriorFactorizer, supports
 
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.zoo import FittedZoo
+
+#: The note of a ranking whose task vector came from a description.
+DESCRIPTION_NOTE = "task vector from the description (text proxy, mapped from the zoo's task descriptions)"
 
 
 @attrs.frozen(eq=False)
@@ -32,35 +36,48 @@ class Placement:
     notes: tuple[str, ...]
 
 
+def describe_placement(zoo: FittedZoo, factorizer: Any, description: str, *, mapping: str, seed: int,
+                       proxy: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """(task vector, its covariance or None) of a task described in words, placed by ``mapping``
+    learned from the zoo's described tasks with the loaded text ``proxy``; the covariance (the
+    mapping's leave-one-task-out error) only for a posterior factorizer."""
+    from fennec_core.task.proxies import describe_task
+
+    vector, fitted = describe_task(zoo, description, mapping=mapping, seed=seed, proxy=proxy)
+    return vector, fitted.residual_cov() if supports(factorizer, PosteriorFactorizer) else None
+
+
 def place_task(zoo: FittedZoo, factorizer: Any, *, mapper: Callable[[], Any], mapping: str, seed: int,
                device: str, for_ranker: bool, task_vector: np.ndarray | None = None,
-               task_embeddings: np.ndarray | None = None, images: str | os.PathLike[str] | None = None,
+               task_vector_cov: np.ndarray | None = None, task_embeddings: np.ndarray | None = None, images: str | os.PathLike[str] | None = None,
                images_per_task: int = 100, description: str | None = None, progress: bool = False) -> Placement:
     """Turn what places a new task (at most one of ``task_vector``, ``task_embeddings``,
     ``images``, ``description``; checked by the caller) into a :class:`Placement`.
 
     ``mapper()``: the engine's fitted task mapping of item embeddings. The covariance is the
     mapping's leave-one-task-out error (:meth:`fennec_core.task.mapping.TaskMapper.residual_cov`),
-    computed only for a posterior factorizer, which turns it into intervals.
+    computed only for a posterior factorizer, which turns it into intervals; for a given
+    ``task_vector`` it is ``task_vector_cov``.
     """
+    if task_vector_cov is not None and task_vector is None:
+        raise InputError("task_vector_cov is the covariance of a given task_vector: give task_vector too")
     posterior = supports(factorizer, PosteriorFactorizer)
     notes: list[str] = []
-    cov = None
+    cov = task_vector_cov
     if images is not None:
         from fennec_core.task.proxies import embed_new_task_images
 
         task_embeddings = embed_new_task_images(zoo, images, images_per_task=images_per_task, device=device,
                                                 progress=progress)
     if description is not None:
-        from fennec_core.task.proxies import describe_task, make_proxy
+        from fennec_core.task.proxies import make_proxy
 
-        notes.append("task vector from the description (text proxy, mapped from the zoo's task descriptions)")
+        notes.append(DESCRIPTION_NOTE)
         text = make_proxy("text", {"progress": progress})
         if for_ranker:  # a learned ranker reads the description's embedding
             task_embeddings = text.embed(description)
         else:
-            task_vector, fitted = describe_task(zoo, description, mapping=mapping, seed=seed, proxy=text)
-            cov = fitted.residual_cov() if posterior else None
+            task_vector, cov = describe_placement(zoo, factorizer, description, mapping=mapping, seed=seed, proxy=text)
     elif task_embeddings is not None:
         notes.append(f"task vector from {len(task_embeddings)} item embeddings ({mapping} mapping)")
         if not for_ranker:

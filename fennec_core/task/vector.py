@@ -189,6 +189,16 @@ def choose_warm_strength(zoo: FittedZoo, factorizer: Any, *, seed: int, known_pe
     return float(best)
 
 
+def _check_cov(cov: Any, k: int) -> np.ndarray:
+    try:
+        out = np.asarray(cov, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"task_vector_cov must be a ({k}, {k}) array of numbers, got {type(cov).__name__}") from None
+    if out.shape != (k, k) or not np.all(np.isfinite(out)):
+        raise InputError(f"task_vector_cov must be a finite ({k}, {k}) array, got shape {out.shape}")
+    return out
+
+
 def resolve_task_vector(zoo: FittedZoo, factorizer: Any, card: TaskCard | None, *,
                         task_vector: np.ndarray | None = None, known: Mapping[str, float] | None = None,
                         strength: float = 1.0, task_vector_cov: np.ndarray | None = None) -> TaskVector:
@@ -220,7 +230,7 @@ def resolve_task_vector(zoo: FittedZoo, factorizer: Any, card: TaskCard | None, 
     if prior is not None:
         cov = None
         if task_vector_cov is not None and supports(factorizer, PosteriorFactorizer):
-            cov = np.asarray(task_vector_cov, dtype=np.float64).reshape(k, k)
+            cov = _check_cov(task_vector_cov, k)
         return TaskVector(prior, cov, "proxy")
     if own is not None:
         n_obs = int(zoo.history.mask[:, own].sum())
