@@ -169,7 +169,7 @@ class Fennec:
         embeddings, proxy_spec = historical_task_embeddings(
             list(hist.task_ids), task_embeddings, task_images=task_images, proxy=proxy, proxy_config=proxy_config,
             images_per_task=images_per_task, device=self.device, progress=progress)
-        self._fit_zoo(hist.with_capacity() if hist.shape[0] * hist.shape[1] >= 1_000_000 else hist,
+        self._fit_zoo(hist,
                       {m: model_cards.get(m, ModelCard(m)) for m in hist.model_ids},
                       {**task_cards, **{t: task_cards.get(t, TaskCard(t)) for t in hist.task_ids}},
                       task_embeddings=embeddings, proxy=proxy_spec, archi=encoding, progress=progress)

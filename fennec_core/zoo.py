@@ -124,12 +124,18 @@ class FittedZoo:
     # -- normalised history ------------------------------------------------------------------
 
     def normalized(self) -> np.ndarray:
-        """The history in normalised units, 0 where unobserved (what the factorizer saw)."""
+        """The history in normalised units as a dense matrix, 0 where unobserved (what the
+        factorizer saw; small histories only, see :meth:`normalized_column`)."""
         return np.where(self.history.mask, self.normalizer.transform(self.history.scores), 0.0)
+
+    def normalized_column(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """(model rows, normalised scores) of the observed cells of task column ``j``."""
+        rows, values = self.history.column_cells(j)
+        return rows, self.normalizer.transform_cells(np.full(rows.size, j), values)
 
     def task_units(self, card: TaskCard | None) -> tuple[float, float, str]:
         """(offset, scale, source) of a task's raw units: its own, else the historical median."""
-        if card is not None and card.id in self.history.task_ids:
+        if card is not None and self.history.has_task(card.id):
             j = self.history.task_index(card.id)
             return float(self.normalizer.offset[j]), float(self.normalizer.scale[j]), "the task's own"
         return (float(np.median(self.normalizer.offset)), float(np.median(self.normalizer.scale)),
@@ -150,8 +156,8 @@ class FittedZoo:
         tnames = self.task_feature_names()
         tX = np.array([[self.tasks[self.task_ids[j]].features().get(f, np.nan) for f in tnames] for j in keep],
                       dtype=np.float64).reshape(len(keep), len(tnames))
-        return MetaModel.fit(self.model_features(mnames), mnames, tX, tnames,
-                             self.normalized()[:, keep], self.history.mask[:, keep])
+        return MetaModel.fit_columns(self.model_features(mnames), mnames, tX, tnames,
+                                     [self.normalized_column(j) for j in keep])
 
     def with_changes(self, **changes: Any) -> FittedZoo:
         """A new record with some fields replaced (this one is unchanged)."""

@@ -27,6 +27,10 @@ def _same(a, b, path):
         assert isinstance(b, list | tuple) and len(a) == len(b), f"{path}: {a!r} != {b!r}"
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _same(x, y, f"{path}[{i}]")
+    elif isinstance(a, History):
+        assert isinstance(b, History), path
+        for name in ("model_ids", "task_ids", "rows", "cols", "values"):
+            _same(getattr(a, name), getattr(b, name), f"{path}.{name}")
     elif attrs.has(type(a)):
         assert type(a) is type(b), path
         for f in attrs.fields(type(a)):

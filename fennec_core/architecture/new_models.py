@@ -82,7 +82,7 @@ def add_new_models(zoo: FittedZoo, cards: Sequence[ModelCard]) -> tuple[FittedZo
     have = [m for m in zoo.model_ids if m not in predicted]
     rows = [zoo.history.model_index(m) for m in have]
     X = zoo.model_features(names, have)
-    usable = zoo.history.mask[rows].any(axis=1) & np.isfinite(X).any(axis=1)
+    usable = (zoo.history.model_counts()[rows] > 0) & np.isfinite(X).any(axis=1)
     reg = ModelVectorRegressor.fit(X[usable], names, zoo.factors.U[rows][usable])
     added = []
     for card in cards:
@@ -101,10 +101,8 @@ def add_new_models(zoo: FittedZoo, cards: Sequence[ModelCard]) -> tuple[FittedZo
         return zoo, []
     U_new = reg.predict(feature_matrix([c.meta for c in added], names))
     hist = zoo.history
-    n = hist.shape[1]
-    history = History((*hist.model_ids, *[c.id for c in added]), hist.task_ids,
-                      np.vstack([hist.scores, np.full((len(added), n), np.nan)]),
-                      np.vstack([hist.mask, np.zeros((len(added), n), dtype=bool)]))
+    history = History.from_cells((*hist.model_ids, *[c.id for c in added]), hist.task_ids, hist.rows, hist.cols,
+                                 hist.values)  # the new models' rows hold no cells
     extras = dict(zoo.factors.extras)
     if "U_cov" in extras:
         cov = extras["U_cov"].mean(axis=0) + np.diag(reg.residual_var)

@@ -120,7 +120,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         (f"; ranker {engine.ranker}" if engine.components.ranker is not None else "")
     seconds = time.perf_counter() - t0
     if args.json:
-        return _print_json({"models": m, "tasks": n, "observed": int(zoo.history.mask.sum()),
+        return _print_json({"models": m, "tasks": n, "observed": zoo.history.nnz,
                             "factorizer": engine.factorizer, "k": int(k), "k_chosen_by_cv": bool(zoo.k_selection),
                             "ranker": engine.ranker, "out": args.out, "seconds": round(seconds, 3)})
     say(args, f"fitted {m} models x {n} tasks ({how}) in {seconds:.2f} s; saved to {args.out}")
@@ -182,10 +182,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise InputError(f"--strategy goes with --protocol search:K (got --protocol {args.protocol})")
     if k is not None:
         report = evaluate_search(engine, history, k, strategy=args.strategy, models=models, tasks=tasks,
-                                 task_embeddings=embeddings, progress=not args.quiet)
+                                 task_embeddings=embeddings, progress=not args.quiet, jobs=args.jobs)
     else:
         report = evaluate(engine, history, protocol=args.protocol, models=models, tasks=tasks,
-                          progress=not args.quiet, repeats=args.repeats, task_embeddings=embeddings)
+                          progress=not args.quiet, repeats=args.repeats, task_embeddings=embeddings, jobs=args.jobs)
     if args.predictions:
         report.write_predictions(args.predictions)
         say(args, f"wrote {len(report.predictions)} predictions to {args.predictions}")
@@ -352,8 +352,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     write_history(history, args.out)
     m, n = history.shape
     if args.json:
-        return _print_json({"cells": int(history.mask.sum()), "models": m, "tasks": n, "out": args.out})
-    say(args, f"wrote {int(history.mask.sum())} cells ({m} models x {n} tasks) to {args.out}")
+        return _print_json({"cells": history.nnz, "models": m, "tasks": n, "out": args.out})
+    say(args, f"wrote {history.nnz} cells ({m} models x {n} tasks) to {args.out}")
     return 0
 
 

@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "search:K (K sequential picks, regret per step)")
     s.add_argument("--strategy", default="ei", help="search:K only: ei (default), ucb, thompson or greedy")
     s.add_argument("--repeats", type=whole(1), default=5, help="draws of known cells per target for loo-warm:K")
+    s.add_argument("--jobs", type=int, default=1, help="run the folds in this many worker processes (default 1; -1: "
+                                                      "one per core); the numbers are the same for any")
     s.add_argument("--predictions", help="write model,task,predicted,truth,low,high,score,static for every hidden "
                                            "cell (predicted, low, high in the task's units; search:K: task,step,model,truth)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")

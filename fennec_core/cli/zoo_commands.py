@@ -42,8 +42,8 @@ def zoo_document(engine: Any, ref: str | None, *, all_models: bool) -> dict[str,
 
     zoo = engine.zoo_
     hist = zoo.history
-    observed_per_task = hist.mask.sum(axis=0)
-    observed_per_model = hist.mask.sum(axis=1)
+    observed_per_task = hist.task_counts()
+    observed_per_model = hist.model_counts()
     entry = catalog.bundled_entry(catalog.resolve(ref))
     tasks = []
     for j, t in enumerate(hist.task_ids):
@@ -66,7 +66,7 @@ def zoo_document(engine: Any, ref: str | None, *, all_models: bool) -> dict[str,
     return {
         "zoo": entry.name if entry else str(ref),
         "credit": entry.credit if entry else None,
-        "models": len(hist.model_ids), "tasks": len(hist.task_ids), "observed": int(hist.mask.sum()),
+        "models": len(hist.model_ids), "tasks": len(hist.task_ids), "observed": hist.nnz,
         "models_without_history": len(zoo.predicted_models),
         "factorizer": engine.factorizer,
         "k": int(getattr(engine.components.factorizer, "k", zoo.factors.k)),  # pmf stores 2 bias columns beside k

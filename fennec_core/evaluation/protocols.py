@@ -65,10 +65,9 @@ def is_probe(card: TaskCard | None) -> bool:
 
 def static_scores(history: History) -> np.ndarray:
     """Static baseline scores (m,): each model's mean z-scored score over the given tasks."""
-    z = TaskNormalizer.fit(history.scores, history.mask, "zscore").transform(history.scores)
-    z = np.where(history.mask, z, np.nan)
-    counts = history.mask.sum(axis=1)
-    sums = np.nansum(z, axis=1)
+    z = TaskNormalizer.fit_history(history, "zscore").transform_cells(history.cols, history.values)
+    counts = history.model_counts()
+    sums = np.bincount(history.rows, weights=z, minlength=history.shape[0])  # from the cells: O(cells)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = sums / counts
     return np.where(counts > 0, out, np.nan)
@@ -177,8 +176,6 @@ class EvaluationReport:
                              "file path") from None
 
 
-
-
 def evaluate(
     engine: Fennec,
     history: History | str | os.PathLike[str] | None = None,
@@ -189,6 +186,7 @@ def evaluate(
     progress: bool = False,
     repeats: int = 5,
     task_embeddings: Mapping[str, np.ndarray] | None = None,
+    jobs: int = 1,
 ) -> EvaluationReport:
     """Run ``protocol`` (``loo``, ``loo-warm:K``, ``loo-model``) for ``engine``'s configuration.
 
@@ -197,10 +195,13 @@ def evaluate(
     parameters, never its fitted state). ``models`` with an ``architecture`` get its meta
     features where they lack them, as in ``fit``. With ``task_embeddings`` (proxy embeddings per task),
     each hidden task is ranked from its own embeddings through a mapping learned on the other
-    tasks only. Returns the report, with the static baseline beside every number.
+    tasks only. ``jobs``: folds run in that many worker processes (-1: one per core; see
+    :mod:`fennec_core.evaluation.folds`), with the same report for any number. Returns the
+    report, with the static baseline beside every number.
     """
-    from tqdm.auto import tqdm
+    from fennec_core.evaluation.folds import check_jobs
 
+    check_jobs(jobs)
     if history is None:
         zoo = engine.check_is_fitted()
         history = zoo.history
@@ -225,52 +226,20 @@ def evaluate(
     repeats = 1 if n_known == 0 else int(repeats)
     if len(history.task_ids) < 2:
         raise InputError("leave-one-task-out needs a history with at least 2 tasks")
-    most = int(history.mask.sum(axis=0).max())
+    counts = [int(history.column(task)[1].sum()) for task in history.task_ids]  # observed models per task
+    most = max(counts)
     if most < n_known + 2:
         raise InputError(f"{protocol}: no task has {n_known + 2} observed models ({n_known} known + 2 to compare); "
                          f"the best-covered task has {most}" + (f", so use K <= {most - 2}" if most > 2 else ""))
     task_cards = {t.id: t for t in (tasks or [])}
-    results: list[TaskResult] = []
-    predictions: list[tuple[str, str, float, float, float, int, float, float, float]] = []
-    for j, task in enumerate(tqdm(history.task_ids, desc=protocol, disable=not progress, leave=False)):
-        train = history.without_task(task)
-        truth, observed = history.column(task)
-        if observed.sum() < n_known + 2 or is_probe(task_cards.get(task)):
-            continue
-        own = (task_embeddings or {}).get(task)  # the hidden task's embeddings, if it has any
-        fitted = fit_without_task(engine, history, task, models=models, tasks=list(task_cards.values()),
-                                  task_embeddings=task_embeddings if own is not None else None)
-        static = static_scores(train)
-        card = task_cards.get(task, TaskCard(task))
-        method_runs, static_runs, cold = [], [], True
-        inside, cells, width = 0, 0, 0.0
-        for rep in range(repeats):
-            rest = observed.copy()
-            known = None
-            if n_known:
-                rng = np.random.default_rng([engine.seed, j, rep])
-                idx = rng.choice(np.flatnonzero(observed), n_known, replace=False)
-                rest[idx] = False
-                known = {history.model_ids[i]: float(truth[i]) for i in idx}
-            ranking = fitted.rank(card, known=known, task_embeddings=own)
-            cold = ranking.cold
-            pos = {m: i for i, m in enumerate(ranking.model_ids)}
-            perm = np.array([pos[m] for m in history.model_ids])
-            pred = ranking.scores[perm]
-            nan = np.full(len(perm), np.nan)
-            units, low, high = (ranking.parts[k][perm] if k in ranking.parts else nan for k in ("predicted", "low", "high"))
-            method_runs.append(all_metrics(truth[rest], pred[rest]))
-            static_runs.append(all_metrics(truth[rest], static[rest]))
-            if "low" in ranking.parts:
-                inside += int(np.sum((low[rest] <= truth[rest]) & (truth[rest] <= high[rest])))
-                cells += int(rest.sum())
-                width += float(np.sum(high[rest] - low[rest]))
-            for i in np.flatnonzero(rest):
-                predictions.append((history.model_ids[i], task, float(pred[i]), float(truth[i]), float(static[i]), rep,
-                                    float(units[i]), float(low[i]), float(high[i])))
-        intervals = {"cells": cells, "coverage": inside / cells, "width": width / cells} if cells else {}
-        results.append(TaskResult(task, int(rest.sum()), _mean_runs(method_runs), _mean_runs(static_runs), cold,
-                                  intervals))
+    folds = [(j, task) for j, task in enumerate(history.task_ids)  # the targets: enough observed models, no probe
+             if counts[j] >= n_known + 2 and not is_probe(task_cards.get(task))]
+    from fennec_core.evaluation.folds import run_folds
+
+    shared = (engine.clone(), history, models, list(task_cards.values()), task_embeddings, n_known, repeats)
+    done = run_folds(_loo_fold, folds, jobs=jobs, progress=progress, desc=protocol, shared=shared)
+    results = [result for result, _ in done]
+    predictions = [row for _, rows in done for row in rows]
     config = {**_config(engine), "factorizer_config": engine.factorizer_config,
               "score_merger_config": engine.score_merger_config, "seed": engine.seed, "repeats": repeats,
               "task_mapping": engine.task_mapping if task_embeddings else None}
@@ -302,6 +271,58 @@ def fit_without_task(engine: Fennec, history: History, task: str, *, models: Seq
     others = None if task_embeddings is None else {t: e for t, e in task_embeddings.items() if t != task}
     return engine.clone().fit(history.without_task(task), models, [c for c in tasks or [] if c.id != task],
                               task_embeddings=others, progress=progress)
+
+
+def _loo_fold(engine: Fennec, history: History, models: Sequence[ModelCard] | None, tasks: list[TaskCard],
+              task_embeddings: Mapping[str, np.ndarray] | None, n_known: int, repeats: int, j: int, task: str,
+              ) -> tuple[TaskResult, list[tuple[str, str, float, float, float, int, float, float, float]]]:
+    """One fold of ``loo`` / ``loo-warm:K``: ``task`` (column ``j``) hidden, the engine refit, the
+    task ranked ``repeats`` times (K known cells drawn from the seed ``[engine.seed, j, repeat]``,
+    so a fold's draws depend on nothing else), its metrics and prediction rows."""
+    truth, observed = history.column(task)
+    own = (task_embeddings or {}).get(task)  # the hidden task's embeddings, if it has any
+    fitted = fit_without_task(engine, history, task, models=models, tasks=tasks,
+                              task_embeddings=task_embeddings if own is not None else None)
+    static = static_scores(history.without_task(task))
+    card = {c.id: c for c in tasks}.get(task, TaskCard(task))
+    draws: list[tuple[np.ndarray, dict[str, float] | None]] = []  # (cells compared, known cells) per repeat
+    for rep in range(repeats):
+        rest, known = observed.copy(), None
+        if n_known:
+            rng = np.random.default_rng([engine.seed, j, rep])
+            idx = rng.choice(np.flatnonzero(observed), n_known, replace=False)
+            rest[idx] = False
+            known = {history.model_ids[i]: float(truth[i]) for i in idx}
+        draws.append((rest, known))
+    from fennec_core.engine import PIPELINE
+
+    if n_known and engine.ranker == PIPELINE:  # every repeat's fold-in and product in one batch
+        vector = None if own is None else fitted.map_task(own)  # what rank(task_embeddings=own) starts from
+        rankings = fitted.rank_many([card] * repeats, task_vectors=None if vector is None else [vector] * repeats,
+                                    known=[known for _, known in draws])
+    else:
+        rankings = [fitted.rank(card, known=known, task_embeddings=own) for _, known in draws]
+    method_runs, static_runs = [], []
+    inside, cells, width = 0, 0, 0.0
+    predictions = []
+    for rep, ((rest, _), ranking) in enumerate(zip(draws, rankings, strict=True)):
+        pos = {m: i for i, m in enumerate(ranking.model_ids)}
+        perm = np.array([pos[m] for m in history.model_ids])
+        pred = ranking.scores[perm]
+        nan = np.full(len(perm), np.nan)
+        units, low, high = (ranking.parts[k][perm] if k in ranking.parts else nan for k in ("predicted", "low", "high"))
+        method_runs.append(all_metrics(truth[rest], pred[rest]))
+        static_runs.append(all_metrics(truth[rest], static[rest]))
+        if "low" in ranking.parts:
+            inside += int(np.sum((low[rest] <= truth[rest]) & (truth[rest] <= high[rest])))
+            cells += int(rest.sum())
+            width += float(np.sum(high[rest] - low[rest]))
+        for i in np.flatnonzero(rest):
+            predictions.append((history.model_ids[i], task, float(pred[i]), float(truth[i]), float(static[i]), rep,
+                                float(units[i]), float(low[i]), float(high[i])))
+    intervals = {"cells": cells, "coverage": inside / cells, "width": width / cells} if cells else {}
+    return TaskResult(task, int(draws[-1][0].sum()), _mean_runs(method_runs), _mean_runs(static_runs),
+                      rankings[-1].cold, intervals), predictions
 
 
 def _mean_runs(runs: list[dict[str, float]]) -> dict[str, float]:

@@ -108,13 +108,15 @@ class SearchReport:
 def evaluate_search(engine: Fennec, history: History, k: int, *, strategy: str = "ei",
                     models: Sequence[ModelCard] | None = None, tasks: Sequence[TaskCard] | None = None,
                     task_embeddings: Mapping[str, np.ndarray] | None = None, random_draws: int = 20,
-                    progress: bool = False) -> SearchReport:
-    """Run ``search:k`` (see the module doc) for ``engine``'s configuration on ``history``."""
-    from tqdm.auto import tqdm
-
+                    progress: bool = False, jobs: int = 1) -> SearchReport:
+    """Run ``search:k`` (see the module doc) for ``engine``'s configuration on ``history``.
+    ``jobs``: folds run in that many worker processes (:mod:`fennec_core.evaluation.folds`),
+    with the same report for any number."""
+    from fennec_core.evaluation.folds import check_jobs, run_folds
     from fennec_core.scoring.acquisition import check_strategy
 
     strategy = check_strategy(strategy)
+    check_jobs(jobs)
     if models is not None:  # as evaluate(): cards with an architecture get its meta features
         from fennec_core.architecture.encoding import ArchiSpec
         from fennec_core.io.tables import as_cards
@@ -123,37 +125,50 @@ def evaluate_search(engine: Fennec, history: History, k: int, *, strategy: str =
     if len(history.task_ids) < 2:
         raise InputError("search:K hides one task at a time: it needs a history with at least 2 tasks")
     task_cards = {t.id: t for t in (tasks or [])}
-    per_task: dict[str, dict[str, dict[str, list[float]]]] = {}
-    picks: list[tuple[str, int, str, float]] = []
-    for j, task in enumerate(tqdm(history.task_ids, desc=f"search:{k}", disable=not progress, leave=False)):
-        truth, observed = history.column(task)
-        obs = np.flatnonzero(observed)
-        if obs.size < k + 1 or is_probe(task_cards.get(task)):
-            continue
-        own = (task_embeddings or {}).get(task)
-        fitted = fit_without_task(engine, history, task, models=models, tasks=list(task_cards.values()),
-                                  task_embeddings=task_embeddings if own is not None else None)
-        card = task_cards.get(task, TaskCard(task))
-        score = {history.model_ids[i]: float(truth[i]) for i in obs}
-        best, span = max(score.values()), max(score.values()) - min(score.values())
-        known: dict[str, float] = {}
-        for step in range(1, k + 1):
-            s = fitted.suggest(card, known=known, strategy=strategy, batch=1, seed=[engine.seed, j, step],
-                               candidates=list(score), task_embeddings=own)
-            model = s.proposals[0].model
-            known[model] = score[model]
-            picks.append((task, step, model, score[model]))
-        static = static_scores(history.without_task(task))[obs]
-        order = obs[np.argsort(-np.nan_to_num(static, nan=-np.inf), kind="stable")][:k]
-        rng = np.random.default_rng([engine.seed, j, 7])
-        rand = [step_metrics([truth[i] for i in rng.permutation(obs)[:k]], best, span) for _ in range(random_draws)]
-        per_task[task] = {
-            "fennec": step_metrics(list(known.values()), best, span),
-            "static": step_metrics([truth[i] for i in order], best, span),
-            "random": {x: np.mean([r[x] for r in rand], axis=0).tolist() for x in METRICS},
-        }
+    folds = []  # (fold index, task) of the targets: k + 1 observed models, not a probe
+    for j, task in enumerate(history.task_ids):
+        _, observed = history.column(task)
+        if observed.sum() >= k + 1 and not is_probe(task_cards.get(task)):
+            folds.append((j, task))
+    shared = (engine.clone(), history, k, strategy, models, list(task_cards.values()), task_embeddings, random_draws)
+    done = run_folds(_search_fold, folds, jobs=jobs, progress=progress, desc=f"search:{k}", shared=shared)
+    per_task = {task: metrics for (_, task), (metrics, _) in zip(folds, done, strict=True)}
+    picks = [pick for _, rows in done for pick in rows]
     if not per_task:
         raise InputError(f"search:{k}: no task has {k + 1} observed models to search among; use a smaller K")
     config = {"factorizer": engine.factorizer, "score_merger": engine.score_merger, "seed": engine.seed,
               "strategy": strategy, "random_draws": random_draws, "candidates": "models observed on the task"}
     return SearchReport(f"search:{k}", k, config, per_task, picks)
+
+
+def _search_fold(engine: Fennec, history: History, k: int, strategy: str, models: Sequence[ModelCard] | None,
+                 tasks: list[TaskCard], task_embeddings: Mapping[str, np.ndarray] | None, random_draws: int, j: int,
+                 task: str) -> tuple[dict[str, dict[str, list[float]]], list[tuple[str, int, str, float]]]:
+    """One fold of ``search:k``: ``task`` (column ``j``) hidden, the engine refit, K picks (seeds
+    ``[engine.seed, j, step]``), the static and random orders (seed ``[engine.seed, j, 7]``):
+    (the per-method, per-step metrics of the task, Fennec's picks)."""
+    truth, observed = history.column(task)
+    obs = np.flatnonzero(observed)
+    own = (task_embeddings or {}).get(task)
+    fitted = fit_without_task(engine, history, task, models=models, tasks=tasks,
+                              task_embeddings=task_embeddings if own is not None else None)
+    card = {c.id: c for c in tasks}.get(task, TaskCard(task))
+    score = {history.model_ids[i]: float(truth[i]) for i in obs}
+    best, span = max(score.values()), max(score.values()) - min(score.values())
+    known: dict[str, float] = {}
+    picks = []
+    for step in range(1, k + 1):
+        s = fitted.suggest(card, known=known, strategy=strategy, batch=1, seed=[engine.seed, j, step],
+                           candidates=list(score), task_embeddings=own)
+        model = s.proposals[0].model
+        known[model] = score[model]
+        picks.append((task, step, model, score[model]))
+    static = static_scores(history.without_task(task))[obs]
+    order = obs[np.argsort(-np.nan_to_num(static, nan=-np.inf), kind="stable")][:k]
+    rng = np.random.default_rng([engine.seed, j, 7])
+    rand = [step_metrics([truth[i] for i in rng.permutation(obs)[:k]], best, span) for _ in range(random_draws)]
+    return {
+        "fennec": step_metrics(list(known.values()), best, span),
+        "static": step_metrics([truth[i] for i in order], best, span),
+        "random": {x: np.mean([r[x] for r in rand], axis=0).tolist() for x in METRICS},
+    }, picks

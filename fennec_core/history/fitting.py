@@ -13,26 +13,44 @@ from typing import Any
 
 import numpy as np
 
-from fennec_core.errors import FennecError, InputError
+from fennec_core.errors import InputError
+from fennec_core.history.factorize import factorize
 from fennec_core.history.normalize import TaskNormalizer
 from fennec_core.records import Factors, History, ModelCard, TaskCard
 from fennec_core.zoo import FittedZoo
 
 
-def fold_in_reference(factorizer: Any, factors: Factors, Pn: np.ndarray, mask: np.ndarray,
+def fold_in_reference(factorizer: Any, factors: Factors, history: History, normalizer: TaskNormalizer,
                       max_tasks: int = 50) -> float:
     """Median RMSE of existing tasks folded in as if new: what a fold-in usually leaves.
 
     ``update`` compares the fold-in residual of new cells with this (``refit_threshold`` x it).
+    Uses the first ``max_tasks`` tasks with at least two observed cells' columns.
     """
     errs = []
-    for j in range(min(Pn.shape[1], max_tasks)):
-        obs = mask[:, j]
-        if obs.sum() < 2:
+    m = history.shape[0]
+    for j in range(min(history.shape[1], max_tasks)):
+        rows, vals = history.column_cells(j)
+        if rows.size < 2:
             continue
-        v = factorizer.fold_in(factors, Pn[:, j], obs)
-        errs.append(float(np.sqrt(np.mean((factors.U[obs] @ v - Pn[obs, j]) ** 2))))
+        obs = np.zeros(m, dtype=bool)
+        obs[rows] = True
+        col = np.zeros(m)
+        col[rows] = normalizer.transform_cells(np.full(rows.size, j), vals)
+        v = factorizer.fold_in(factors, col, obs)
+        errs.append(float(np.sqrt(np.mean((factors.U[obs] @ v - col[obs]) ** 2))))
     return float(np.median(errs)) if errs else 0.0
+
+
+def normalized_cells(history: History, normalizer: TaskNormalizer) -> np.ndarray:
+    """The history's observed cells in normalised units (in the order of ``history.values``);
+    one error when a task's scores overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = normalizer.transform_cells(history.cols, history.values)
+    if not np.all(np.isfinite(z)):
+        raise InputError("the history's scores overflow when normalised; rescale them (e.g. to accuracies in "
+                         "[0, 1]) or drop extreme cells")
+    return z
 
 
 #: Seconds of work before a progress bar appears ("no progress for waits over a second").
@@ -132,12 +150,8 @@ def _fit(history: History, models: Mapping[str, ModelCard], tasks: Mapping[str, 
          make_factorizer: Callable[[dict[str, Any]], Any], factorizer_config: Mapping[str, Any], normalization: str,
          use_meta: bool, seed: int, guard: AbstractContextManager[Any] | None, stage: Callable[[str], None],
          **record: Any) -> tuple[FittedZoo, Any]:
-    normalizer = TaskNormalizer.fit(history.scores, history.mask, normalization)
-    with np.errstate(over="ignore", invalid="ignore"):
-        Pn = np.where(history.mask, normalizer.transform(history.scores), 0.0)
-    if not np.all(np.isfinite(Pn)):
-        raise InputError("the history's scores overflow when normalised; rescale them (e.g. to accuracies in "
-                         "[0, 1]) or drop extreme cells")
+    normalizer = TaskNormalizer.fit_history(history, normalization)
+    z = normalized_cells(history, normalizer)
     k = factorizer_config.get("k")
     m, n = history.shape
     if not isinstance(k, bool) and isinstance(k, int | np.integer) and k > min(m, n):
@@ -149,16 +163,12 @@ def _fit(history: History, models: Mapping[str, ModelCard], tasks: Mapping[str, 
             from fennec_core.history.choose_k import select_k
 
             stage("choose k")
-            best, scores = select_k(lambda k: make_factorizer({**factorizer_config, "k": k}), Pn, history.mask,
-                                    seed=seed)
+            best, scores = select_k(lambda k: make_factorizer({**factorizer_config, "k": k}), history, z, seed=seed)
             k_selection = {"k": best, "cv_rmse": {str(k): v for k, v in scores.items()}}
             factorizer = make_factorizer({**factorizer_config, "k": best})
         stage("factorize")
-        factors = factorizer.fit(Pn, history.mask)
-        if not isinstance(factors, Factors):
-            raise FennecError(f"factorizer {type(factorizer).__name__} returned {type(factors).__name__}, "
-                              "not Factors")
-        factors.info["fold_in_reference_rmse"] = fold_in_reference(factorizer, factors, Pn, history.mask)
+        factors = factorize(factorizer, history, z)
+        factors.info["fold_in_reference_rmse"] = fold_in_reference(factorizer, factors, history, normalizer)
     zoo = FittedZoo(history=history, models=models, tasks=tasks, normalizer=normalizer, factors=factors,
                     k_selection=k_selection, **record)
     if use_meta:

@@ -24,10 +24,16 @@ and scales are kept so a normalised prediction can be shown in the task's own un
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import attrs
 import numpy as np
 
 from fennec_core.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.history.table import History
 
 METHODS = ("minmax", "zscore", "zscore-clip", "none")
 #: The floor of ``zscore-clip`` in z units (a task's mean).
@@ -44,13 +50,22 @@ class TaskNormalizer:
 
     @classmethod
     def fit(cls, scores: np.ndarray, mask: np.ndarray, method: str = "minmax") -> TaskNormalizer:
-        """Fit one offset and scale per column of ``scores`` from its observed cells."""
+        """Fit one offset and scale per column of a dense ``scores`` matrix from its observed cells."""
+        return cls._fit([scores[mask[:, j], j] for j in range(scores.shape[1])], method)
+
+    @classmethod
+    def fit_history(cls, history: History, method: str = "minmax") -> TaskNormalizer:
+        """Fit one offset and scale per task of ``history`` from its observed cells (sparse: the
+        same numbers as :meth:`fit` on its dense view, without making one)."""
+        return cls._fit([history.column_cells(j)[1] for j in range(history.shape[1])], method)
+
+    @classmethod
+    def _fit(cls, columns: Sequence[np.ndarray], method: str) -> TaskNormalizer:
         if method not in METHODS:
             raise InputError(f"unknown normalisation {method!r}; choose one of {', '.join(METHODS)}")
-        n = scores.shape[1]
+        n = len(columns)
         offset, scale = np.zeros(n), np.ones(n)
-        for j in range(n):
-            col = scores[mask[:, j], j]
+        for j, col in enumerate(columns):
             if col.size == 0 or method == "none":
                 continue
             if method == "minmax":
@@ -66,6 +81,14 @@ class TaskNormalizer:
         z = (scores - self.offset) / self.scale
         if self.method == "zscore-clip":
             return np.where(np.isnan(z), z, np.maximum(z, CLIP_FLOOR))
+        return z
+
+    def transform_cells(self, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Normalise observed cells given as their columns and raw values (the sparse
+        :meth:`transform`: the same numbers cell for cell)."""
+        z = (values - self.offset[cols]) / self.scale[cols]
+        if self.method == "zscore-clip":
+            return np.maximum(z, CLIP_FLOOR)
         return z
 
     def inverse(self, z: np.ndarray) -> np.ndarray:

@@ -98,17 +98,23 @@ def _fold_in_new(zoo: FittedZoo, factorizer: Any, old: History, threshold: float
     m1, n1 = hist.shape
     # new tasks get their own normalisation (as a refit would); existing tasks keep theirs
     method = zoo.normalizer.method
-    new_norm = TaskNormalizer.fit(hist.scores[:, n0:], hist.mask[:, n0:], method)
-    normalizer = TaskNormalizer(method, np.concatenate([zoo.normalizer.offset, new_norm.offset]),
-                                np.concatenate([zoo.normalizer.scale, new_norm.scale]))
+    normalizer = zoo.normalizer
+    if n1 > n0:
+        new_norm = TaskNormalizer.fit_history(hist.select_tasks(np.arange(n0, n1)), method)
+        normalizer = TaskNormalizer(method, np.concatenate([zoo.normalizer.offset, new_norm.offset]),
+                                    np.concatenate([zoo.normalizer.scale, new_norm.scale]))
     U, V = factors.U, factors.V
     sq_err, count = 0.0, 0
     new_u = []
     for i in range(m0, m1):
-        obs = hist.mask[i, :n0]
-        if not obs.any():
+        cols, vals = hist.row_cells(i)
+        known = cols < n0
+        if not known.any():
             return zoo, f"new model {hist.model_ids[i]!r} has no score on a known task"
-        z = (np.where(obs, hist.scores[i, :n0], 0.0) - normalizer.offset[:n0]) / normalizer.scale[:n0]
+        obs = np.zeros(n0, dtype=bool)
+        obs[cols[known]] = True
+        z = np.zeros(n0)
+        z[cols[known]] = normalizer.transform_cells(cols[known], vals[known])
         u = factorizer.fold_in_model(factors, z, obs)
         sq_err += float(np.sum((V[obs] @ u - z[obs]) ** 2))
         count += int(obs.sum())
@@ -117,10 +123,13 @@ def _fold_in_new(zoo: FittedZoo, factorizer: Any, old: History, threshold: float
     tmp = Factors(U2, V, _extend_extras(factors, len(new_u), 0), factors.info)
     new_v = []
     for j in range(n0, n1):
-        obs = hist.mask[:, j]
-        if not obs.any():
+        rows, vals = hist.column_cells(j)
+        if not rows.size:
             return zoo, f"new task {hist.task_ids[j]!r} has no score"
-        z = (np.where(obs, hist.scores[:, j], 0.0) - normalizer.offset[j]) / normalizer.scale[j]
+        obs = np.zeros(m1, dtype=bool)
+        obs[rows] = True
+        z = np.zeros(m1)
+        z[rows] = normalizer.transform_cells(np.full(rows.size, j), vals)
         v = factorizer.fold_in(tmp, z, obs)
         sq_err += float(np.sum((U2[obs] @ v - z[obs]) ** 2))
         count += int(obs.sum())
@@ -129,8 +138,7 @@ def _fold_in_new(zoo: FittedZoo, factorizer: Any, old: History, threshold: float
     rmse = float(np.sqrt(sq_err / max(count, 1)))
     reference = factors.info.get("fold_in_reference_rmse")
     if reference is None:
-        Pn = np.where(old.mask, zoo.normalizer.transform(old.scores), 0.0)
-        reference = fold_in_reference(factorizer, factors, Pn, old.mask)
+        reference = fold_in_reference(factorizer, factors, old, zoo.normalizer)
     report.update(fold_in_rmse=rmse, reference_rmse=reference, threshold=threshold)
     if rmse > threshold * max(reference, 1e-6):
         return zoo, f"fold-in residual RMSE {rmse:.4f} > {threshold} x reference {reference:.4f}"

@@ -31,7 +31,7 @@ import numpy as np
 from fennec_core.errors import StoreError
 
 FORMAT = "fennec-zoo"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PREVIOUS_SUFFIX = ".fennec-previous"
 #: While this file exists beside a store, a swap is under way (a crash inside it leaves it).
 SWAP_SUFFIX = ".fennec-swap"

@@ -125,8 +125,9 @@ def read_history(path: str | Path) -> History:
 def as_history(history: Any, what: str = "history") -> History:
     """What the API accepts as a history, as a :class:`History`: a History itself, a CSV path,
     a pandas DataFrame with columns ``model``, ``task``, ``score`` (extra columns ignored), or a
-    2-D array of scores, models x tasks, with NaN for missing cells (ids ``"0"``, ``"1"``, ...).
-    Anything else is one InputError naming ``what``."""
+    2-D array of scores, models x tasks, with NaN for missing cells (ids ``"0"``, ``"1"``, ...),
+    or a ``scipy.sparse`` matrix or array whose stored entries are the observed cells (zeros
+    included; same ids). Anything else is one InputError naming ``what``."""
     if isinstance(history, History):
         return history
     if isinstance(history, str | os.PathLike):
@@ -135,8 +136,22 @@ def as_history(history: Any, what: str = "history") -> History:
         return _frame_history(history, what)
     if isinstance(history, np.ndarray) or type(history).__module__.split(".")[0] == "torch":
         return _array_history(history, what)
-    raise InputError(f"{what} must be a History, a CSV path, a pandas DataFrame with columns model,task,score or a "
-                     f"2-D array of scores (models x tasks), got {type(history).__name__}")
+    if type(history).__module__.split(".")[0] == "scipy" and hasattr(history, "tocoo"):
+        return _sparse_history(history, what)
+    raise InputError(f"{what} must be a History, a CSV path, a pandas DataFrame with columns model,task,score, a "
+                     f"2-D array of scores (models x tasks) or a scipy.sparse matrix, got {type(history).__name__}")
+
+
+def _sparse_history(matrix: Any, what: str) -> History:
+    """A History from a scipy.sparse models x tasks matrix: each stored entry is an observed cell."""
+    coo = matrix.tocoo()
+    if len(coo.shape) != 2 or 0 in coo.shape or coo.nnz == 0:
+        raise InputError(f"{what} sparse matrix must be 2-D (models x tasks) with at least one stored entry, got "
+                         f"shape {coo.shape} with {coo.nnz} entries")
+    coo.sum_duplicates()
+    m, n = coo.shape
+    return History.from_cells([str(i) for i in range(m)], [str(j) for j in range(n)], coo.row.astype(np.int64),
+                              coo.col.astype(np.int64), coo.data)
 
 
 def _frame_history(frame: Any, what: str) -> History:

@@ -44,6 +44,26 @@ def _decode_state(arrays: Mapping[str, np.ndarray], attributes: Any, prefix: str
     return ComponentState(_section(arrays, prefix), attributes)
 
 
+def encode_history(hist: History) -> dict[str, np.ndarray]:
+    """The history's observed cells only (schema 2 on): rows and columns as the smallest
+    unsigned ints that hold them, scores as float64 -- 16 bytes a cell or less, whatever the
+    number of models x tasks."""
+    def index(a: np.ndarray, size: int) -> np.ndarray:
+        return a.astype(np.uint16 if size <= 1 << 16 else np.uint32 if size <= 1 << 32 else np.uint64)
+
+    m, n = hist.shape
+    return {"history/rows": index(hist.rows, m), "history/cols": index(hist.cols, n),
+            "history/values": hist.values}
+
+
+def decode_history(arrays: Mapping[str, np.ndarray], model_ids: list[str], task_ids: list[str]) -> History:
+    """The history of a store: its cells, or (schema 1 stores) a dense matrix and mask."""
+    if "history/values" in arrays:
+        return History.from_cells(model_ids, task_ids, arrays["history/rows"].astype(np.int64),
+                                  arrays["history/cols"].astype(np.int64), arrays["history/values"])
+    return History(model_ids, task_ids, arrays["history/scores"], arrays["history/mask"].astype(bool))
+
+
 def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(arrays, manifest) of a fitted zoo and the engine parameters that made it."""
     from fennec_core.task.embeddings import pack_embeddings
@@ -51,8 +71,7 @@ def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndar
     hist, factors = zoo.history, zoo.factors
     mnames = zoo.model_feature_names()
     arrays: dict[str, np.ndarray] = {
-        "history/scores": np.asarray(hist.scores),
-        "history/mask": np.asarray(hist.mask).astype(np.uint8),
+        **encode_history(hist),
         "factors/U": factors.U,
         "factors/V": factors.V,
         "normalization/offset": zoo.normalizer.offset,
@@ -82,7 +101,7 @@ def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndar
     fcfg = dict(params["factorizer_config"])
     if zoo.k_selection is not None:
         fcfg["k"] = zoo.k_selection["k"]
-    extra_tasks = [t for t in zoo.tasks if t not in hist.task_ids]
+    extra_tasks = [t for t in zoo.tasks if not hist.has_task(t)]
     ranker = None
     if params["ranker"] != "fennec":
         ranker = {"name": params["ranker"], "config": params["ranker_config"], "attributes": ranker_attrs or {}}
@@ -159,7 +178,7 @@ def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[di
         proxy = man["task_embeddings"].get("proxy")
     warm = settings.get("resolved_warm_strength")
     zoo = FittedZoo(
-        history=History(mids, tids, arrays["history/scores"], arrays["history/mask"].astype(bool)),
+        history=decode_history(arrays, mids, tids),
         models=models,
         tasks=tasks,
         normalizer=TaskNormalizer(settings["normalization"], arrays["normalization/offset"],

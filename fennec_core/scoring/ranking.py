@@ -25,7 +25,7 @@ import numpy as np
 from fennec_core.errors import InputError
 from fennec_core.plugin.contracts import ScoreLike, supports, transfer_weight
 from fennec_core.records import Ranking
-from fennec_core.scoring.transfer import order
+from fennec_core.scoring.transfer import order, top_k
 
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.records import TaskCard
@@ -47,7 +47,7 @@ def task_units(zoo: FittedZoo, card: TaskCard | None, tv: TaskVector) -> tuple[f
     order, ``Var(offset) + (scale z)^2 Var(log scale)``. That uncertainty is shared by every
     model of the task, so it widens the intervals without changing the order.
     """
-    if card is not None and card.id in zoo.task_ids:
+    if card is not None and zoo.history.has_task(card.id):
         offset, scale, _ = zoo.task_units(card)
         return offset, scale, lambda z: 0.0
     if tv.units is not None:  # inferred from known scores, uncertain by their posterior spread
@@ -89,7 +89,7 @@ def cell_noise(zoo: FittedZoo) -> float:
 def bound_to_history(zoo: FittedZoo, parts: dict[str, np.ndarray]) -> None:
     """Clip predictions and intervals to [0, 1] when every observed score is in [0, 1]
     (accuracies): a predicted accuracy of 1.03 is not a prediction."""
-    observed = zoo.history.scores[zoo.history.mask]
+    observed = zoo.history.values
     if observed.size and observed.min() >= 0.0 and observed.max() <= 1.0:
         for key in ("predicted", "low", "high"):
             parts[key] = np.clip(parts[key], 0.0, 1.0)
@@ -140,7 +140,7 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
         else:
             task_notes.append("no model meta features: meta score not used")
         final = np.asarray(merger.merge(parts), dtype=np.float64)
-        if card is not None and card.id in zoo.task_ids:  # the zoo's own results on its task
+        if card is not None and zoo.history.has_task(card.id):  # the zoo's own results on its task
             parts["observed"], _ = zoo.history.column(card.id)
         if sd is not None:
             parts["sd"] = sd
@@ -165,7 +165,7 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
         elif explore:
             raise InputError(f"explore needs a factorizer with uncertainty (e.g. pmf); "
                              f"{components.get('factorizer', 'this factorizer')!r} has none")
-        idx = order(final)[:top]
+        idx = order(final) if top is None else top_k(final, top)
         ids = [zoo.model_ids[j] for j in idx]
         info = ranking_info(zoo, ids, source=tv.source, score_space=f"normalised ({zoo.normalizer.method})",
                             interval="90% (predicted, low, high in the task's units)" if sd is not None else None,
@@ -206,7 +206,7 @@ def rank_with_ranker(zoo: FittedZoo, ranker: Any, ranker_name: str, card: TaskCa
                          "DIR or --embeddings FILE (task_embeddings=... / description=... in Python), or --task with a "
                          "task of the zoo")
     scores = np.asarray(ranker.scores(zoo, task_embeddings), dtype=np.float64)
-    idx = order(scores)[:top]
+    idx = order(scores) if top is None else top_k(scores, top)
     ids = [zoo.model_ids[j] for j in idx]
     info = ranking_info(zoo, ids, source="embeddings", score_space=f"{ranker_name} fitness", interval=None,
                         notes=notes, ranker=ranker_name)

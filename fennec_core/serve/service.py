@@ -75,7 +75,7 @@ class Service:
         zoo = served.engine.zoo_
         entry = catalog.get(served.spec.bundled) if served.spec.bundled else None
         return {"name": served.name, "models": len(zoo.history.model_ids), "tasks": len(zoo.history.task_ids),
-                "observed": int(zoo.history.mask.sum()), "generation": served.generation,
+                "observed": zoo.history.nnz, "generation": served.generation,
                 "bundled": served.spec.bundled, "title": entry.title if entry else None,
                 "writable": self.token is not None and catalog.bundled_entry(served.spec.path) is None,
                 "describable": len(described_tasks(zoo)) >= 2}
@@ -91,7 +91,7 @@ class Service:
         engine = served.engine
         zoo = engine.zoo_
         hist = zoo.history
-        per_task, per_model = hist.mask.sum(axis=0), hist.mask.sum(axis=1)
+        per_task, per_model = hist.task_counts(), hist.model_counts()
         window = slice(offset, offset + limit)
         tasks = []
         for j, t in list(enumerate(hist.task_ids))[window]:

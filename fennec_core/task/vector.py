@@ -88,19 +88,23 @@ def infer_units(zoo: FittedZoo, factorizer: Any, known: Mapping[str, float]) -> 
     S = Uo @ cov_v @ Uo.T + noise * np.eye(len(idx))
     ones = np.ones(len(idx))
     grid = np.exp(np.linspace(mu_ls - 3 * sd_ls, mu_ls + 3 * sd_ls, 121))
-    lps, off_mean, off_var = np.full(grid.size, -np.inf), np.zeros(grid.size), np.zeros(grid.size)
-    for g, a in enumerate(grid):
-        cov_y = a * a * S + sd_off**2 * np.outer(ones, ones)
-        resid = y - (mu_off + a * m)
+    # every grid point at once: (grid, known, known) covariances, one batched slogdet and solve
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov_y = (grid * grid)[:, None, None] * S + sd_off**2 * np.outer(ones, ones)
+        resid = y - (mu_off + grid[:, None] * m)
         sign, logdet = np.linalg.slogdet(cov_y)
-        if sign <= 0 or not np.isfinite(logdet):
-            continue
-        solved = np.linalg.solve(cov_y, np.stack([resid, ones], axis=1))
-        lp = -0.5 * (logdet + resid @ solved[:, 0]) - 0.5 * ((np.log(a) - mu_ls) / sd_ls) ** 2
-        if np.isfinite(lp):
-            lps[g] = lp
-            off_mean[g] = mu_off + sd_off**2 * float(ones @ solved[:, 0])
-            off_var[g] = max(sd_off**2 - sd_off**4 * float(ones @ solved[:, 1]), 0.0)
+    ok = (sign > 0) & np.isfinite(logdet)
+    lps, off_mean, off_var = np.full(grid.size, -np.inf), np.zeros(grid.size), np.zeros(grid.size)
+    if ok.any():
+        rhs = np.stack([resid[ok], np.broadcast_to(ones, resid[ok].shape)], axis=2)
+        solved = np.linalg.solve(cov_y[ok], rhs)
+        lp = -0.5 * (logdet[ok] + np.einsum("gi,gi->g", resid[ok], solved[:, :, 0])) \
+            - 0.5 * ((np.log(grid[ok]) - mu_ls) / sd_ls) ** 2
+        fine = np.isfinite(lp)
+        at = np.flatnonzero(ok)[fine]
+        lps[at] = lp[fine]
+        off_mean[at] = mu_off + sd_off**2 * (solved[fine, :, 0] @ ones)
+        off_var[at] = np.maximum(sd_off**2 - sd_off**4 * (solved[fine, :, 1] @ ones), 0.0)
     if not np.isfinite(lps).any():  # every candidate scale overflowed: scores far outside the history's range
         raise InputError(f"known scores (e.g. {y[np.argmax(np.abs(y))]!r}) are too far from the history's scores to "
                          "infer the task's units; give them in the history's units")
@@ -127,16 +131,17 @@ def _known_vector(zoo: FittedZoo, known: Mapping[str, float], offset: float, sca
 
 
 def fold_known(zoo: FittedZoo, factorizer: Any, known: Mapping[str, float], card: TaskCard | None,
-               prior: np.ndarray | None, strength: float,
+               prior: np.ndarray | None, strength: float, units: Units | None = None,
                ) -> tuple[np.ndarray, np.ndarray | None, str, Units | None]:
     """Fold known raw scores of a task into its vector: (mean, covariance or None, units note,
-    the units inferred for a new task or None for a task of the zoo)."""
-    units = None
-    if card is not None and card.id in zoo.task_ids:
+    the units inferred for a new task or None for a task of the zoo). ``units``: those already
+    inferred from the same known scores (they do not depend on ``strength``)."""
+    if card is not None and zoo.history.has_task(card.id):
+        units = None
         offset, scale, _ = zoo.task_units(card)
         src = "the task's own offset and scale"
     else:
-        units = infer_units(zoo, factorizer, known)
+        units = units or infer_units(zoo, factorizer, known)
         offset, scale = units.offset, units.scale
         src = f"offset {offset:.4g} and scale {scale:.4g} inferred from them"
     obs, mask = _known_vector(zoo, known, offset, scale)
@@ -151,7 +156,8 @@ def fold_known(zoo: FittedZoo, factorizer: Any, known: Mapping[str, float], card
     return np.asarray(v, dtype=np.float64), None, src, units
 
 
-def choose_warm_strength(zoo: FittedZoo, factorizer: Any, *, seed: int, known_per_task: int = 3) -> float:
+def choose_warm_strength(zoo: FittedZoo, factorizer: Any, *, seed: int, known_per_task: int = 3,
+                         max_tasks: int = 200) -> float:
     """How strongly a warm-start fold-in is held to the cold (prior) task vector.
 
     For ``pmf`` it tempers the known scores' noise (>= 1); for ``nmf`` it is the ridge pulling
@@ -160,7 +166,9 @@ def choose_warm_strength(zoo: FittedZoo, factorizer: Any, *, seed: int, known_pe
     as for a real new task), is folded in with each candidate strength -- including one so
     large that the ranking stays cold -- and the strength with the best mean weighted tau on
     its other cells wins. The simulation uses the fitted factors (which saw that task), so it
-    errs toward weaker shrinkage. Chosen once at fit and stored with the zoo.
+    errs toward weaker shrinkage. Chosen once at fit and stored with the zoo. A history of
+    more than ``max_tasks`` tasks simulates a seeded sample of that many (the choice is one
+    number; 200 tasks settle it, and 10,000 would cost minutes).
     """
     from fennec_core.evaluation.metrics import weighted_tau
 
@@ -168,21 +176,24 @@ def choose_warm_strength(zoo: FittedZoo, factorizer: Any, *, seed: int, known_pe
     candidates = POSTERIOR_STRENGTHS if supports(factorizer, PosteriorFactorizer) else WARM_STRENGTHS
     rng = np.random.default_rng(seed)
     trials = []
-    for j in range(len(hist.task_ids)):
-        obs = np.flatnonzero(hist.mask[:, j])
+    n = len(hist.task_ids)
+    columns = range(n) if n <= max_tasks else np.sort(rng.choice(n, max_tasks, replace=False))
+    for j in columns:
+        obs, vals = hist.column_cells(int(j))
         if obs.size <= known_per_task + 1:
             continue
         for _ in range(3):
-            trials.append((j, rng.choice(obs, known_per_task, replace=False)))
+            pick = rng.choice(obs.size, known_per_task, replace=False)
+            known = {hist.model_ids[obs[p]]: float(vals[p]) for p in pick}
+            trials.append((known, infer_units(zoo, factorizer, known), obs, vals, pick))
     best, best_tau = candidates[-1], -np.inf
     for s in candidates:
         taus = []
-        for j, idx in trials:
-            known = {hist.model_ids[i]: float(hist.scores[i, j]) for i in idx}
-            mean, _, _, _ = fold_known(zoo, factorizer, known, None, None, s)
-            rest = hist.mask[:, j].copy()
-            rest[idx] = False
-            taus.append(weighted_tau(hist.scores[rest, j], (zoo.factors.U @ mean)[rest]))
+        for known, units, obs, vals, pick in trials:
+            mean, _, _, _ = fold_known(zoo, factorizer, known, None, None, s, units)
+            rest = np.ones(obs.size, dtype=bool)
+            rest[pick] = False
+            taus.append(weighted_tau(vals[rest], (zoo.factors.U @ mean)[obs[rest]]))
         tau = float(np.nanmean(taus)) if taus else -np.inf
         if tau > best_tau + 1e-9:
             best, best_tau = s, tau
@@ -216,7 +227,7 @@ def resolve_task_vector(zoo: FittedZoo, factorizer: Any, card: TaskCard | None, 
             raise InputError(f"task vector must have shape ({k},), got {prior.shape}")
         if not np.all(np.isfinite(prior)):
             raise InputError("task vector contains NaN or inf")
-    own = zoo.history.task_index(card.id) if card is not None and card.id in zoo.task_ids else None
+    own = zoo.history.task_index(card.id) if card is not None and zoo.history.has_task(card.id) else None
     if known:
         if prior is None and own is not None:
             prior = zoo.factors.V[own]  # a task of the zoo: folded in from its fitted vector
@@ -233,7 +244,7 @@ def resolve_task_vector(zoo: FittedZoo, factorizer: Any, card: TaskCard | None, 
             cov = _check_cov(task_vector_cov, k)
         return TaskVector(prior, cov, "proxy")
     if own is not None:
-        n_obs = int(zoo.history.mask[:, own].sum())
+        n_obs = int(zoo.history.task_counts()[own])
         cov = zoo.factors.extras["V_cov"][own] if supports(factorizer, PosteriorFactorizer) \
             and "V_cov" in zoo.factors.extras else None
         return TaskVector(zoo.factors.V[own], cov, "zoo task",

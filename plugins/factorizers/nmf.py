@@ -77,18 +77,32 @@ def number_option(owner: str, name: str, value: Any, minimum: float = 0.0) -> fl
 
 
 def observed_cells(P: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, cols, values) of the observed cells, validated."""
+    """(rows, cols, values) of the observed cells of a dense ``P`` under ``mask``, row-major, validated."""
     P = np.asarray(P, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)
     if P.shape != mask.shape or P.ndim != 2:
         raise InputError(f"P and mask must be 2-D of one shape, got {P.shape} and {mask.shape}")
     rows, cols = np.nonzero(mask)
+    return check_cells(rows, cols, P[rows, cols], P.shape)
+
+
+def check_cells(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+                shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, values) as int64, int64, float64 after checking them: one length, inside
+    ``shape``, finite values, at least one cell."""
+    # writable arrays (a copy only of read-only ones, e.g. a History's): torch wraps them without a warning
+    rows, cols = np.require(rows, np.int64, "W"), np.require(cols, np.int64, "W")
+    values = np.require(values, np.float64, "W")
+    if len(shape) != 2 or not (rows.shape == cols.shape == values.shape) or rows.ndim != 1:
+        raise InputError(f"cells need 1-D rows, cols and values of one length and a 2-D shape, got "
+                         f"{rows.shape}, {cols.shape}, {values.shape} and {tuple(shape)}")
     if rows.size == 0:
         raise InputError("no observed cells to factorize")
-    vals = P[rows, cols]
-    if not np.all(np.isfinite(vals)):
+    if rows.min() < 0 or cols.min() < 0 or rows.max() >= shape[0] or cols.max() >= shape[1]:
+        raise InputError(f"cell indices must lie inside the {shape[0]} x {shape[1]} history")
+    if not np.all(np.isfinite(values)):
         raise InputError("observed cells must be finite")
-    return rows, cols, vals
+    return rows, cols, values
 
 
 class _SparseOps:
@@ -163,37 +177,47 @@ class MaskedNMF:
         return {"k": self.k, "l1": self.l1, "l2": self.l2, "max_iter": self.max_iter,
                 "tol": self.tol, "init": self.init, "seed": self.seed, "dtype": self.dtype}
 
-    def _start(self, P: np.ndarray, mask: np.ndarray, rows, cols, vals) -> tuple[np.ndarray, np.ndarray]:
-        m, n = P.shape
+    def _start(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
+               shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        m, n = shape
         init = self.init
         if init == "auto":
             init = "nndsvda" if m * n <= NNDSVD_MAX_CELLS else "random"
-        if init == "nndsvda":
+        if init == "nndsvda":  # on the column-mean-imputed matrix: dense, but only a small one
+            if m * n > 4 * NNDSVD_MAX_CELLS:
+                raise InputError(f"nmf: init='nndsvda' needs a dense {m} x {n} matrix; use init='random' (or "
+                                 "'auto') for a history this large")
+            P, mask = np.zeros((m, n)), np.zeros((m, n), dtype=bool)
+            P[rows, cols], mask[rows, cols] = vals, True
             counts = np.maximum(mask.sum(0), 1)
-            col_mean = np.where(mask, P, 0.0).sum(0) / counts
+            col_mean = P.sum(0) / counts
             return nndsvda(np.where(mask, P, col_mean[None, :]), self.k)
         rng = np.random.default_rng(self.seed)
         scale = np.sqrt(max(vals.mean(), EPS) / self.k)
         return scale * rng.random((m, self.k)), scale * rng.random((n, self.k))
 
     def fit(self, P: np.ndarray, mask: np.ndarray) -> Factors:
-        """Factorize the observed cells of ``P`` (must be non-negative) into ``U V^T``."""
+        """Factorize the observed cells of a dense ``P`` (must be non-negative) into ``U V^T``."""
+        rows, cols, vals = observed_cells(P, mask)
+        return self.fit_cells(rows, cols, vals, np.shape(P))
+
+    def fit_cells(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+                  shape: tuple[int, int]) -> Factors:
+        """Factorize the observed cells (row-major; non-negative values) of a ``shape`` history."""
+        rows, cols, vals = check_cells(rows, cols, values, shape)
+        if np.any(vals < 0):
+            raise InputError("nmf: scores must be non-negative; normalise with 'minmax' first")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
-            return self._fit(P, mask)
+            return self._fit(rows, cols, vals, (int(shape[0]), int(shape[1])))
 
-    def _fit(self, P: np.ndarray, mask: np.ndarray) -> Factors:
+    def _fit(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]) -> Factors:
         import torch
 
         from fennec_core.device import resolve_device
 
-        P = np.array(P, dtype=np.float64)
-        mask = np.array(mask, dtype=bool)
-        rows, cols, vals = observed_cells(P, mask)
-        if np.any(vals < 0):
-            raise InputError("nmf: scores must be non-negative; normalise with 'minmax' first")
-        m, n = P.shape
-        U0, V0 = self._start(np.where(mask, P, 0.0), mask, rows, cols, vals)
+        m, n = shape
+        U0, V0 = self._start(rows, cols, vals, shape)
         dev = resolve_device(self.device)
         dt = torch.float64 if self.dtype == "float64" else torch.float32
         U = torch.as_tensor(U0, dtype=dt, device=dev).clamp_min(EPS)

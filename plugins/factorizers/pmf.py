@@ -16,7 +16,8 @@ Every predicted cell therefore has a mean and a variance:
 
 Vectors are stored augmented so ``U V^T`` is the mean prediction and the engine stays
 generic: model rows ``[w_i, b_i, 1]``, task rows ``[x_j, 1, c_j]`` (k + 2 columns).
-All sums over observed cells are sparse products, so the cost per sweep is O(nnz (k+2)^2).
+All sums over observed cells are sparse products, so the cost per sweep is O(nnz (k+2)^2); a
+small table that is at least 5% observed uses dense masked products instead (faster there).
 
 Fold-in of a new task: the exact Gaussian posterior of its vector given its known scores,
 under a prior fitted on the historical tasks (their mean and spread) -- with few known
@@ -34,6 +35,11 @@ import numpy as np
 from fennec_core import hookimpl
 from fennec_core.errors import InputError
 from fennec_core.records import Factors
+
+#: A table of at most this many cells (models x tasks) ...
+DENSE_PRODUCT_MAX_CELLS = 4_000_000
+#: ... with at least one observed cell in this many is fitted with dense masked products.
+DENSE_PRODUCT_MIN_FILL = 20
 
 
 class VariationalPMF:
@@ -74,30 +80,48 @@ class VariationalPMF:
         return [*range(self.k), self.k + 1]
 
     def fit(self, P: np.ndarray, mask: np.ndarray) -> Factors:
-        """Fit the posterior of every model and task vector on the observed cells."""
+        """Fit the posterior of every model and task vector on the observed cells of a dense ``P``."""
+        from fennec_plugins.factorizers.nmf import observed_cells
+
+        rows, cols, vals = observed_cells(P, mask)
+        return self.fit_cells(rows, cols, vals, np.shape(P))
+
+    def fit_cells(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+                  shape: tuple[int, int]) -> Factors:
+        """Fit the posterior of every model and task vector on the observed cells (row-major)."""
+        from fennec_plugins.factorizers.nmf import check_cells
+
+        rows, cols, vals = check_cells(rows, cols, values, shape)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
-            return self._fit(np.asarray(P, dtype=np.float64), np.asarray(mask, dtype=bool))
+            return self._fit(rows, cols, vals, (int(shape[0]), int(shape[1])))
 
-    def _fit(self, P: np.ndarray, mask: np.ndarray) -> Factors:
+    def _fit(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]) -> Factors:
         import torch
-        from fennec_plugins.factorizers.nmf import observed_cells
 
         from fennec_core.device import resolve_device
 
-        rows, cols, vals = observed_cells(P, mask)
-        m, n = P.shape
+        m, n = shape
         D, k = self.D, self.k
         dev = resolve_device(self.device)
         dt = torch.float64
         r = torch.as_tensor(rows, device=dev)
         c = torch.as_tensor(cols, device=dev)
         z = torch.as_tensor(vals, dtype=dt, device=dev)
-        idx = torch.stack([r, c])
-        Mz = torch.sparse_coo_tensor(idx, z, (m, n)).coalesce().to_sparse_csr()
-        M1 = torch.sparse_coo_tensor(idx, torch.ones_like(z), (m, n)).coalesce().to_sparse_csr()
-        Mz_t = torch.sparse_coo_tensor(idx.flip(0), z, (n, m)).coalesce().to_sparse_csr()
-        M1_t = torch.sparse_coo_tensor(idx.flip(0), torch.ones_like(z), (n, m)).coalesce().to_sparse_csr()
+        # the masked products over observed cells: dense 0/1 and score matrices for a small, dense
+        # enough table (faster there; the same sums to rounding), sparse CSR ones otherwise
+        dense = m * n <= DENSE_PRODUCT_MAX_CELLS and len(vals) * DENSE_PRODUCT_MIN_FILL >= m * n
+        if dense:
+            M1, Mz = torch.zeros(m, n, dtype=dt, device=dev), torch.zeros(m, n, dtype=dt, device=dev)
+            M1[r, c], Mz[r, c] = 1.0, z
+            M1_t, Mz_t = M1.T.contiguous(), Mz.T.contiguous()
+            flat = r * n + c
+        else:
+            idx = torch.stack([r, c])
+            Mz = torch.sparse_coo_tensor(idx, z, (m, n)).coalesce().to_sparse_csr()
+            M1 = torch.sparse_coo_tensor(idx, torch.ones_like(z), (m, n)).coalesce().to_sparse_csr()
+            Mz_t = torch.sparse_coo_tensor(idx.flip(0), z, (n, m)).coalesce().to_sparse_csr()
+            M1_t = torch.sparse_coo_tensor(idx.flip(0), torch.ones_like(z), (n, m)).coalesce().to_sparse_csr()
 
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
         mean = float(vals.mean())
@@ -124,17 +148,15 @@ class VariationalPMF:
             G = (mu_b[:, :, None] * mu_b[:, None, :] + S_b).reshape(mu_b.shape[0], D * D)
             S = (M1_ab @ G).reshape(-1, D, D)
             t = Mz_ab @ mu_b
-            Sff = S[:, free][:, :, free]
-            Lam = tau * Sff + torch.diag(alpha)
-            rhs = tau * (t[:, free] - S[:, free, const])
+            fi = torch.as_tensor(free, device=dev)  # index_select / index_copy_: faster than fancy indexing
+            Sf = S.index_select(1, fi)
+            Lam = tau * Sf.index_select(2, fi) + torch.diag(alpha)
+            rhs = tau * (t.index_select(1, fi) - Sf[:, :, const])
             cov = torch.linalg.inv(Lam)
             cov = 0.5 * (cov + cov.transpose(1, 2))
-            new_mu = mu_a.clone()
-            new_mu[:, free] = (cov @ rhs[:, :, None]).squeeze(2)
-            new_S = torch.zeros_like(S_a)
-            fi = torch.as_tensor(free, device=dev)
-            new_S[:, fi[:, None], fi[None, :]] = cov
-            return new_mu, new_S
+            new_mu = mu_a.clone().index_copy_(1, fi, (cov @ rhs[:, :, None]).squeeze(2))
+            rows_f = torch.zeros(S.shape[0], len(free), D, dtype=S.dtype, device=dev).index_copy_(2, fi, cov)
+            return new_mu, torch.zeros_like(S_a).index_copy_(1, fi, rows_f)
 
         it, converged = 0, False
         for it in range(1, self.max_iter + 1):  # noqa: B007 - `it` is reported after the loop
@@ -142,7 +164,10 @@ class VariationalPMF:
             mu_v, S_v = update(mu_v, S_v, mu_u, S_u, Mz_t, M1_t, fv, k, alpha_v)
             mu_u, S_u = update(mu_u, S_u, mu_v, S_v, Mz, M1, fu, k + 1, alpha_u)
             # noise precision: expected squared residual over observed cells
-            pred = torch.einsum("ij,ij->i", mu_u.index_select(0, r), mu_v.index_select(0, c))
+            if dense:
+                pred = (mu_u @ mu_v.T).reshape(-1).index_select(0, flat)
+            else:
+                pred = torch.einsum("ij,ij->i", mu_u.index_select(0, r), mu_v.index_select(0, c))
             Gv = (mu_v[:, :, None] * mu_v[:, None, :] + S_v).reshape(n, D * D)
             vecSv = S_v.reshape(n, D * D)
             extra = (S_u.reshape(m, D * D) * (M1 @ Gv)).sum() + (

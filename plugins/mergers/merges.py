@@ -117,16 +117,15 @@ class LearnedMerger(WeightedMerger):
         if zoo.meta_model is None or len(hist.task_ids) < 3:
             self.w, self.scores = 0.0 if zoo.meta_model is None else 0.5, {}
             return self
-        Pn = zoo.normalizer.transform(hist.scores)
         X = zoo.model_features(zoo.meta_model.model_features)
         parts = []
         for j, t in enumerate(hist.task_ids):
-            obs = hist.mask[:, j]
-            if obs.sum() < 3:
+            obs, z = zoo.normalized_column(j)
+            if obs.size < 3:
                 continue
             transfer = factors.U @ np.delete(factors.V, j, axis=0).mean(axis=0)
             meta, _ = zoo.fit_meta(exclude_task=j).predict_for_task(X, zoo.tasks[t].features())
-            parts.append((Pn[obs, j], transfer[obs], meta[obs]))
+            parts.append((z, transfer[obs], meta[obs]))
         grid = np.linspace(0.0, 1.0, self.grid)
         self.scores = {
             f"{w:.2f}": float(np.mean([weighted_tau(y, (1 - w) * s + w * m) for y, s, m in parts])) for w in grid

@@ -207,7 +207,6 @@ class ModelSpiderRanker:
                           "trained_models": list(hist.model_ids)}
         init = torch.from_numpy(self._init(zoo)).to(device)
         free_idx = torch.from_numpy(self._free_index(zoo)).to(device)
-        Z = zoo.normalizer.transform(hist.scores)
         n_val = int(round(self.val_fraction * len(tasks))) if len(tasks) >= 5 else 0
         order = rng.permutation(len(tasks))
         val = [tasks[i] for i in order[:n_val]]
@@ -220,8 +219,8 @@ class ModelSpiderRanker:
         targets = {}
         for t in tasks:
             j = hist.task_index(t)
-            obs = np.flatnonzero(hist.mask[:, j])
-            targets[t] = (torch.from_numpy(obs).to(device), torch.from_numpy(Z[obs, j].astype(np.float32)).to(device))
+            obs, z = zoo.normalized_column(j)
+            targets[t] = (torch.from_numpy(obs).to(device), torch.from_numpy(z.astype(np.float32)).to(device))
 
         val_tokens = _stack_tokens([task_tokens(zoo.task_embeddings[t], labels.get(t), self.task_tokens, None,
                                                 self.seed) for t in val]) if val else None
