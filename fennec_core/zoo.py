@@ -130,8 +130,7 @@ class FittedZoo:
 
     def normalized_column(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """(model rows, normalised scores) of the observed cells of task column ``j``."""
-        rows, values = self.history.column_cells(j)
-        return rows, self.normalizer.transform_cells(np.full(rows.size, j), values)
+        return self.normalizer.column(self.history, j)
 
     def task_units(self, card: TaskCard | None) -> tuple[float, float, str]:
         """(offset, scale, source) of a task's raw units: its own, else the historical median."""

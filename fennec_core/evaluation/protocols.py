@@ -226,8 +226,8 @@ def evaluate(
     repeats = 1 if n_known == 0 else int(repeats)
     if len(history.task_ids) < 2:
         raise InputError("leave-one-task-out needs a history with at least 2 tasks")
-    counts = [int(history.column(task)[1].sum()) for task in history.task_ids]  # observed models per task
-    most = max(counts)
+    counts = history.task_counts()  # observed models per task
+    most = int(counts.max())
     if most < n_known + 2:
         raise InputError(f"{protocol}: no task has {n_known + 2} observed models ({n_known} known + 2 to compare); "
                          f"the best-covered task has {most}" + (f", so use K <= {most - 2}" if most > 2 else ""))

@@ -16,6 +16,7 @@ import numpy as np
 from fennec_core.errors import InputError
 from fennec_core.history.factorize import factorize
 from fennec_core.history.normalize import TaskNormalizer
+from fennec_core.history.table import scatter
 from fennec_core.records import Factors, History, ModelCard, TaskCard
 from fennec_core.zoo import FittedZoo
 
@@ -28,15 +29,11 @@ def fold_in_reference(factorizer: Any, factors: Factors, history: History, norma
     Uses the first ``max_tasks`` tasks with at least two observed cells' columns.
     """
     errs = []
-    m = history.shape[0]
     for j in range(min(history.shape[1], max_tasks)):
-        rows, vals = history.column_cells(j)
+        rows, z = normalizer.column(history, j)
         if rows.size < 2:
             continue
-        obs = np.zeros(m, dtype=bool)
-        obs[rows] = True
-        col = np.zeros(m)
-        col[rows] = normalizer.transform_cells(np.full(rows.size, j), vals)
+        col, obs = scatter(history.shape[0], rows, z)
         v = factorizer.fold_in(factors, col, obs)
         errs.append(float(np.sqrt(np.mean((factors.U[obs] @ v - col[obs]) ** 2))))
     return float(np.median(errs)) if errs else 0.0

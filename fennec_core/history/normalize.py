@@ -91,6 +91,11 @@ class TaskNormalizer:
             return np.maximum(z, CLIP_FLOOR)
         return z
 
+    def column(self, history: History, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """(model rows, normalised scores) of the observed cells of ``history``'s task column ``j``."""
+        rows, values = history.column_cells(j)
+        return rows, self.transform_cells(np.full(rows.size, j), values)
+
     def inverse(self, z: np.ndarray) -> np.ndarray:
         """Map normalised values back to each task's own units (for ``zscore-clip``, a value at
         the floor maps to the task's mean: the floor cannot be undone)."""

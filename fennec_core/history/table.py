@@ -47,6 +47,14 @@ def check_unique_ids(kind: str, values: Sequence[str]) -> None:
         seen.add(v)
 
 
+def scatter(size: int, index: np.ndarray, values: np.ndarray, fill: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(a vector (size,) holding ``values`` at ``index`` and ``fill`` elsewhere, its mask): a row or
+    column of cells as the dense vector that fold-ins and :meth:`History.column` give."""
+    vector, mask = np.full(size, fill), np.zeros(size, dtype=bool)
+    vector[index], mask[index] = values, True
+    return vector, mask
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.flags.writeable = False
     return a
@@ -248,17 +256,11 @@ class History:
 
     def column_at(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, mask) of column ``j``, each shape (m,)."""
-        rows, vals = self.column_cells(j)
-        scores, mask = np.full(self.shape[0], np.nan), np.zeros(self.shape[0], dtype=bool)
-        scores[rows], mask[rows] = vals, True
-        return scores, mask
+        return scatter(self.shape[0], *self.column_cells(j), fill=np.nan)
 
     def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, mask) of row ``i`` (a model's scores on every task), each shape (n,)."""
-        cols, vals = self.row_cells(i)
-        scores, mask = np.full(self.shape[1], np.nan), np.zeros(self.shape[1], dtype=bool)
-        scores[cols], mask[cols] = vals, True
-        return scores, mask
+        return scatter(self.shape[1], *self.row_cells(i), fill=np.nan)
 
     def _dense(self) -> tuple[np.ndarray, np.ndarray]:
         def make() -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from fennec_core.history.fitting import fold_in_reference
 from fennec_core.history.normalize import TaskNormalizer
+from fennec_core.history.table import scatter
 from fennec_core.plugin.contracts import ModelFoldIn, supports
 from fennec_core.records import Factors, History, ModelCard, TaskCard
 from fennec_core.zoo import FittedZoo
@@ -111,10 +112,7 @@ def _fold_in_new(zoo: FittedZoo, factorizer: Any, old: History, threshold: float
         known = cols < n0
         if not known.any():
             return zoo, f"new model {hist.model_ids[i]!r} has no score on a known task"
-        obs = np.zeros(n0, dtype=bool)
-        obs[cols[known]] = True
-        z = np.zeros(n0)
-        z[cols[known]] = normalizer.transform_cells(cols[known], vals[known])
+        z, obs = scatter(n0, cols[known], normalizer.transform_cells(cols[known], vals[known]))
         u = factorizer.fold_in_model(factors, z, obs)
         sq_err += float(np.sum((V[obs] @ u - z[obs]) ** 2))
         count += int(obs.sum())
@@ -123,13 +121,10 @@ def _fold_in_new(zoo: FittedZoo, factorizer: Any, old: History, threshold: float
     tmp = Factors(U2, V, _extend_extras(factors, len(new_u), 0), factors.info)
     new_v = []
     for j in range(n0, n1):
-        rows, vals = hist.column_cells(j)
+        rows, z_obs = normalizer.column(hist, j)
         if not rows.size:
             return zoo, f"new task {hist.task_ids[j]!r} has no score"
-        obs = np.zeros(m1, dtype=bool)
-        obs[rows] = True
-        z = np.zeros(m1)
-        z[rows] = normalizer.transform_cells(np.full(rows.size, j), vals)
+        z, obs = scatter(m1, rows, z_obs)
         v = factorizer.fold_in(tmp, z, obs)
         sq_err += float(np.sum((U2[obs] @ v - z[obs]) ** 2))
         count += int(obs.sum())

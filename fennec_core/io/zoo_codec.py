@@ -59,8 +59,8 @@ def encode_history(hist: History) -> dict[str, np.ndarray]:
 def decode_history(arrays: Mapping[str, np.ndarray], model_ids: list[str], task_ids: list[str]) -> History:
     """The history of a store: its cells, or (schema 1 stores) a dense matrix and mask."""
     if "history/values" in arrays:
-        return History.from_cells(model_ids, task_ids, arrays["history/rows"].astype(np.int64),
-                                  arrays["history/cols"].astype(np.int64), arrays["history/values"])
+        return History.from_cells(model_ids, task_ids, arrays["history/rows"], arrays["history/cols"],
+                                  arrays["history/values"])  # from_cells widens the indices to int64
     return History(model_ids, task_ids, arrays["history/scores"], arrays["history/mask"].astype(bool))
 
 
