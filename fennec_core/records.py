@@ -32,6 +32,35 @@ def _finite_meta(_inst: Any, attr: attrs.Attribute, value: Mapping[str, float]) 
             raise InputError(f"{attr.name}[{k!r}] = {v!r} is not a finite number")
 
 
+#: Longest categorical card value kept (a value is a label such as ``Retrieval`` or ``apache-2.0``).
+MAX_ATTRIBUTE_CHARS = 1000
+
+
+def _attributes_dict(value: Mapping[str, Any] | None) -> dict[str, str]:
+    """Categorical card values as ``{name: value}`` strings; empty values are dropped."""
+    if value is not None and not isinstance(value, Mapping):
+        raise InputError(f"attributes must be a dict of text values, got {type(value).__name__}")
+    out = {}
+    for k, v in (value or {}).items():
+        if not isinstance(v, str):
+            raise InputError(f"attributes[{k!r}] = {v!r} is not text; categorical card values are strings "
+                             "(numeric features go in meta)")
+        if len(v) > MAX_ATTRIBUTE_CHARS:
+            raise InputError(f"attributes[{k!r}] is {len(v)} characters long; a categorical value holds at most "
+                             f"{MAX_ATTRIBUTE_CHARS}")
+        if v.strip():
+            out[str(k)] = v.strip()
+    return out
+
+
+def attribute_values(value: str | None) -> frozenset[str]:
+    """The values of one categorical card field: a field may list several, comma-separated
+    (``languages = "deu,eng"``); matching and filtering compare these sets."""
+    if not value:
+        return frozenset()
+    return frozenset(v.strip() for v in value.split(",") if v.strip())
+
+
 def _meta_dict(value: Mapping[str, Any] | None) -> dict[str, float]:
     if value is not None and not isinstance(value, Mapping):
         raise InputError(f"meta must be a dict of numeric features, got {type(value).__name__}")
@@ -48,12 +77,15 @@ class ModelCard:
     """A candidate pre-trained model: its id, architecture reference and numeric meta features.
 
     ``architecture`` is a ``scheme:name`` string (``pytorchcv:resnet50``, ``timm:vit_base``)
-    or ``None`` when unknown. ``meta`` holds numeric features (parameter count, depth, ...).
+    or ``None`` when unknown. ``meta`` holds numeric features (parameter count, depth, ...);
+    ``attributes`` categorical card values (``license``, ``framework``, ``adapted_from``), text
+    that filters and rules read but the meta model does not.
     """
 
     id: str = attrs.field()
     architecture: str | None = attrs.field(default=None)
     meta: dict[str, float] = attrs.field(factory=dict, converter=_meta_dict, validator=_finite_meta)
+    attributes: dict[str, str] = attrs.field(factory=dict, converter=_attributes_dict, kw_only=True)
 
     @id.validator
     def _check_id(self, _attr: Any, value: Any) -> None:
@@ -77,13 +109,15 @@ def _positive_whole(task: str, name: str, value: Any) -> None:
 
 @attrs.frozen
 class TaskCard:
-    """A task: its id plus what is known without labels (classes, size, a description)."""
+    """A task: its id plus what is known without labels (classes, size, a description, and
+    categorical card values such as ``type = Retrieval``, ``languages = deu,eng`` in ``attributes``)."""
 
     id: str = attrs.field()
     num_classes: int | None = attrs.field(default=None)
     train_size: int | None = attrs.field(default=None)
     description: str | None = None
     meta: dict[str, float] = attrs.field(factory=dict, converter=_meta_dict, validator=_finite_meta)
+    attributes: dict[str, str] = attrs.field(factory=dict, converter=_attributes_dict, kw_only=True)
 
     @id.validator
     def _check_id(self, _attr: Any, value: Any) -> None:

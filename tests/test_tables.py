@@ -130,3 +130,26 @@ def test_parser_never_crashes_unexpectedly(text):
     except InputError:
         return
     assert np.all(np.isfinite(h.scores[h.mask]))
+
+
+def test_card_tables_keep_text_columns_as_attributes(tmp_path):
+    """A models or tasks column holding text (a license, a task type) becomes a categorical
+    attribute; numeric columns stay meta features; both survive a store round trip."""
+    from fennec_core.engine import Fennec
+    from fennec_core.io.tables import read_models, read_tasks
+    from fennec_core.records import History, attribute_values
+
+    (tmp_path / "m.csv").write_text("model,params,license\na,1e6,mit\nb,2e6,\nc,3e6,apache-2.0\n")
+    (tmp_path / "t.csv").write_text("task,num_classes,type,languages\nt0,2,Retrieval,\"deu,eng\"\nt1,3,STS,eng\n")
+    models, tasks = read_models(tmp_path / "m.csv"), read_tasks(tmp_path / "t.csv")
+    assert models[0].meta == {"params": 1e6} and models[0].attributes == {"license": "mit"}
+    assert models[1].attributes == {}
+    assert tasks[0].attributes == {"type": "Retrieval", "languages": "deu,eng"}
+    assert attribute_values(tasks[0].attributes["languages"]) == {"deu", "eng"}
+    rng = np.random.default_rng(0)
+    hist = History(["a", "b", "c"], ["t0", "t1"], rng.random((3, 2)), np.ones((3, 2), bool))
+    engine = Fennec(factorizer_config={"k": 1}).fit(hist, models, tasks)
+    engine.save(tmp_path / "zoo.zarr")
+    loaded = Fennec.load(tmp_path / "zoo.zarr").zoo_
+    assert loaded.models["c"].attributes == {"license": "apache-2.0"} and loaded.models["b"].attributes == {}
+    assert loaded.tasks["t0"].attributes == {"type": "Retrieval", "languages": "deu,eng"}

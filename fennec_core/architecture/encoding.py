@@ -224,7 +224,7 @@ def fit_architectures(
         if card.id in by_id:
             f, e = by_id[card.id]
             own = {k: v for k, v in card.meta.items() if not k.startswith(ARCHI2VEC_PREFIXES)}
-            out.append(ModelCard(card.id, card.architecture, {**f, **own, **e}))
+            out.append(attrs.evolve(card, meta={**f, **own, **e}))
         else:
             out.append(card)
     return out, encoding
@@ -242,7 +242,7 @@ def architecture_features(cards: Sequence[ModelCard], *, progress: bool = False,
 
     computed = {c.id: describe_architecture(c.architecture, c.id, cache=cache)[1]
                 for c in tqdm(todo, desc="architectures", disable=not progress, leave=False)}
-    return [ModelCard(c.id, c.architecture, {**computed[c.id], **c.meta}) if c.id in computed else c for c in cards]
+    return [attrs.evolve(c, meta={**computed[c.id], **c.meta}) if c.id in computed else c for c in cards]
 
 
 @attrs.frozen
@@ -292,7 +292,7 @@ def architecture_cards(references: Sequence[str], names: Sequence[str] | None = 
         cards.append(ModelCard(name, ref, feats))
     if encoding is not None:
         extra = encoding.encode_new(graphs)
-        cards = [ModelCard(c.id, c.architecture, {**c.meta, **e}) for c, e in zip(cards, extra, strict=True)]
+        cards = [attrs.evolve(c, meta={**c.meta, **e}) for c, e in zip(cards, extra, strict=True)]
     return cards
 
 

@@ -34,7 +34,8 @@ def task_request(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float] |
     if args.task and card is None or args.num_classes is not None or args.train_size is not None:
         base = card or TaskCard(args.task or "new-task")
         card = TaskCard(base.id, base.num_classes if args.num_classes is None else args.num_classes,
-                        base.train_size if args.train_size is None else args.train_size, base.description, base.meta)
+                        base.train_size if args.train_size is None else args.train_size, base.description, base.meta,
+                        attributes=base.attributes)
     known = None
     if args.known:
         from fennec_core.io.tables import read_known

@@ -296,8 +296,31 @@ def _row_id(row: dict[str, str], column: str, seen: Container[str], source: str,
     return value
 
 
+def _split_columns(rows: list[tuple[int, dict[str, str]]], columns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``columns`` split into numeric ones (every filled cell reads as a number, even a non-finite
+    one, which then fails with its line) and categorical ones (any other text: a license, a task type)."""
+
+    def numeric(value: str) -> bool:
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+
+    text = [c for c in columns if any((row[c] or "").strip() and not numeric(row[c]) for _, row in rows)]
+    return [c for c in columns if c not in text], text
+
+
+def _card_values(row: dict[str, str], numeric: Sequence[str], text: Sequence[str], source: str,
+                 line: int) -> tuple[dict[str, float], dict[str, str]]:
+    """A card row's numeric meta features and categorical attributes (empty cells omitted)."""
+    meta = {c: _float(row[c], f"column {c!r}", source, line) for c in numeric if (row[c] or "").strip()}
+    return meta, {c: row[c].strip() for c in text if (row[c] or "").strip()}
+
+
 def read_models(path: str | Path, *, allow_code: bool = False) -> list[ModelCard]:
-    """Read a models table: ``model`` plus optional ``architecture`` and numeric meta columns.
+    """Read a models table: ``model`` plus optional ``architecture``, numeric meta columns and
+    categorical columns (any column holding text that is not a number, e.g. ``license``).
 
     An ``architecture`` cell must name data (``timm:``, ``pytorchcv:``): a ``py:`` reference
     would run code from a data file, and is refused unless ``allow_code``.
@@ -306,26 +329,29 @@ def read_models(path: str | Path, *, allow_code: bool = False) -> list[ModelCard
 
     source = str(path)
     header, rows = _rows(_open_text(path), source, ("model",))
-    meta_cols = [h for h in header if h not in ("model", "architecture")]
+    rows = list(rows)
+    numeric, text = _split_columns(rows, [h for h in header if h not in ("model", "architecture")])
     cards: list[ModelCard] = []
     seen: set[str] = set()
     for line, row in rows:
         mid = _row_id(row, "model", seen, source, line)
         seen.add(mid)
-        meta = {c: _float(row[c], f"column {c!r}", source, line) for c in meta_cols if (row[c] or "").strip()}
+        meta, attributes = _card_values(row, numeric, text, source, line)
         arch = (row.get("architecture") or "").strip() or None
         if arch is not None:
             check_data_reference(arch, f"{source}: line {line}", allow_code=allow_code)
-        cards.append(ModelCard(mid, arch, meta))
+        cards.append(ModelCard(mid, arch, meta, attributes=attributes))
     return cards
 
 
 def read_tasks(path: str | Path) -> list[TaskCard]:
-    """Read a tasks table: ``task`` plus optional ``num_classes``, ``train_size``, ``description``."""
+    """Read a tasks table: ``task`` plus optional ``num_classes``, ``train_size``, ``description``,
+    numeric meta columns and categorical card columns (text such as ``type`` or ``languages``)."""
     source = str(path)
     header, rows = _rows(_open_text(path, "task[,num_classes,train_size,description]"), source, ("task",))
+    rows = list(rows)
     special = {"task", "num_classes", "train_size", "description"}
-    meta_cols = [h for h in header if h not in special]
+    numeric, text = _split_columns(rows, [h for h in header if h not in special])
     cards: list[TaskCard] = []
     for line, row in rows:
         tid = (row["task"] or "").strip()
@@ -341,10 +367,9 @@ def read_tasks(path: str | Path) -> list[TaskCard]:
                 raise InputError(f"{source}: line {line}: {col} must be a positive whole number, got {v!r}")
             return int(x)
 
-        meta = {c: _float(row[c], f"column {c!r}", source, line) for c in meta_cols if (row[c] or "").strip()}
-        cards.append(
-            TaskCard(tid, opt_int("num_classes"), opt_int("train_size"), (row.get("description") or "").strip() or None, meta)
-        )
+        meta, attributes = _card_values(row, numeric, text, source, line)
+        cards.append(TaskCard(tid, opt_int("num_classes"), opt_int("train_size"),
+                              (row.get("description") or "").strip() or None, meta, attributes=attributes))
     return cards
 
 

@@ -109,9 +109,10 @@ def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndar
         "package_version": __version__,
         "model_ids": list(hist.model_ids),
         "task_ids": list(hist.task_ids),
-        "models": {"architecture": [zoo.models[m].architecture for m in hist.model_ids], "feature_names": mnames},
+        "models": {"architecture": [zoo.models[m].architecture for m in hist.model_ids], "feature_names": mnames,
+                   **_model_attributes([zoo.models[m] for m in hist.model_ids])},
         "tasks": [{"id": t.id, "num_classes": t.num_classes, "train_size": t.train_size,
-                   "description": t.description, "meta": t.meta}
+                   "description": t.description, "meta": t.meta, **({"attributes": t.attributes} if t.attributes else {})}
                   for t in [zoo.tasks[t] for t in (*hist.task_ids, *extra_tasks)]],
         "components": {
             "factorizer": {"name": params["factorizer"], "config": fcfg,
@@ -132,6 +133,15 @@ def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndar
         "rankers": others or None,
     }
     return arrays, manifest
+
+
+def _model_attributes(cards: list[ModelCard]) -> dict[str, Any]:
+    """The models' categorical card values as columns ``{"attributes": {name: [value or None per model]}}``
+    (nothing when no model has any), so a store of many models stays one compact JSON document."""
+    names = sorted({n for c in cards for n in c.attributes})
+    if not names:
+        return {}
+    return {"attributes": {n: [c.attributes.get(n) for c in cards] for n in names}}
 
 
 def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[dict[str, Any], FittedZoo]:
@@ -159,9 +169,14 @@ def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[di
     }
     mids, tids = man["model_ids"], man["task_ids"]
     fnames, feats = man["models"]["feature_names"], arrays["models/features"]
-    models = {m: ModelCard(m, arch, {n: float(x) for n, x in zip(fnames, feats[i], strict=True) if np.isfinite(x)})
+    columns = man["models"].get("attributes") or {}
+    if any(len(values) != len(mids) for values in columns.values()):
+        raise ValueError("models.attributes: a column's length differs from the number of models")
+    models = {m: ModelCard(m, arch, {n: float(x) for n, x in zip(fnames, feats[i], strict=True) if np.isfinite(x)},
+                           attributes={name: values[i] for name, values in columns.items() if values[i] is not None})
               for i, (m, arch) in enumerate(zip(mids, man["models"]["architecture"], strict=True))}
-    tasks = {t["id"]: TaskCard(t["id"], t["num_classes"], t["train_size"], t["description"], t["meta"])
+    tasks = {t["id"]: TaskCard(t["id"], t["num_classes"], t["train_size"], t["description"], t["meta"],
+                               attributes=t.get("attributes") or {})
              for t in man["tasks"]}
     meta_model = MetaModel.from_stored(_section(arrays, "meta"), man["meta_model"]) if man.get("meta_model") else None
     archi = None

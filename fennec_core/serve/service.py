@@ -135,7 +135,7 @@ class Service:
             base = card or TaskCard(req.task or "new-task")
             card = TaskCard(base.id, base.num_classes if req.num_classes is None else req.num_classes,
                             base.train_size if req.train_size is None else req.train_size, base.description,
-                            base.meta)
+                            base.meta, attributes=base.attributes)
         if req.description is not None and req.embeddings is not None:
             raise InputError("give one of description, embeddings (got both)")
         if req.embeddings is not None:
