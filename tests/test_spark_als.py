@@ -39,8 +39,10 @@ pytestmark = [pytest.mark.spark, pytest.mark.skipif(_why_not() is not None, reas
 
 @pytest.fixture(scope="session")
 def spark():
-    """One local[2] Spark session for every test of the run (started once: about 10 s)."""
-    return spark_als.spark_session("local[2]")
+    """One local[2] Spark session for every test of the run (started once: about 10 s), stopped after."""
+    session = spark_als.spark_session("local[2]")
+    yield session
+    session.stop()
 
 
 def _tree_digest(path: Path) -> str:

@@ -115,10 +115,12 @@ def spark_session(master: str = "local[2]", conf: dict[str, str] | None = None) 
                          "java on PATH): install Java 17+ (Debian: apt-get install openjdk-17-jre-headless) or set "
                          "JAVA_HOME")
     check_master(master)
+    from pyspark import SparkContext
+
     with _session_lock:
-        active = SparkSession.getActiveSession()
-        if active is not None and active.sparkContext.master != master:
-            active.stop()
+        active = SparkContext._active_spark_context  # the process's one context, whichever thread made it
+        if active is not None and active.master != master:
+            SparkSession.builder.getOrCreate().stop()
         builder = SparkSession.builder.master(master).appName("fennec-spark-als")
         for key, value in {**SESSION_CONF, **(conf or {})}.items():
             builder = builder.config(key, str(value))
@@ -191,7 +193,8 @@ class SparkALS(VariationalPMF):
         self.reg_selection_: dict[float, float] | None = None
 
     def config(self) -> dict[str, Any]:
-        """The constructor arguments, for storing beside the fitted factors (``reg`` as chosen)."""
+        """The constructor arguments, for storing beside the fitted factors (the ``reg`` that
+        ``reg="auto"`` chose is in the factors' ``info``)."""
         return {"k": self.k, "reg": self.reg, "max_iter": self.max_iter, "seed": self.seed, "master": self.master,
                 "blocks": self.blocks}
 
