@@ -5,10 +5,10 @@ Two parts, each printing a Markdown table:
 ``--loo fennec105,modelspider,parc[,hf-nlp]``
     leave-one-task-out with each factorizer (k=3, default settings, ``jobs=1``): mean weighted
     tau of Fennec and of the static baseline, and the pooled coverage of the 90% intervals.
-``--speed mteb,1.6M,16M``
+``--speed mteb,160k,1.6M,16M``
     ``fennec fit`` through the CLI, each in its own process, on the MTEB subset-level table
     (``--mteb PATH``, a long ``model,task,score`` CSV.gz) and on seeded synthetic histories of
-    1.6M and 16M results (the generator of ``bench_sparse_scale.py``): wall seconds, peak RSS
+    160k, 1.6M and 16M results (the generator of ``bench_sparse_scale.py``): wall seconds, peak RSS
     of the driver (the Python process and, for Spark, its JVM: the sum over the process tree,
     sampled every 0.2 s), store size, and the agreement of the two fits' rankings (weighted
     tau between pmf's and spark-als's predicted scores, mean over the 20 most observed tasks).
@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-SYNTHETIC = {"1.6M": (50_000, 10_000, 1_620_000), "16M": (200_000, 40_000, 16_000_000)}
+SYNTHETIC = {"160k": (5_000, 1_000, 162_000), "1.6M": (50_000, 10_000, 1_620_000),
+             "16M": (200_000, 40_000, 16_000_000)}
 
 
 # -- quality -----------------------------------------------------------------------------------
@@ -61,7 +62,7 @@ def loo_tables(names: list[str]):
             yield name, convert_table(DATA / fname, **kwargs)
 
 
-def run_loo(names: list[str], k: int) -> None:
+def run_loo(names: list[str], k: int, reg: str = "auto") -> None:
     """Print LOO weighted tau and interval coverage of pmf and spark-als per table."""
     from fennec_core import Fennec
     from fennec_core.evaluation import evaluate
@@ -71,7 +72,8 @@ def run_loo(names: list[str], k: int) -> None:
     for name, history in loo_tables(names):
         for fz in ("pmf", "spark-als"):
             t0 = time.perf_counter()
-            report = evaluate(Fennec(factorizer=fz, factorizer_config={"k": k}), history, protocol="loo")
+            config = {"k": k, **({"reg": reg if reg == "auto" else float(reg)} if fz == "spark-als" else {})}
+            report = evaluate(Fennec(factorizer=fz, factorizer_config=config), history, protocol="loo")
             summary = report.interval_summary()
             cov = "-" if summary is None else f"{summary['coverage']:.1%}"
             print(f"| {name} | {fz} | {report.mean('method')['weighted_tau']:.4f} | "
@@ -128,10 +130,14 @@ def agreement(zoo_a: Path, zoo_b: Path, tasks: int = 20) -> float:
     from fennec_core.evaluation.metrics import weighted_tau
 
     a, b = Fennec.load(zoo_a).zoo_, Fennec.load(zoo_b).zoo_
-    if a.model_ids != b.model_ids or a.task_ids != b.task_ids:
+    if sorted(a.model_ids) != sorted(b.model_ids) or sorted(a.task_ids) != sorted(b.task_ids):
         raise SystemExit("the two zoos hold different models or tasks")
+    # spark-als reads the history through Spark and stores ids sorted; align b's rows to a's
+    rows_b = {mid: i for i, mid in enumerate(b.model_ids)}
+    cols_b = {tid: j for j, tid in enumerate(b.task_ids)}
+    Ub = b.factors.U[[rows_b[mid] for mid in a.model_ids]]
     busiest = np.argsort(-a.history.task_counts(), kind="stable")[:tasks]
-    taus = [weighted_tau(a.factors.U @ a.factors.V[j], b.factors.U @ b.factors.V[j]) for j in busiest]
+    taus = [weighted_tau(a.factors.U @ a.factors.V[j], Ub @ b.factors.V[cols_b[a.task_ids[j]]]) for j in busiest]
     return float(np.mean(taus))
 
 
@@ -195,7 +201,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--loo", help="tables for the quality part: fennec105, modelspider, parc, hf-nlp")
     ap.add_argument("--k", type=int, default=3, help="latent size of both factorizers (3)")
-    ap.add_argument("--speed", help="histories for the cost part: mteb, 1.6M, 16M")
+    ap.add_argument("--loo-reg", default="auto", help="spark-als regularisation in the quality part (auto)")
+    ap.add_argument("--speed", help="histories for the cost part: mteb, 160k, 1.6M, 16M")
     ap.add_argument("--mteb", help="the MTEB subset-level results (long CSV.gz model,task,score)")
     ap.add_argument("--reg", default="0.1", help="spark-als regularisation in the cost part (auto: 6 fits)")
     ap.add_argument("--keep", help="keep histories and stores in this folder")
@@ -203,7 +210,7 @@ def main() -> None:
     if not (args.loo or args.speed):
         ap.error("give --loo TABLES and/or --speed SOURCES")
     if args.loo:
-        run_loo([t.strip() for t in args.loo.split(",") if t.strip()], args.k)
+        run_loo([t.strip() for t in args.loo.split(",") if t.strip()], args.k, args.loo_reg)
     if args.speed:
         work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="fennec-distributed-"))
         work.mkdir(parents=True, exist_ok=True)
