@@ -32,7 +32,7 @@ def _install(session: nox.Session, *extras: str, torch: tuple[str, ...] = (TORCH
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against the installed package (wheel, not the source tree)."""
-    _install(session, "test", "archi", "proxies", "serve", torch=TORCH_VISION)
+    _install(session, "test", "archi", "proxies", "serve", "spark", torch=TORCH_VISION)
     session.install("--no-deps", KARATECLUB)
     session.run("pytest", *session.posargs, env={"HF_HUB_OFFLINE": "1"})
 

@@ -72,7 +72,7 @@ def test_plugins_text_and_json(cli):
     assert code == 0 and "nmf" in out and "built-in (fennec_plugins.factorizers.nmf)" in out
     code, out, _ = cli("plugins", "--json")
     doc = json.loads(out)
-    assert [c["name"] for c in doc["components"]["factorizer"]] == ["nmf", "pmf"]
+    assert [c["name"] for c in doc["components"]["factorizer"]] == ["nmf", "pmf", "spark-als"]
     assert set(doc["components"]) == {"graph_encoder", "task_proxy", "factorizer", "score_merger", "estimator",
                                       "ranker"}
     assert [c["name"] for c in doc["components"]["ranker"]] == ["model-spider"]

@@ -92,7 +92,7 @@ def test_hook_that_raises_is_broken_and_rest_work():
     reg = Registry()
     with pytest.raises(RegistrationError, match="boom"):
         reg.register_plugin(mod, "raising")
-    assert reg.available("factorizer") == ["nmf", "pmf"]
+    assert reg.available("factorizer") == ["nmf", "pmf", "spark-als"]
 
 
 def test_invalid_component_name_rejected():
@@ -181,7 +181,7 @@ def test_third_party_that_fails_to_import_is_listed_broken(third_party, tmp_path
     doc = json.loads(res.stdout)
     (bad,) = doc["broken"]
     assert bad["plugin"] == "rowmean" and "pip install foo" in bad["error"]
-    assert [c["name"] for c in doc["components"]["factorizer"]] == ["nmf", "pmf"]
+    assert [c["name"] for c in doc["components"]["factorizer"]] == ["nmf", "pmf", "spark-als"]
 
 
 def test_import_is_light():

@@ -108,8 +108,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError("give --task-images or --task-embeddings, not both")
     _check_out(args.out, "--out", folder=True)
     embeddings, spec = _task_embeddings_file(args.task_embeddings)
-    engine = _engine(args).fit(
-        args.history, _models(args), args.tasks, archi=_archi(args), task_embeddings=embeddings,
+    from fennec_core.plugin.contracts import HistoryReader, supports
+
+    engine = _engine(args)
+    history: Any = args.history
+    if supports(engine.components.factorizer, HistoryReader):  # e.g. spark-als: CSV, CSV.gz, Parquet via Spark
+        history = engine.components.factorizer.read_history(args.history)
+    engine = engine.fit(
+        history, _models(args), args.tasks, archi=_archi(args), task_embeddings=embeddings,
         proxy=spec or args.proxy, proxy_config=key_values(args.proxy_config, "--proxy-config", "model=ViT-B-32"),
         task_images=args.task_images, images_per_task=args.images_per_task, progress=not args.quiet)
     engine.save(args.out)
@@ -180,12 +186,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     k = parse_search(args.protocol)
     if k is None and args.strategy != "ei":
         raise InputError(f"--strategy goes with --protocol search:K (got --protocol {args.protocol})")
-    if k is not None:
-        report = evaluate_search(engine, history, k, strategy=args.strategy, models=models, tasks=tasks,
-                                 task_embeddings=embeddings, progress=not args.quiet, jobs=args.jobs)
-    else:
-        report = evaluate(engine, history, protocol=args.protocol, models=models, tasks=tasks,
-                          progress=not args.quiet, repeats=args.repeats, task_embeddings=embeddings, jobs=args.jobs)
+    from fennec_core.evaluation.folds import dask_scheduler
+
+    with dask_scheduler(args.scheduler):  # --scheduler: the folds run on that Dask cluster
+        if k is not None:
+            report = evaluate_search(engine, history, k, strategy=args.strategy, models=models, tasks=tasks,
+                                     task_embeddings=embeddings, progress=not args.quiet, jobs=args.jobs)
+        else:
+            report = evaluate(engine, history, protocol=args.protocol, models=models, tasks=tasks, progress=not
+                              args.quiet, repeats=args.repeats, task_embeddings=embeddings, jobs=args.jobs)
     if args.predictions:
         report.write_predictions(args.predictions)
         say(args, f"wrote {len(report.predictions)} predictions to {args.predictions}")

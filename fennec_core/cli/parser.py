@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(handler="cmd_plugins")
 
     s = sub.add_parser("fit", parents=[common, components, archi, device], help="fit a zoo from a history CSV")
-    s.add_argument("--history", required=True, help="long CSV with columns model,task,score")
+    s.add_argument("--history", required=True, help="long CSV (or CSV.gz) with columns model,task,score; with --factorizer spark-als also Parquet, read through Spark")
     s.add_argument("--models", help="models CSV: model[,architecture][,numeric meta columns]")
     s.add_argument("--tasks", help="tasks CSV: task[,num_classes][,train_size][,description]")
     s.add_argument("--out", required=True, help="Zarr store path or fsspec URL to write")
@@ -228,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--repeats", type=whole(1), default=5, help="draws of known cells per target for loo-warm:K")
     s.add_argument("--jobs", type=int, default=1, help="run the folds in this many worker processes (default 1; -1: "
                                                       "one per core); the numbers are the same for any")
+    s.add_argument("--scheduler", help="run the folds on the Dask cluster at this scheduler address "
+                                        "(tcp://host:8786), at most --jobs at a time (-1: all); the numbers are "
+                                        "the same as here")
     s.add_argument("--predictions", help="write model,task,predicted,truth,low,high,score,static for every hidden "
                                            "cell (predicted, low, high in the task's units; search:K: task,step,model,truth)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")

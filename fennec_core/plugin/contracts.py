@@ -11,7 +11,7 @@ Plugins see a fitted zoo as a :class:`fennec_core.zoo.FittedZoo` record -- never
 kind               required            optional capabilities
 =================  ==================  ===============================================
 factorizer         Factorizer          CellFactorizer, NonNegative, PriorFoldIn,
-                                       PosteriorFactorizer, ModelFoldIn
+                                       PosteriorFactorizer, ModelFoldIn, HistoryReader
 score_merger       ScoreMerger         ScoreLike, FittableMerger, Stateful
 ranker             Ranker              Stateful
 graph_encoder      GraphEncoder        (``state``/``load_state`` of arrays, see dgl-gin)
@@ -112,6 +112,16 @@ class ModelFoldIn(Protocol):
 
     def fold_in_model(self, factors: Factors, observed: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The model's vector (k,) from its normalised scores (n,) under ``mask``."""
+        ...
+
+
+@runtime_checkable
+class HistoryReader(Protocol):
+    """A factorizer that reads a history file itself (``spark-als``: CSV, CSV.gz or Parquet through
+    Spark, from any path or URL Spark reads); ``fennec fit --history PATH`` then reads it so."""
+
+    def read_history(self, path: str) -> Any:
+        """The :class:`~fennec_core.history.table.History` stored at ``path`` (long ``model,task,score``)."""
         ...
 
 

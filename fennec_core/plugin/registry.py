@@ -58,6 +58,7 @@ KINDS: dict[str, str] = {
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "fennec_plugins.factorizers.nmf",
     "fennec_plugins.factorizers.pmf",
+    "fennec_plugins.factorizers.spark_als",
     "fennec_plugins.mergers.merges",
     "fennec_plugins.estimators",
     "fennec_plugins.graph_encoders.graph2vec",
