@@ -32,7 +32,7 @@ def test_the_bundled_zoo_ranks_with_either_ranker(cli):
 
 
 def test_the_bundled_model_spider_ranks_a_description(cli):
-    require("sentence_transformers")
+    require("onnxruntime")
     code, out, err = cli("rank", "--ranker", "model-spider", "--describe", "close-up photos of flowers", "--json",
                          "-q")
     assert code == 0, err

@@ -192,7 +192,7 @@ def test_bundled_zoo_is_reproducible(tmp_path):
 
     from fennec_core.io.bundled import build, bundled_zoo_path, load_bundled
 
-    require("sentence_transformers")
+    require("onnxruntime")
     fresh = build(str(tmp_path / "zoo"))
     shipped = load_bundled(device="cpu")
     np.testing.assert_allclose(fresh.zoo_.factors.U, shipped.zoo_.factors.U, rtol=1e-9, atol=1e-12)

