@@ -80,6 +80,9 @@ class FittedZoo:
     warm_strength: float | None = None
     merger_state: ComponentState | None = None
     rankers: dict[str, TrainedRanker] = attrs.field(factory=dict, converter=_frozen_dict)
+    #: Derived matrices built once, on first use (model features): the record never changes, so
+    #: they never go stale; :meth:`with_changes` starts a new record with an empty cache.
+    _derived: dict[Any, Any] = attrs.field(factory=dict, init=False, repr=False, eq=False)
 
     # -- ids ------------------------------------------------------------------------------
 
@@ -103,7 +106,11 @@ class FittedZoo:
 
     def model_feature_names(self) -> list[str]:
         """Every model meta feature any card has, sorted (the columns of :meth:`model_features`)."""
-        return sorted({k for c in self.models.values() for k in c.meta})
+        names = self._derived.get("model_feature_names")
+        if names is None:
+            names = self._derived["model_feature_names"] = tuple(sorted({k for c in self.models.values()
+                                                                         for k in c.meta}))
+        return list(names)
 
     def task_feature_names(self) -> list[str]:
         """Every task feature any historical task's card has, sorted."""
@@ -114,12 +121,24 @@ class FittedZoo:
         """Model meta features as a matrix (models, names); a missing value is NaN.
 
         Defaults: every model of the zoo, every feature name (:meth:`model_feature_names`).
+        The matrix of all models for a list of names is built once per record (a ranking of a
+        fresh task needs it, and building it from the cards costs more than the ranking itself)
+        and returned read-only; rows of given models are taken from it.
         """
         from fennec_core.scoring.meta_score import feature_matrix
 
-        names = self.model_feature_names() if names is None else names
-        ids = self.model_ids if model_ids is None else model_ids
-        return feature_matrix([self.models[m].meta for m in ids], names)
+        key = ("model_features", tuple(self.model_feature_names() if names is None else names))
+        full = self._derived.get(key)
+        if full is None:
+            full = feature_matrix([self.models[m].meta for m in self.model_ids], key[1])
+            full.setflags(write=False)
+            self._derived[key] = full
+        if model_ids is None:
+            return full
+        hist = self.history
+        if all(hist.has_model(m) for m in model_ids):
+            return full[[hist.model_index(m) for m in model_ids]]
+        return feature_matrix([self.models[m].meta for m in model_ids], key[1])
 
     # -- normalised history ------------------------------------------------------------------
 
