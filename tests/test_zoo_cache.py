@@ -40,3 +40,23 @@ def test_a_changed_record_rebuilds_its_features(engine):
     assert changed.model_feature_names() == ["depth", "size", "width"]
     assert changed.model_features()[0, 1] == 99.0 and before[0, 1] == 0.0
     assert zoo.model_features() is before
+
+
+def test_a_loaded_zoo_makes_its_cards_on_demand_and_equal(engine, tmp_path):
+    from fennec_core.zoo import StoredModelCards
+
+    engine.save(tmp_path / "zoo")
+    again = Fennec.load(tmp_path / "zoo", device="cpu")
+    zoo, loaded = engine.zoo_, again.zoo_
+    assert isinstance(loaded.models, StoredModelCards)
+    assert loaded.model_feature_names() == zoo.model_feature_names()
+    np.testing.assert_array_equal(loaded.model_features(), zoo.model_features())
+    some = [zoo.model_ids[7], zoo.model_ids[2]]
+    np.testing.assert_array_equal(loaded.model_features(["size", "nope"], some), zoo.model_features(["size", "nope"], some))
+    assert len(loaded.models) == len(zoo.models) and list(loaded.models) == list(zoo.models)
+    assert loaded.models[zoo.model_ids[3]] is loaded.models[zoo.model_ids[3]]  # made once
+    assert dict(loaded.models) == dict(zoo.models)
+    assert "m99" not in loaded.models
+    with pytest.raises(KeyError):
+        loaded.models["m99"]
+    np.testing.assert_array_equal(again.rank(top=5).scores, engine.rank(top=5).scores)

@@ -19,8 +19,8 @@ import numpy as np
 from fennec_core import __version__
 from fennec_core.errors import FennecError, InputError, StoreError
 from fennec_core.history.normalize import TaskNormalizer
-from fennec_core.records import Factors, History, ModelCard, TaskCard
-from fennec_core.zoo import ComponentState, FittedZoo, TrainedRanker
+from fennec_core.records import Factors, History, TaskCard
+from fennec_core.zoo import ComponentState, FittedZoo, StoredModelCards, TrainedRanker
 
 
 def _section(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -159,8 +159,7 @@ def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[di
     }
     mids, tids = man["model_ids"], man["task_ids"]
     fnames, feats = man["models"]["feature_names"], arrays["models/features"]
-    models = {m: ModelCard(m, arch, {n: float(x) for n, x in zip(fnames, feats[i], strict=True) if np.isfinite(x)})
-              for i, (m, arch) in enumerate(zip(mids, man["models"]["architecture"], strict=True))}
+    models = StoredModelCards(mids, man["models"]["architecture"], fnames, feats)  # cards made when asked for
     tasks = {t["id"]: TaskCard(t["id"], t["num_classes"], t["train_size"], t["description"], t["meta"])
              for t in man["tasks"]}
     meta_model = MetaModel.from_stored(_section(arrays, "meta"), man["meta_model"]) if man.get("meta_model") else None
