@@ -52,6 +52,7 @@ def test_a_ranker_the_zoo_does_not_hold_is_one_actionable_line(cli, tmp_path, sm
         Fennec.load(tmp_path / "zoo", ranker="model-spider")
 
 
+@pytest.mark.slow
 def test_a_second_ranker_is_stored_beside_the_first_and_reloads_identically(tmp_path):
     require("torch")
     h, emb, cards = proxy_zoo(10, 12, 0, items=8)

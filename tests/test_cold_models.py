@@ -27,6 +27,7 @@ def _zoo(m=40, n=6, seed=0):
 
 
 @pytest.mark.parametrize("factorizer", ["pmf", "nmf"])
+@pytest.mark.slow
 def test_new_model_is_ranked_from_its_features(factorizer):
     h, cards, w = _zoo()
     eng = Fennec(factorizer, device="cpu").fit(h, cards)

@@ -23,6 +23,7 @@ def _same(a, b) -> None:
 
 
 @pytest.mark.parametrize("protocol", ["loo", "loo-warm:3"])
+@pytest.mark.slow
 def test_one_job_and_two_give_the_same_report(protocol):
     """Folds in two worker processes: every number and every prediction as in one process (each
     fold's draws come from the seed and its index only, and every fold runs on one thread)."""

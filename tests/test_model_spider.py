@@ -77,6 +77,7 @@ def test_model_spider_learns_saves_reloads_and_ranks_new_models(tmp_path):
     assert np.isfinite(ranked.scores).all()
 
 
+@pytest.mark.slow
 def test_model_spider_is_seeded_and_evaluates_in_the_same_harness():
     h, emb, cards = _zoo(n_tasks=8, n_models=10)
     cfg = {**FAST, "epochs": 20}
