@@ -151,6 +151,7 @@ def test_survives_a_killed_worker(digit_tasks, tmp_path, monkeypatch):
     assert report.computed == 6 and len(rows) == 6 and len({(m, t) for m, t, _ in rows}) == 6
 
 
+@pytest.mark.slow
 def test_bad_inputs(digit_tasks, tmp_path):
     res = _cli(digit_tasks, "build-history", "--models", "resnet50", "--tasks", digit_tasks / "tasks",
                "--out", tmp_path / "H.csv")
