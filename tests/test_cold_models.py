@@ -59,6 +59,7 @@ def test_add_models_errors_and_persistence(tmp_path):
         Fennec(device="cpu").fit(h).add_models([ModelCard("y", meta={"size": 1.0})])
 
 
+@pytest.mark.slow
 def test_loo_model_protocol():
     h, cards, _ = _zoo(m=25, n=5)
     report = evaluate(Fennec(device="cpu"), h, protocol="loo-model", models=cards)
@@ -84,6 +85,7 @@ def test_add_model_cli_builds_the_architecture(cli, tmp_path):
     assert Fennec.load(tmp_path / "zoo").zoo_.models["my-resnet18"].meta["log10_params"] == pytest.approx(7.07, abs=0.01)
 
 
+@pytest.mark.slow
 def test_architecture_features_from_the_models_table(cli, tmp_path):
     """--archi graph2vec captures each model's architecture (pytorchcv, no weights) and adds
     meta features and archi2vec components (or KMeans one-hot) to the models table."""

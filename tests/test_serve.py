@@ -353,6 +353,7 @@ def test_another_process_write_is_seen_and_requests_in_flight_never_fail(fresh_z
 # -- fuzz --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fuzz_from_the_openapi_schema_finds_no_server_error(fresh_zoo, tmp_path, token_file):
     """schemathesis draws requests (valid and invalid) for every operation of /openapi.json;
     none may answer 5xx. A few examples per operation keep it well under a minute."""

@@ -275,6 +275,7 @@ def test_damaged_stored_embeddings_are_refused(tmp_path):
     assert "proxy" in group
 
 
+@pytest.mark.slow
 def test_controlled_digit_experiment_mapping_learns():
     """Real digit images; each task's best models depend on which digits it shows. Ranked from
     its images alone (pixels proxy), a held-out task is ranked far better than by static."""

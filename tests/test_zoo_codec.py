@@ -72,6 +72,7 @@ def zoos(draw):
     return h, cards, tasks, emb, config, n_feats > 0 and draw(st.booleans())
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(zoos())
 def test_round_trip_restores_every_field_and_fits_nothing(tmp_path_factory, monkeypatch, case):
