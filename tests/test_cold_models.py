@@ -70,6 +70,7 @@ def test_loo_model_protocol():
         evaluate(Fennec(device="cpu"), h, protocol="loo-model")
 
 
+@pytest.mark.slow
 def test_add_model_cli_builds_the_architecture(cli, tmp_path):
     require("pytorchcv.model_provider")
     from fennec_core.io.bundled import data_path

@@ -47,6 +47,7 @@ def _coverage(report):
     return summary["coverage"]
 
 
+@pytest.mark.slow
 def test_intervals_of_tasks_placed_by_their_embeddings_cover_most_hidden_cells():
     # before: a task placed by its proxy embeddings had no interval at all
     from fennec_core.evaluation import evaluate

@@ -242,6 +242,7 @@ def test_mapping_methods_fit_and_validate(method):
         TaskMapper("magic")
 
 
+@pytest.mark.slow
 def test_proxy_ranking_beats_static_and_round_trips_through_the_store(tmp_path):
     h, emb = _proxy_zoo()
     report = evaluate(Fennec(device="cpu", task_mapping="kernel-ridge"), h, task_embeddings=emb)
