@@ -1,13 +1,21 @@
 """Nox sessions: everything a fresh machine needs is installed here.
 
-- ``nox -s tests``: the whole test suite (the README's test command).
+- ``nox -s tests``: the whole test suite (the README's test command), spread over every core
+  with pytest-xdist; ``nox -s tests -- -m "not slow"`` is the quick loop (the slow tests train
+  networks, fit the real zoos or start servers and browsers). Arguments after ``--`` go to
+  pytest; ``-n 0`` runs in one process.
 - ``nox -s demo``: the main job on the bundled zoo (hide a target, rank, compare).
 - ``nox -s lint``: ruff.
 
-torch is pinned first, to wheels that lie on this machine's disk (an uncapped ``torch``
-requirement could download a multi-GB CUDA build): the test session uses torch 2.14.1 with
-torchvision 0.29.1 (pytorchcv and timm import torchvision, which does not import beside
-torch 2.13.0); the demo needs no torchvision and uses the smaller torch 2.13.0 CPU wheel.
+torch is pinned first (both releases are on PyPI), so that an uncapped ``torch`` requirement
+never picks a newer build than Fennec is tested with: the test session uses torch 2.14.1 with
+torchvision 0.29.1 (pytorchcv and timm import torchvision; torchvision 0.28.0 and 0.29.1 do
+not import beside the CPU build of torch 2.13.0); the demo needs no torchvision and uses torch 2.13.0. On Linux,
+PyPI's torch wheels are CUDA builds that download the CUDA libraries (several GB) even on a
+machine without a GPU; to install the CPU build instead, point pip at PyTorch's CPU wheels
+first, e.g. ``PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu nox -s demo`` (the
+``+cpu`` build of torch 2.13.0 satisfies the pin). Describing a task in words
+(``rank --describe``) needs no torch at all: its text model runs on ONNX Runtime.
 karateclub 1.3.3 (graph2vec) pins numpy<1.23, so it is installed with ``--no-deps``.
 """
 
@@ -31,10 +39,14 @@ def _install(session: nox.Session, *extras: str, torch: tuple[str, ...] = (TORCH
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite against the installed package (wheel, not the source tree)."""
-    _install(session, "test", "archi", "proxies", "serve", "spark", torch=TORCH_VISION)
+    """Run the test suite against the installed package (wheel, not the source tree), on every
+    core unless the arguments choose (``-n N``, ``-p no:xdist``)."""
+    _install(session, "test", "archi", "proxies", "text", "serve", "spark", torch=TORCH_VISION)
     session.install("--no-deps", KARATECLUB)
-    session.run("pytest", *session.posargs, env={"HF_HUB_OFFLINE": "1"})
+    args = list(session.posargs)
+    if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) or a == "no:xdist" for a in args):
+        args = ["-n", "auto", "--dist", "worksteal", *args]
+    session.run("pytest", *args, env={"HF_HUB_OFFLINE": "1"})
 
 
 @nox.session

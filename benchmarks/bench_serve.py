@@ -7,10 +7,14 @@ Starts ``fennec serve`` (``--workers``, default 2) on 127.0.0.1 for each zoo, th
 - ``repeated``: the same task (three known results) every time: answered from the cache of
   answers, which holds one per (zoo, generation, request);
 - ``distinct``: every request a different task (a known score that changes with each request,
-  made by wrk's Lua script): a ranking computed each time.
+  made by wrk's Lua script): a ranking computed each time;
+- ``trivial``: ``GET /health`` of the same app, the yardstick: what the stack (uvicorn,
+  FastAPI, the workers, wrk itself on the same CPUs) serves when a request costs nothing.
 
-Prints one Markdown table: requests/s, p50 and p99 latency (wrk's own percentiles), non-2xx
-answers and socket errors. The goal (docs/benchmarks.md): p99 < 50 ms at 64 clients on hf-nlp.
+Prints one Markdown table: requests/s, its ratio to ``trivial`` at the same number of clients
+(measured in the same run), p50 and p99 latency (wrk's own percentiles), non-2xx answers and
+socket errors. The goal (docs/benchmarks.md): fresh (``distinct``) rankings on hf-nlp at >= 50%
+of the trivial endpoint's throughput and p99 < 50 ms at 64 clients.
 
     python benchmarks/bench_serve.py [--zoos pytorchcv105,hf-nlp] [--clients 1,8,64] [--seconds 8]
 """
@@ -57,6 +61,16 @@ end
 """
 
 
+HEALTH_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests":%d,"seconds":%f,"p50_us":%d,"p99_us":%d,"status":%d,'
+                         .. '"socket":%d}\n', summary.requests, summary.duration / 1e6, latency:percentile(50),
+                         latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -93,16 +107,22 @@ def server(zoo: str, workers: int) -> Iterator[str]:
             proc.kill()
 
 
-def run_wrk(url: str, zoo: str, models: list[str], clients: int, seconds: int, distinct: bool,
+def run_wrk(url: str, zoo: str, models: list[str], clients: int, seconds: int, kind: str,
             folder: Path) -> dict:
-    """One wrk run against ``POST /rank``; its summary as a dict."""
-    script = folder / f"rank-{zoo}-{int(distinct)}.lua"
-    head = (f'ZOO = "{zoo}"\nM1, M2, M3 = "{models[0]}", "{models[1]}", "{models[2]}"\n'
-            f"DISTINCT = {'true' if distinct else 'false'}\n")
-    script.write_text(head + LUA.replace("%%", "%"))
+    """One wrk run against ``POST /rank`` (kind ``repeated`` or ``distinct``) or ``GET /health``
+    (``trivial``); its summary as a dict."""
+    script = folder / f"rank-{zoo}-{kind}.lua"
+    if kind == "trivial":
+        script.write_text(HEALTH_LUA)
+        target = f"{url}/health"
+    else:
+        head = (f'ZOO = "{zoo}"\nM1, M2, M3 = "{models[0]}", "{models[1]}", "{models[2]}"\n'
+                f"DISTINCT = {'true' if kind == 'distinct' else 'false'}\n")
+        script.write_text(head + LUA.replace("%%", "%"))
+        target = f"{url}/rank"
     threads = min(clients, 2)
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
-                          "-s", str(script), f"{url}/rank"], capture_output=True, text=True, check=True)
+                          "-s", str(script), target], capture_output=True, text=True, check=True)
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])
 
@@ -123,19 +143,20 @@ def main() -> None:
             with server(zoo, args.workers) as url:
                 page = _get(f"{url}/zoos/{zoo}?limit=3")
                 models = [m["model"] for m in page["model_table"]["items"]]
-                for distinct in (False, True):
-                    run_wrk(url, zoo, models, 8, 2, distinct, Path(tmp))  # warm-up: caches, every worker
+                for kind in ("trivial", "repeated", "distinct"):
+                    run_wrk(url, zoo, models, 8, 2, kind, Path(tmp))  # warm-up: caches, every worker
                     for clients in (int(c) for c in args.clients.split(",")):
-                        r = run_wrk(url, zoo, models, clients, args.seconds, distinct, Path(tmp))
-                        rows.append((zoo, "distinct" if distinct else "repeated", clients,
-                                     r["requests"] / r["seconds"], r["p50_us"] / 1000, r["p99_us"] / 1000,
-                                     r["status"], r["socket"]))
+                        r = run_wrk(url, zoo, models, clients, args.seconds, kind, Path(tmp))
+                        rows.append((zoo, kind, clients, r["requests"] / r["seconds"], r["p50_us"] / 1000,
+                                     r["p99_us"] / 1000, r["status"], r["socket"]))
     print(f"fennec serve, {args.workers} worker(s), wrk on the same {os.cpu_count()}-CPU machine, "
           f"{args.seconds} s per cell, POST /rank top 10 with 3 known results\n")
-    print("| zoo | request | clients | requests/s | p50 ms | p99 ms | non-2xx | socket errors |")
-    print("|---|---|---|---|---|---|---|---|")
+    trivial = {(zoo, clients): rps for zoo, kind, clients, rps, *_ in rows if kind == "trivial"}
+    print("| zoo | request | clients | requests/s | / trivial | p50 ms | p99 ms | non-2xx | socket errors |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for zoo, kind, clients, rps, p50, p99, status, sock in rows:
-        print(f"| {zoo} | {kind} | {clients} | {rps:,.0f} | {p50:.1f} | {p99:.1f} | {status} | {sock} |")
+        ratio = rps / trivial[zoo, clients]
+        print(f"| {zoo} | {kind} | {clients} | {rps:,.0f} | {ratio:.2f} | {p50:.1f} | {p99:.1f} | {status} | {sock} |")
 
 
 if __name__ == "__main__":

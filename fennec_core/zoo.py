@@ -13,7 +13,7 @@ the normalised history, so that no part of Fennec builds them its own way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -29,6 +29,78 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _frozen_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(value or {})
+
+
+class StoredModelCards(Mapping[str, ModelCard]):
+    """The model cards of a stored zoo, made from its feature matrix when first asked for.
+
+    A zoo of 2,696 models took longer to make its cards than to rank; a ranking needs only the
+    feature matrix, which the store keeps as it is. ``ids``/``architectures``: one per model;
+    ``features``: (models, names) with NaN where a card has no value (as :meth:`FittedZoo.model_features`
+    writes it); ``attributes``: categorical card values as columns ``{name: [value or None per model]}``.
+    Reads like the dict of cards it stands for; a card, once made, is kept.
+    """
+
+    def __init__(self, ids: Sequence[str], architectures: Sequence[str | None], feature_names: Sequence[str],
+                 features: np.ndarray, attributes: Mapping[str, Sequence[str | None]] | None = None) -> None:
+        features = np.asarray(features, dtype=np.float64)
+        if features.shape != (len(ids), len(feature_names)) or len(architectures) != len(ids):
+            raise ValueError(f"model features are {features.shape}, expected ({len(ids)}, {len(feature_names)})")
+        self._ids = tuple(ids)
+        self._pos = {m: i for i, m in enumerate(self._ids)}
+        if len(self._pos) != len(self._ids):
+            raise ValueError("model ids repeat")
+        self._arch = tuple(architectures)
+        if not all(isinstance(m, str) and m for m in self._ids):
+            raise ValueError("model ids must be non-empty strings")
+        if not all(a is None or isinstance(a, str) for a in self._arch):
+            raise ValueError("model architectures must be reference strings or None")
+        self._names = tuple(str(n) for n in feature_names)
+        self._features = np.where(np.isfinite(features), features, np.nan)
+        self._features.setflags(write=False)
+        self._attributes = {str(n): tuple(v) for n, v in (attributes or {}).items()}
+        if any(len(v) != len(self._ids) for v in self._attributes.values()):
+            raise ValueError("model attributes: a column's length differs from the number of models")
+        self._made: dict[str, ModelCard] = {}
+
+    def __getitem__(self, model: str) -> ModelCard:
+        card = self._made.get(model)
+        if card is None:
+            i = self._pos[model]  # KeyError for an unknown id, as a dict
+            row = self._features[i]
+            card = ModelCard(model, self._arch[i], {n: float(x) for n, x in zip(self._names, row, strict=True)
+                                                     if not np.isnan(x)},
+                             attributes={n: v[i] for n, v in self._attributes.items() if v[i] is not None})
+            self._made[model] = card
+        return card
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, model: object) -> bool:
+        return model in self._pos
+
+    def feature_names(self) -> list[str]:
+        """Names of the features some model has (a column that is not all NaN), sorted."""
+        keep = ~np.isnan(self._features).all(axis=0) if len(self._ids) else np.zeros(len(self._names), bool)
+        return sorted(n for n, k in zip(self._names, keep, strict=True) if k)
+
+    def matrix(self, names: Sequence[str], model_ids: Sequence[str]) -> np.ndarray:
+        """(models, names) features, NaN where missing: what cards would give, from the array."""
+        rows = [self._pos[m] for m in model_ids]
+        col = {n: j for j, n in enumerate(self._names)}
+        out = np.full((len(rows), len(names)), np.nan)
+        for k, n in enumerate(names):
+            if n in col:
+                out[:, k] = self._features[rows, col[n]]
+        return out
+
+
+def _cards(value: Mapping[str, ModelCard] | None) -> Mapping[str, ModelCard]:
+    return value if isinstance(value, StoredModelCards) else dict(value or {})
 
 
 @attrs.frozen(eq=False)
@@ -52,7 +124,7 @@ class FittedZoo:
     """Everything a fitted Fennec knows, in normalised score space where it matters.
 
     ``history``: the observed model x task scores (raw units). ``models`` / ``tasks``: a card
-    per model of the history, and per task (tasks of the history plus any further described
+    per model of the history (a dict, or a loaded zoo's :class:`StoredModelCards`), and per task (tasks of the history plus any further described
     ones). ``normalizer``: each task's offset and scale. ``factors``: ``U V^T`` of the
     normalised history. ``meta_model``: the meta-score model, or None (no model features, or
     ``use_meta=False``). ``k_selection``: the cross-validated choice of ``k`` when it was
@@ -67,7 +139,7 @@ class FittedZoo:
     """
 
     history: History
-    models: dict[str, ModelCard] = attrs.field(converter=_frozen_dict)
+    models: Mapping[str, ModelCard] = attrs.field(converter=_cards)
     tasks: dict[str, TaskCard] = attrs.field(converter=_frozen_dict)
     normalizer: TaskNormalizer
     factors: Factors
@@ -80,6 +152,9 @@ class FittedZoo:
     warm_strength: float | None = None
     merger_state: ComponentState | None = None
     rankers: dict[str, TrainedRanker] = attrs.field(factory=dict, converter=_frozen_dict)
+    #: Derived matrices built once, on first use (model features): the record never changes, so
+    #: they never go stale; :meth:`with_changes` starts a new record with an empty cache.
+    _derived: dict[Any, Any] = attrs.field(factory=dict, init=False, repr=False, eq=False)
 
     # -- ids ------------------------------------------------------------------------------
 
@@ -103,7 +178,12 @@ class FittedZoo:
 
     def model_feature_names(self) -> list[str]:
         """Every model meta feature any card has, sorted (the columns of :meth:`model_features`)."""
-        return sorted({k for c in self.models.values() for k in c.meta})
+        names = self._derived.get("model_feature_names")
+        if names is None:
+            names = tuple(self.models.feature_names() if isinstance(self.models, StoredModelCards) else
+                          sorted({k for c in self.models.values() for k in c.meta}))
+            self._derived["model_feature_names"] = names
+        return list(names)
 
     def task_feature_names(self) -> list[str]:
         """Every task feature any historical task's card has, sorted."""
@@ -114,12 +194,27 @@ class FittedZoo:
         """Model meta features as a matrix (models, names); a missing value is NaN.
 
         Defaults: every model of the zoo, every feature name (:meth:`model_feature_names`).
+        The matrix of all models for a list of names is built once per record (a ranking of a
+        fresh task needs it, and building it from the cards costs more than the ranking itself)
+        and returned read-only; rows of given models are taken from it.
         """
         from fennec_core.scoring.meta_score import feature_matrix
 
-        names = self.model_feature_names() if names is None else names
-        ids = self.model_ids if model_ids is None else model_ids
-        return feature_matrix([self.models[m].meta for m in ids], names)
+        key = ("model_features", tuple(self.model_feature_names() if names is None else names))
+        full = self._derived.get(key)
+        if full is None:
+            if isinstance(self.models, StoredModelCards):
+                full = self.models.matrix(key[1], self.model_ids)
+            else:
+                full = feature_matrix([self.models[m].meta for m in self.model_ids], key[1])
+            full.setflags(write=False)
+            self._derived[key] = full
+        if model_ids is None:
+            return full
+        hist = self.history
+        if all(hist.has_model(m) for m in model_ids):
+            return full[[hist.model_index(m) for m in model_ids]]
+        return feature_matrix([self.models[m].meta for m in model_ids], key[1])
 
     # -- normalised history ------------------------------------------------------------------
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# One thread per test process (and per CLI process a test starts): the tests' arrays are small,
+# pytest-xdist workers already use every core, and on a busy machine torch's and BLAS's thread
+# pools make OpenMP barriers wait for descheduled threads -- a small torch training loop then
+# runs many times slower. Set before numpy and torch are imported; a user's own setting wins.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402  (after the thread settings)
+import pytest  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 

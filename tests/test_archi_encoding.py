@@ -135,6 +135,7 @@ def test_dgl_gin_is_deterministic_and_its_state_round_trips(tiny_models):
         registry.create("graph_encoder", "dgl-gin", hidden=32).load_state(enc.state())
 
 
+@pytest.mark.slow
 def test_dgl_gin_supervised_learns_its_targets(tiny_models):
     """Trained on targets (a zoo's transfer vectors), the vectors carry them: a linear read-out
     of the embedding recovers a target that follows the width of the nets."""
@@ -156,6 +157,7 @@ def test_dgl_gin_supervised_learns_its_targets(tiny_models):
 
 
 @pytest.mark.parametrize("encoder", ["dgl-gin", "graph2vec"])
+@pytest.mark.slow
 def test_zoo_stores_its_encoding_and_add_model_uses_it(cli, tmp_path, tiny_models, encoder):
     """`fit --archi` stores graphs, vectors, projection (and GIN weights); `add-model` encodes
     the new architecture in the zoo's basis: a copy of a zoo architecture gets its features."""

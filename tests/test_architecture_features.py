@@ -71,6 +71,7 @@ def test_evaluate_computes_them_once_for_every_fold(tables):
     assert set(report.config["features"]) == set(ARCH_FEATURES) and len(report.predictions) == 15
 
 
+@pytest.mark.slow
 def test_the_bundled_table_keeps_its_own_numbers():
     """The bundled models table has every architecture feature: fitting from it builds nothing
     and gives the features it holds (to the CSV's 6 decimals)."""

@@ -293,6 +293,7 @@ sys.exit(0)
 '''
 
 
+@pytest.mark.slow
 def test_a_plugin_calling_sys_exit_is_listed_broken(tmp_path, files):
     env = _plugin_env(tmp_path / "quit", "fennec_quitter", QUITTER, "quitter")
     res = _fennec("plugins", "--json", env=env)
@@ -306,6 +307,7 @@ def test_a_plugin_calling_sys_exit_is_listed_broken(tmp_path, files):
     assert Fennec.load(tmp_path / "zoo").rank(top=2).model_ids
 
 
+@pytest.mark.slow
 def test_global_flags_work_before_the_subcommand(files, tmp_path):
     res = _fennec("-q", "fit", "--history", files / "h.csv", "--out", tmp_path / "zoo")
     assert res.returncode == 0 and res.stderr == "", res.stderr

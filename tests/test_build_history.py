@@ -89,6 +89,7 @@ def _rows(path):
         return [tuple(r) for r in csv.reader(fh)][1:]
 
 
+@pytest.mark.slow
 def test_build_resume_and_fit(digit_tasks, tmp_path):
     out = tmp_path / "H.csv"
     args = ["build-history", "--models", ",".join(REFS), "--tasks", digit_tasks / "tasks", "--estimator", "fda",
@@ -116,6 +117,7 @@ def test_build_resume_and_fit(digit_tasks, tmp_path):
     assert res.returncode == 0, res.stderr
 
 
+@pytest.mark.slow
 def test_survives_a_killed_worker(digit_tasks, tmp_path, monkeypatch):
     from dask.distributed import Client, LocalCluster
 
@@ -149,6 +151,7 @@ def test_survives_a_killed_worker(digit_tasks, tmp_path, monkeypatch):
     assert report.computed == 6 and len(rows) == 6 and len({(m, t) for m, t, _ in rows}) == 6
 
 
+@pytest.mark.slow
 def test_bad_inputs(digit_tasks, tmp_path):
     res = _cli(digit_tasks, "build-history", "--models", "resnet50", "--tasks", digit_tasks / "tasks",
                "--out", tmp_path / "H.csv")

@@ -32,7 +32,7 @@ def test_the_bundled_zoo_ranks_with_either_ranker(cli):
 
 
 def test_the_bundled_model_spider_ranks_a_description(cli):
-    require("sentence_transformers")
+    require("onnxruntime")
     code, out, err = cli("rank", "--ranker", "model-spider", "--describe", "close-up photos of flowers", "--json",
                          "-q")
     assert code == 0, err
@@ -52,6 +52,7 @@ def test_a_ranker_the_zoo_does_not_hold_is_one_actionable_line(cli, tmp_path, sm
         Fennec.load(tmp_path / "zoo", ranker="model-spider")
 
 
+@pytest.mark.slow
 def test_a_second_ranker_is_stored_beside_the_first_and_reloads_identically(tmp_path):
     require("torch")
     h, emb, cards = proxy_zoo(10, 12, 0, items=8)

@@ -61,6 +61,7 @@ def test_evaluate_writes_every_hidden_cell(cli, tmp_path, published):
     assert float(r0["truth"]) == history.scores[history.model_index(r0["model"]), history.task_index(r0["task"])]
 
 
+@pytest.mark.slow
 def test_demo_runs_offline(cli):
     code, out, err = cli("demo", "--quiet")
     assert code == 0, err

@@ -47,7 +47,7 @@ def test_small_products_on_numpy_equal_torch():
 
 
 def test_quiet_hides_the_text_proxys_loading_bar():
-    require("sentence_transformers")
+    require("onnxruntime")
     res = _run("rank", "--describe", "photos of flowers", "-q")
     assert res.returncode == 0 and res.stdout and res.stderr == "", res.stderr
 

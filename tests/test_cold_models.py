@@ -27,6 +27,7 @@ def _zoo(m=40, n=6, seed=0):
 
 
 @pytest.mark.parametrize("factorizer", ["pmf", "nmf"])
+@pytest.mark.slow
 def test_new_model_is_ranked_from_its_features(factorizer):
     h, cards, w = _zoo()
     eng = Fennec(factorizer, device="cpu").fit(h, cards)
@@ -58,6 +59,7 @@ def test_add_models_errors_and_persistence(tmp_path):
         Fennec(device="cpu").fit(h).add_models([ModelCard("y", meta={"size": 1.0})])
 
 
+@pytest.mark.slow
 def test_loo_model_protocol():
     h, cards, _ = _zoo(m=25, n=5)
     report = evaluate(Fennec(device="cpu"), h, protocol="loo-model", models=cards)
@@ -68,6 +70,7 @@ def test_loo_model_protocol():
         evaluate(Fennec(device="cpu"), h, protocol="loo-model")
 
 
+@pytest.mark.slow
 def test_add_model_cli_builds_the_architecture(cli, tmp_path):
     require("pytorchcv.model_provider")
     from fennec_core.io.bundled import data_path
@@ -83,6 +86,7 @@ def test_add_model_cli_builds_the_architecture(cli, tmp_path):
     assert Fennec.load(tmp_path / "zoo").zoo_.models["my-resnet18"].meta["log10_params"] == pytest.approx(7.07, abs=0.01)
 
 
+@pytest.mark.slow
 def test_architecture_features_from_the_models_table(cli, tmp_path):
     """--archi graph2vec captures each model's architecture (pytorchcv, no weights) and adds
     meta features and archi2vec components (or KMeans one-hot) to the models table."""

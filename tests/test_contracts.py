@@ -113,6 +113,7 @@ def reg():
     return r
 
 
+@pytest.mark.slow
 def test_third_party_merger_in_fit_rank_save_load_evaluate(reg, tmp_path):
     from conftest import proxy_zoo
 
@@ -130,6 +131,7 @@ def test_third_party_merger_in_fit_rank_save_load_evaluate(reg, tmp_path):
     assert len(report.tasks) == 8 and CALLS["merger.fit"] == 1 + 8  # one fit per fold
 
 
+@pytest.mark.slow
 def test_third_party_ranker_in_fit_rank_save_load_evaluate(reg, tmp_path):
     from conftest import proxy_zoo
 

@@ -177,6 +177,7 @@ def _rank_correlation(ranking, model_ids, skill) -> float:
     return float(np.corrcoef([place[m] for m in model_ids], np.argsort(np.argsort(-skill)))[0, 1])
 
 
+@pytest.mark.slow
 def test_fit_a_zoo_on_real_images_and_rank_a_new_task_from_its_images(tmp_path):
     _use_plugin()
     rng = np.random.default_rng(0)

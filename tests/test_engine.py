@@ -138,6 +138,7 @@ def test_warm_strength_auto_is_resolved_and_stored(tmp_path, small_history):
     assert Fennec.load(tmp_path / "zoo").zoo_.warm_strength == s
 
 
+@pytest.mark.slow
 def test_k_auto_is_cross_validated(small_history, tmp_path):
     eng = Fennec("nmf", device="cpu", factorizer_config={"k": "auto"}).fit(small_history)
     assert eng.zoo_.k_selection["k"] in (1, 2, 3, 4, 5)
@@ -164,6 +165,7 @@ def test_update_adds_task_like_refit(factorizer):
     assert eng.zoo_.history.shape == (40, 8)
 
 
+@pytest.mark.slow
 def test_update_new_model_and_refit_triggers(small_history):
     eng = Fennec("nmf", device="cpu").fit(small_history)
     row = History(["brand-new"], small_history.task_ids, small_history.scores[[0]], small_history.mask[[0]])
@@ -184,6 +186,7 @@ def test_bundled_zoo_loads_and_ranks():
     assert len(r) == 10 and {"transfer", "meta", "predicted", "low", "high"} <= set(r.parts)
 
 
+@pytest.mark.slow
 def test_bundled_zoo_is_reproducible(tmp_path):
     """The shipped store equals what `python -m fennec_core.io.bundled` builds now; its Model
     Spider (trained on the text proxy's embeddings of the task descriptions, float32) to
@@ -192,7 +195,7 @@ def test_bundled_zoo_is_reproducible(tmp_path):
 
     from fennec_core.io.bundled import build, bundled_zoo_path, load_bundled
 
-    require("sentence_transformers")
+    require("onnxruntime")
     fresh = build(str(tmp_path / "zoo"))
     shipped = load_bundled(device="cpu")
     np.testing.assert_allclose(fresh.zoo_.factors.U, shipped.zoo_.factors.U, rtol=1e-9, atol=1e-12)

@@ -23,6 +23,7 @@ def _same(a, b) -> None:
 
 
 @pytest.mark.parametrize("protocol", ["loo", "loo-warm:3"])
+@pytest.mark.slow
 def test_one_job_and_two_give_the_same_report(protocol):
     """Folds in two worker processes: every number and every prediction as in one process (each
     fold's draws come from the seed and its index only, and every fold runs on one thread)."""
@@ -80,10 +81,18 @@ def _threads() -> tuple[int, int]:
 
 def test_a_fold_runs_on_one_thread_and_the_threads_come_back():
     import torch
+    from threadpoolctl import threadpool_limits
 
-    before = torch.get_num_threads()
-    assert single_threaded(_threads) == (1, 1)
-    assert torch.get_num_threads() == before
+    # the suite runs one thread per process (conftest): start from two, or this could not fail
+    outer = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with threadpool_limits(limits=2, user_api="blas"):
+            assert _threads() == (2, 2)
+            assert single_threaded(_threads) == (1, 1)
+            assert _threads() == (2, 2)
+    finally:
+        torch.set_num_threads(outer)
     assert run_folds(divmod, [(7, 2), (9, 4)], shared=()) == [(3, 1), (2, 1)]
     assert run_folds(pow, [(2,), (3,)], shared=(10,)) == [100, 1000]  # shared arguments come first
 

@@ -17,7 +17,7 @@ FLOAT32_CASES = {"add_model": 1e-6, "describe": 1e-6}
 
 
 def test_bundled_rankings_equal_golden():
-    pytest.importorskip("sentence_transformers", reason="the describe case needs the proxies extra")
+    pytest.importorskip("onnxruntime", reason="the describe case needs the text extra")
     pytest.importorskip("pytorchcv", reason="the add-model case needs the archi extra")
     expected, actual = golden.load("bundled"), golden.bundled_cases(with_extras=True)
     assert set(expected) == set(actual)

@@ -34,6 +34,7 @@ def test_deterministic_and_infers_new_graphs():
     assert new.shape == (1, 128) and np.all(np.isfinite(new))
 
 
+@pytest.mark.slow
 def test_resnet50_is_closer_to_resnet101_than_to_vit():
     timm = require("timm")
     names = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2",

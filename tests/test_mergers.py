@@ -29,6 +29,7 @@ def test_rank_fusion():
         registry.create("score_merger", "rank-fusion", c=-1)
 
 
+@pytest.mark.slow
 def test_learned_picks_the_informative_part():
     """Tasks alternate between favouring high-q and low-q models, and the number of classes
     says which: the cold transfer part (an average over the other tasks) gets held-out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from fennec_plugins.factorizers.nmf import MaskedNMF
 
 from fennec_core.history.choose_k import cell_folds, select_k
@@ -18,6 +19,7 @@ def test_folds_keep_rows_and_columns():
         assert not hold[0] and not hold[2]
 
 
+@pytest.mark.slow
 def test_select_k_finds_true_rank():
     rng = np.random.default_rng(0)
     P = rng.random((80, 3)) @ rng.random((3, 12)) + 0.01 * rng.random((80, 12))

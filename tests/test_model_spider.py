@@ -48,6 +48,7 @@ def test_task_tokens_prototypes_or_samples():
     assert task_tokens(E, None, 16, None).shape == (10, 2)
 
 
+@pytest.mark.slow
 def test_model_spider_learns_saves_reloads_and_ranks_new_models(tmp_path):
     h, emb, cards = _zoo()
     hidden = "t0"
@@ -77,6 +78,7 @@ def test_model_spider_learns_saves_reloads_and_ranks_new_models(tmp_path):
     assert np.isfinite(ranked.scores).all()
 
 
+@pytest.mark.slow
 def test_model_spider_is_seeded_and_evaluates_in_the_same_harness():
     h, emb, cards = _zoo(n_tasks=8, n_models=10)
     cfg = {**FAST, "epochs": 20}
@@ -147,6 +149,7 @@ def test_rerank_top_k_with_forward_pass_features():
         rerank_top_k(["a", "b"], {"a": noise}, labels, k=2)
 
 
+@pytest.mark.slow
 def test_cli_ranker_flag(cli, tmp_path):
     h, emb, _ = _zoo(n_tasks=6, n_models=8)
     write_history(h, tmp_path / "h.csv")

@@ -4,6 +4,7 @@ unknown units is in them, known scores set the units, and accuracies stay in [0,
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fennec_core import Fennec
 from fennec_core.evaluation import fit_without_task
@@ -46,6 +47,7 @@ def _coverage(report):
     return summary["coverage"]
 
 
+@pytest.mark.slow
 def test_intervals_of_tasks_placed_by_their_embeddings_cover_most_hidden_cells():
     # before: a task placed by its proxy embeddings had no interval at all
     from fennec_core.evaluation import evaluate
@@ -100,6 +102,7 @@ def test_units_inferred_from_known_scores_carry_their_uncertainty():
     assert np.all(r.parts["sd_relative"] * 1.6448536 <= half + 1e-12)
 
 
+@pytest.mark.slow
 def test_warm_start_coverage_is_measured_in_the_report():
     from fennec_core.evaluation import evaluate
 

@@ -41,6 +41,7 @@ def test_reapplying_an_identical_update_is_no_change(small_history):
     assert report["refit"] is False and report["new_tasks"] == [] and report["new_models"] == []
 
 
+@pytest.mark.slow
 def test_fit_prints_the_k_it_used(tmp_path, small_history):
     write_history(small_history, tmp_path / "h.csv")
     res = _run("fit", "--history", tmp_path / "h.csv", "--config", "factorizer.k=3", "--out", tmp_path / "zoo")

@@ -13,6 +13,7 @@ def _objective(P, U, V):
     return 0.5 * np.sum((P - U @ V.T) ** 2)
 
 
+@pytest.mark.slow
 def test_full_matrix_matches_sklearn_objective():
     from sklearn.decomposition import NMF
 
@@ -27,6 +28,7 @@ def test_full_matrix_matches_sklearn_objective():
     assert np.all(f.U >= 0) and np.all(f.V >= 0)
 
 
+@pytest.mark.slow
 def test_masked_cells_do_not_count():
     rng = np.random.default_rng(2)
     U0, V0 = rng.random((30, 3)), rng.random((8, 3))

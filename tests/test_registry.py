@@ -158,6 +158,7 @@ def _fennec(env, *args, cwd=None):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_third_party_plugin_listed_and_usable(third_party, tmp_path, small_history_csv):
     res = _fennec(third_party, "plugins", "--json")
     assert res.returncode == 0, res.stderr

@@ -52,6 +52,7 @@ def _intact(v):
 # -- writes never delete what they did not create -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fit_into_a_users_folder_by_file_url_refuses_and_keeps_it(tmp_path, victim):
     write_history(_history(["t0", "t1", "t2"]), tmp_path / "h.csv")
     r = _run("fit", "--history", tmp_path / "h.csv", "--out", f"file://{victim}", "-q")
@@ -59,6 +60,7 @@ def test_fit_into_a_users_folder_by_file_url_refuses_and_keeps_it(tmp_path, vict
     assert _intact(victim)
 
 
+@pytest.mark.slow
 def test_file_urls_write_and_update_like_local_paths(tmp_path):
     write_history(_history(["t0", "t1", "t2"]), tmp_path / "h.csv")
     write_history(_history(["t3"], seed=1), tmp_path / "new.csv")

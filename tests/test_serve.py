@@ -353,6 +353,7 @@ def test_another_process_write_is_seen_and_requests_in_flight_never_fail(fresh_z
 # -- fuzz --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fuzz_from_the_openapi_schema_finds_no_server_error(fresh_zoo, tmp_path, token_file):
     """schemathesis draws requests (valid and invalid) for every operation of /openapi.json;
     none may answer 5xx. A few examples per operation keep it well under a minute."""
@@ -501,7 +502,7 @@ def test_killing_the_server_mid_write_leaves_a_readable_store(tmp_path, token_fi
 @pytest.mark.slow
 def test_describing_a_task_matches_the_python_api(tmp_path):
     """A described task on the bundled zoo ranks as ``Fennec.rank(description=...)`` does."""
-    require("sentence_transformers")
+    require("onnxruntime")
     from fennec_core import Fennec
     from fennec_core.io.catalog import resolve
 

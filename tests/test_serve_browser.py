@@ -43,7 +43,7 @@ def browser():
 
 
 def test_the_page_ranks_a_described_task(browser):
-    require("sentence_transformers")
+    require("onnxruntime")
     httpx = require("httpx")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec

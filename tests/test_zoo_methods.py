@@ -41,6 +41,7 @@ def _collapsing_history(seed: int = 0, m: int = 120, n: int = 10) -> History:
     return History([f"m{i}" for i in range(m)], [f"t{j}" for j in range(n)], scores, np.ones((m, n), bool))
 
 
+@pytest.mark.slow
 def test_zscore_clip_ranks_past_collapsed_runs_better_than_static():
     history = _collapsing_history()
     clipped = evaluate(Fennec(normalization="zscore-clip", factorizer_config={"k": 2}, seed=0), history)

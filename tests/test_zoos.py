@@ -98,6 +98,7 @@ def test_update_and_add_model_never_rewrite_a_bundled_zoo(cli, tmp_path):
     assert code == 0 and json.loads(out)["tasks"] == 8
 
 
+@pytest.mark.slow
 def test_evaluate_on_a_zoo_uses_its_own_tables(cli):
     code, out, err = cli("evaluate", "--zoo", "pytorchcv105", "--json", "-q")
     assert code == 0, err

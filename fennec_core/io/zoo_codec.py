@@ -20,7 +20,7 @@ from fennec_core import __version__
 from fennec_core.errors import FennecError, InputError, StoreError
 from fennec_core.history.normalize import TaskNormalizer
 from fennec_core.records import Factors, History, ModelCard, TaskCard
-from fennec_core.zoo import ComponentState, FittedZoo, TrainedRanker
+from fennec_core.zoo import ComponentState, FittedZoo, StoredModelCards, TrainedRanker
 
 
 def _section(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -169,12 +169,8 @@ def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[di
     }
     mids, tids = man["model_ids"], man["task_ids"]
     fnames, feats = man["models"]["feature_names"], arrays["models/features"]
-    columns = man["models"].get("attributes") or {}
-    if any(len(values) != len(mids) for values in columns.values()):
-        raise ValueError("models.attributes: a column's length differs from the number of models")
-    models = {m: ModelCard(m, arch, {n: float(x) for n, x in zip(fnames, feats[i], strict=True) if np.isfinite(x)},
-                           attributes={name: values[i] for name, values in columns.items() if values[i] is not None})
-              for i, (m, arch) in enumerate(zip(mids, man["models"]["architecture"], strict=True))}
+    models = StoredModelCards(mids, man["models"]["architecture"], fnames, feats,  # cards made when asked for
+                              man["models"].get("attributes"))
     tasks = {t["id"]: TaskCard(t["id"], t["num_classes"], t["train_size"], t["description"], t["meta"],
                                attributes=t.get("attributes") or {})
              for t in man["tasks"]}
