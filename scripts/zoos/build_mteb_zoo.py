@@ -50,7 +50,7 @@ from zoo_tables import gz_csv, write_history  # noqa: E402
 MODEL_TEXT = ("license", "open_weights", "framework", "adapted_from", "modalities", "languages", "org")
 TASK_TEXT = ("type", "category", "modalities", "languages", "domains", "main_score")
 
-#: Settings chosen leave-one-task-out (docs/zoos.md, ``--step choose``).
+#: Settings chosen by cross-validation over the targets (docs/zoos.md; benchmarks/bench_mteb_quality.py).
 SETTINGS = {"normalization": "zscore-clip", "factorizer_config": {"k": 8}, "task_mapping": "kernel-ridge-cv"}
 
 
@@ -162,22 +162,22 @@ def read_embeddings(cache: Path) -> tuple[dict[str, object], dict[str, object]]:
     return {t: emb[i:i + 1].astype(np.float64) for i, t in enumerate(ids)}, spec
 
 
-def engine(**changes):  # -> Fennec
-    """An unfitted engine with the zoo's settings (:data:`SETTINGS`), ``changes`` replacing some."""
+def engine(settings: dict | None = None, **changes):  # -> Fennec
+    """An unfitted engine with ``settings`` (default :data:`SETTINGS`), ``changes`` replacing some."""
     sys.path.insert(0, str(ROOT))
     from fennec_core import Fennec
 
-    return Fennec(**{**SETTINGS, "seed": 0, "device": "cpu", **changes})
+    return Fennec(**{**(SETTINGS if settings is None else settings), "seed": 0, "device": "cpu", **changes})
 
 
-def fit(out: Path, cache: Path, *, progress: bool = True):  # -> Fennec
+def fit(out: Path, cache: Path, *, settings: dict | None = None, progress: bool = True):  # -> Fennec
     """Fit the zoo on ``out``'s tables and the cached description embeddings; save ``out/zoo.zarr``."""
     sys.path.insert(0, str(ROOT))
     from fennec_core.io.tables import read_history, read_models, read_tasks
 
     history = read_history(out / "history.csv.gz")
     embeddings, spec = read_embeddings(cache)
-    fitted = engine().fit(history, read_models(out / "models.csv.gz"), read_tasks(out / "tasks.csv"),
+    fitted = engine(settings).fit(history, read_models(out / "models.csv.gz"), read_tasks(out / "tasks.csv"),
                           task_embeddings=embeddings, proxy=spec, progress=progress)
     fitted.save(out / "zoo.zarr")
     return fitted
