@@ -268,6 +268,8 @@ class Fennec:
         images_per_task: int = 100,
         description: str | None = None,
         progress: bool = False,
+        card: Mapping[str, str] | None = None,
+        where: str | Any | None = None,
     ) -> Ranking:
         """Rank every model for one new task.
 
@@ -280,11 +282,27 @@ class Fennec:
         of them the Ranking is cold (the mean task vector). ``explore``: rank by the optimistic
         (upper 90%) end of each model's interval. ``task_vector_cov``: the covariance of a given
         ``task_vector`` (e.g. a task mapping's error), for intervals with a posterior factorizer.
+        ``card``: categorical values of the task (``{"type": "Retrieval", "languages": "deu"}``),
+        set in its card's ``attributes``. ``where``: rank only the models that fit a filter (text
+        such as ``"params<=1e9 & license=apache-2.0,mit"`` or a
+        :class:`fennec_core.scoring.filters.ModelFilter`, e.g. from ``filters.from_options``).
         """
         zoo = self.check_is_fitted()
         known = checks.check_rank(task, top, images_per_task, known, {"task_vector": task_vector, "task_embeddings":
                                   task_embeddings, "images": images, "description": description})
-        card = zoo.task_card(task)
+        if where is not None:
+            from fennec_core.scoring.filters import ModelFilter, parse, restrict, select
+
+            model_filter = where if isinstance(where, ModelFilter) else parse(where)
+            select(model_filter, zoo.models, list(zoo.models))  # an unknown column or impossible filter fails first
+            ranking = self.rank(task, task_vector=task_vector, known=known, explore=explore,
+                                task_embeddings=task_embeddings, task_vector_cov=task_vector_cov, images=images,
+                                images_per_task=images_per_task, description=description, progress=progress,
+                                card=card)
+            return restrict(ranking, model_filter, zoo.models, top)
+        from fennec_core.task.cards import with_card_values
+
+        card = with_card_values(zoo.task_card(task), card)
         from fennec_core.task.placement import place_task
 
         placed = place_task(zoo, self.components.factorizer, mapper=self._task_mapper, mapping=self.task_mapping,
