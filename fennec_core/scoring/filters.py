@@ -215,3 +215,20 @@ def restrict(ranking: Ranking, model_filter: ModelFilter, cards: Mapping[str, Mo
             "models_ranked": len(ranking.model_ids)}
     return Ranking([ranking.model_ids[i] for i in idx], ranking.scores[idx],
                    {k: v[idx] for k, v in ranking.parts.items()}, ranking.task, info)
+
+
+class Within:
+    """One rank call's model filter (``Fennec.rank(where=...)``): checked on creation against the
+    zoo's ``cards``; ``top`` is what to ask the ranking for (every model when filtering), and
+    calling it on the ranking keeps the models that fit, then the first ``top`` asked for."""
+
+    def __init__(self, cards: Mapping[str, ModelCard], where: str | ModelFilter | None, top: int | None) -> None:
+        self.filter = None if where is None else where if isinstance(where, ModelFilter) else parse(where)
+        if self.filter is not None:
+            select(self.filter, cards, list(cards))  # an unknown column or an impossible filter fails first
+        self.cards, self.wanted = cards, top
+        self.top = top if self.filter is None else None
+
+    def __call__(self, ranking: Ranking) -> Ranking:
+        """``ranking`` restricted to the models that fit (see :func:`restrict`)."""
+        return ranking if self.filter is None else restrict(ranking, self.filter, self.cards, self.wanted)
