@@ -32,6 +32,8 @@ from fennec_core.errors import FennecError, plugin_errors
 from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, supports
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
+from fennec_core.scoring.filters import Within
+from fennec_core.task.cards import with_card_values
 from fennec_core.zoo import ComponentState, FittedZoo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -267,7 +269,7 @@ class Fennec:
         images: str | os.PathLike[str] | None = None,
         images_per_task: int = 100,
         description: str | None = None,
-        progress: bool = False,
+        progress: bool = False, card: Mapping[str, str] | None = None, where: Any = None,
     ) -> Ranking:
         """Rank every model for one new task.
 
@@ -280,11 +282,12 @@ class Fennec:
         of them the Ranking is cold (the mean task vector). ``explore``: rank by the optimistic
         (upper 90%) end of each model's interval. ``task_vector_cov``: the covariance of a given
         ``task_vector`` (e.g. a task mapping's error), for intervals with a posterior factorizer.
+        ``card``: categorical values set in the task card's attributes; ``where``: a model filter (filters.py).
         """
         zoo = self.check_is_fitted()
         known = checks.check_rank(task, top, images_per_task, known, {"task_vector": task_vector, "task_embeddings":
                                   task_embeddings, "images": images, "description": description})
-        card = zoo.task_card(task)
+        card, within = with_card_values(zoo.task_card(task), card), Within(zoo.models, where, top)
         from fennec_core.task.placement import place_task
 
         placed = place_task(zoo, self.components.factorizer, mapper=self._task_mapper, mapping=self.task_mapping,
@@ -295,13 +298,14 @@ class Fennec:
         if self.components.ranker is not None:
             from fennec_core.scoring.ranking import rank_with_ranker
 
-            return rank_with_ranker(zoo, self.components.ranker, self.ranker, card, placed.task_embeddings, top=top,
-                                    notes=placed.notes,
-                                    unsupported=[n for n, v in (("task_vector", task_vector is not None),
-                                                                ("known", bool(known)), ("explore", explore)) if v])
+            return within(rank_with_ranker(zoo, self.components.ranker, self.ranker, card, placed.task_embeddings,
+                                           top=within.top, notes=placed.notes,
+                                           unsupported=[n for n, v in (("task_vector", task_vector is not None),
+                                                        ("known", bool(known)), ("explore", explore)) if v]))
         vector = placed.task_vector
-        return self.rank_many([card], task_vectors=None if vector is None else [vector], known=[known], top=top,
-                              explore=explore, notes=placed.notes, task_vector_covs=[placed.cov])[0]
+        return within(self.rank_many([card], task_vectors=None if vector is None else [vector], known=[known],
+                                     top=within.top, explore=explore, notes=placed.notes,
+                                     task_vector_covs=[placed.cov])[0])
 
     def suggest(self, task: TaskCard | str | None = None, *, known: Mapping[str, float] | None = None,
                 strategy: str = "ei", batch: int = 1, seed: int | Sequence[int] | None = None,

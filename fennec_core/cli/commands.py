@@ -135,10 +135,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_rank(args: argparse.Namespace) -> int:
     """Rank the zoo's models for a new task."""
-    from fennec_core.cli.task_inputs import task_request
+    from fennec_core.cli.task_inputs import model_filter, task_request
 
     engine, card, known, placing = task_request(args)
-    ranking = engine.rank(card, known=known, top=args.top, explore=args.explore, **placing)
+    ranking = engine.rank(card, known=known, top=args.top, explore=args.explore, where=model_filter(args), **placing)
     if args.json:
         print(ranking.to_json(indent=2))
     else:

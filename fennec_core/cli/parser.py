@@ -168,11 +168,23 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--images-per-task", type=whole(1), default=100, help="images sampled from --images (100)")
     task.add_argument("--embeddings", help=".npy [n_items, d] of the new task, embedded like the zoo's tasks")
     task.add_argument("--describe", help="describe the task in words, e.g. \"photos of yoga poses\" (text proxy)")
+    task.add_argument("--card", action="append", metavar="NAME=VALUE",
+                      help="a categorical value of the task, as in the zoo's tasks table, e.g. --card type=Retrieval "
+                           "--card languages=deu (several values comma-separated); repeatable")
 
     s = sub.add_parser("rank", parents=[common, device, task], help="rank the zoo's models for a new task")
     s.add_argument("--known", help="CSV model,score: scores already measured on this task (warm start)")
     s.add_argument("--explore", action="store_true", help="rank by the optimistic end of each model's 90%% interval")
     s.add_argument("--top", type=whole(1), default=10, help="how many models to show (default 10)")
+    filters = s.add_argument_group("model filters (rank only the models that fit; a model whose card lacks the "
+                                   "value does not fit)")
+    filters.add_argument("--max-params", type=float, metavar="N", help="at most N parameters, e.g. 1e9")
+    filters.add_argument("--license", metavar="A,B", help="one of these licences, e.g. apache-2.0,mit")
+    filters.add_argument("--open-weights", action="store_true", help="only models with open weights")
+    filters.add_argument("--min-max-tokens", type=float, metavar="N", help="a context of at least N tokens")
+    filters.add_argument("--where", metavar="FILTER", help="conditions over model-card columns joined by &, e.g. "
+                                                           "\"params<=1e9 & license=apache-2.0,mit\" "
+                                                           "(OP: <= < >= > = !=)")
     s.add_argument("--ranker", help="rank with fennec (the pipeline) or a ranker the zoo holds trained, e.g. "
                                     "model-spider on the bundled zoo (default: the one the zoo was fitted with)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")

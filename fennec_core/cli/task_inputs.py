@@ -25,7 +25,7 @@ def read_one_embedding(path: str) -> Any:
 def task_request(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float] | None, dict[str, Any]]:
     """(loaded engine, task card or None, known scores or None, keyword arguments placing the task
     for :meth:`Fennec.rank`) from ``--zoo``, ``--task``, ``--num-classes``, ``--train-size``, ``--known``,
-    ``--images``, ``--embeddings``, ``--describe``."""
+    ``--images``, ``--embeddings``, ``--describe``, ``--card``."""
     from fennec_core.cli.zoo_commands import load_zoo
     from fennec_core.records import TaskCard
 
@@ -36,6 +36,9 @@ def task_request(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float] |
         card = TaskCard(base.id, base.num_classes if args.num_classes is None else args.num_classes,
                         base.train_size if args.train_size is None else args.train_size, base.description, base.meta,
                         attributes=base.attributes)
+    from fennec_core.task.cards import parse_card_values, with_card_values
+
+    card = with_card_values(card, parse_card_values(getattr(args, "card", None)))
     known = None
     if args.known:
         from fennec_core.io.tables import read_known
@@ -48,3 +51,14 @@ def task_request(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float] |
                "task_embeddings": read_one_embedding(args.embeddings) if args.embeddings else None,
                "progress": not args.quiet}
     return engine, card, known, placing
+
+
+def model_filter(args: argparse.Namespace) -> Any:
+    """The :class:`fennec_core.scoring.filters.ModelFilter` of ``rank``'s ``--max-params``,
+    ``--license``, ``--open-weights``, ``--min-max-tokens`` and ``--where`` (None when none is given)."""
+    from fennec_core.scoring.filters import from_options
+
+    made = from_options(max_params=getattr(args, "max_params", None), license=getattr(args, "license", None),
+                        open_weights=getattr(args, "open_weights", False),
+                        min_max_tokens=getattr(args, "min_max_tokens", None), where=getattr(args, "where", None))
+    return made or None

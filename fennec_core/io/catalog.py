@@ -53,6 +53,20 @@ ZOOS: tuple[BundledZoo, ...] = (
         "1,556 timm image models (pretrained tags) x 6 ImageNet evaluation sets",
         "huggingface/pytorch-image-models, results/ (commit aa4b5850)", "Apache-2.0",
         "Ross Wightman, PyTorch Image Models (timm)", "python scripts/zoos/build_timm_zoo.py"),
+    BundledZoo(
+        "mteb", "mteb/zoo.zarr",
+        "673 embedding models x 1,545 MTEB tasks (retrieval, classification, clustering, STS, ... in many languages)",
+        "embeddings-benchmark/results, results/<model>/<revision>/<task>.json (commit f4cc6c8), scored by the mteb "
+        "package", "CC0-1.0",
+        "Muennighoff et al., \"MTEB: Massive Text Embedding Benchmark\", arXiv 2210.07316; Enevoldsen et al., "
+        "\"MMTEB\", arXiv 2502.13595", "python scripts/zoos/build_mteb_zoo.py"),
+    BundledZoo(
+        "openclip", "openclip/zoo.zarr",
+        "121 OpenCLIP models (architecture:pretrained) x 38 zero-shot evaluation sets (the DataComp suite)",
+        "mlfoundations/open_clip, docs/openclip_results.csv + docs/model_profile.csv (commit 89fb801)",
+        "MIT-style (open_clip LICENSE)",
+        "Ilharco et al., OpenCLIP (zenodo 5143773); Gadre et al., \"DataComp\", arXiv 2304.14108",
+        "python scripts/zoos/build_openclip_zoo.py"),
 )
 
 #: The zoo a command uses when no ``--zoo`` is given.
@@ -113,7 +127,8 @@ def summary(z: BundledZoo) -> dict[str, Any]:
     from fennec_core.io.store import read_store
 
     arrays, manifest = read_store(z.path)
-    observed = int(arrays["history/mask"].sum())
+    observed = (len(arrays["history/values"]) if "history/values" in arrays  # schema 2: the cells
+                else int(arrays["history/mask"].sum()))  # schema 1: a dense mask
     n_models, n_tasks = len(manifest["model_ids"]), len(manifest["task_ids"])
     predicted = len(manifest.get("predicted_models") or [])
     return {"name": z.name, "title": z.title, "models": n_models, "tasks": n_tasks, "observed": observed,

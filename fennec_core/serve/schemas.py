@@ -41,6 +41,10 @@ class TaskRequest(_Request):
     embeddings: Annotated[list[Row], Field(min_length=1, max_length=10_000)] | None = Field(
         None, description="the new task's items embedded like the zoo's tasks, [n_items, d]")
     known: Known | None = Field(None, description="{model id: score} measured on this task")
+    card: Annotated[dict[Annotated[str, Field(min_length=1, max_length=100)],
+                         Annotated[str, Field(min_length=1, max_length=1000)]], Field(max_length=50)] | None = Field(
+        None, description="categorical values of the task as in the zoo's tasks table, e.g. "
+                          "{\"type\": \"Retrieval\", \"languages\": \"deu\"} (several values comma-separated)")
 
 
 class RankRequest(TaskRequest):
@@ -48,6 +52,17 @@ class RankRequest(TaskRequest):
 
     top: int = Field(10, ge=1, le=MAX_TOP, description=f"models returned, best first (at most {MAX_TOP})")
     explore: bool = Field(False, description="rank by the optimistic (upper 90%) end of each interval")
+    max_params: FiniteFloat | None = Field(None, gt=0, description="rank only models with at most this many "
+                                                                   "parameters")
+    license: Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]],
+                       Field(min_length=1, max_length=50)] | None = Field(
+        None, description="rank only models under one of these licences, e.g. [\"apache-2.0\", \"mit\"]")
+    open_weights: bool = Field(False, description="rank only models with open weights")
+    min_max_tokens: FiniteFloat | None = Field(None, gt=0, description="rank only models with a context of at "
+                                                                       "least this many tokens")
+    where: str | None = Field(None, min_length=1, max_length=2000,
+                              description="conditions over model-card columns joined by &, e.g. "
+                                          "\"params<=1e9 & license=apache-2.0,mit\" (OP: <= < >= > = !=)")
 
 
 class NextRequest(TaskRequest):

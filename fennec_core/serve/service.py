@@ -136,6 +136,10 @@ class Service:
             card = TaskCard(base.id, base.num_classes if req.num_classes is None else req.num_classes,
                             base.train_size if req.train_size is None else req.train_size, base.description,
                             base.meta, attributes=base.attributes)
+        if req.card:
+            from fennec_core.task.cards import with_card_values
+
+            card = with_card_values(card, req.card)
         if req.description is not None and req.embeddings is not None:
             raise InputError("give one of description, embeddings (got both)")
         if req.embeddings is not None:
@@ -165,7 +169,11 @@ class Service:
         card, placing, notes = self._placing(served, req)
         engine = served.engine
         known = dict(req.known) if req.known is not None else None
-        ranking = engine.rank(card, known=known, top=req.top, explore=req.explore, **placing)
+        from fennec_core.scoring.filters import from_options
+
+        where = from_options(max_params=req.max_params, license=req.license, open_weights=req.open_weights,
+                             min_max_tokens=req.min_max_tokens, where=req.where) or None
+        ranking = engine.rank(card, known=known, top=req.top, explore=req.explore, where=where, **placing)
         doc = ranking.to_dict()
         doc["info"]["notes"] = [*doc["info"].get("notes", []), *notes]  # where Fennec.rank puts its own
         return {"zoo": served.name, "generation": served.generation, "task": doc["task"], "info": doc["info"],

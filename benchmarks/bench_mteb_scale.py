@@ -1,0 +1,119 @@
+"""Fit cost on the MTEB subset-level history (673 models x 11,162 task subsets, 1.22M scores).
+
+Four sizes: seeded random subsets of 1/8, 1/4, 1/2 and all of the task subsets (every model
+kept). Each size is fitted by ``fennec fit`` as a user runs it (its own process, the mteb zoo's
+settings: ``pmf`` k=8 with 30 sweeps, ``zscore-clip``), and the table shows wall time, CPU time (user + system,
+less sensitive than wall time to other work on the machine), peak RSS (``getrusage`` of a wrapper
+process) and the store's size, then the growth exponent ``b`` of ``cost ~ cells^b`` between
+consecutive sizes (1 = linear) and the ratio of the full size to the goals (fit < 2 min, < 4 GB).
+
+Run from the repository root:
+``python benchmarks/bench_mteb_scale.py --data ../shared/data/mteb`` (reads
+``results_subset_level.csv.gz``; writes only into a temporary folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+GOALS = {"fit_s": 120.0, "fit_gb": 4.0}
+
+
+def read_cells(path: Path) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(models, tasks, rows, cols, scores) of the long table."""
+    models: dict[str, int] = {}
+    tasks: dict[str, int] = {}
+    rows, cols, vals = [], [], []
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+        for r in csv.DictReader(fh):
+            rows.append(models.setdefault(r["model"], len(models)))
+            cols.append(tasks.setdefault(r["task"], len(tasks)))
+            vals.append(float(r["score"]))
+    return list(models), list(tasks), np.array(rows), np.array(cols), np.array(vals)
+
+
+def write_subset(path: Path, models: list[str], tasks: list[str], rows: np.ndarray, cols: np.ndarray,
+                 vals: np.ndarray, keep: np.ndarray) -> int:
+    """Write the cells of the kept task columns as a long CSV; returns their number."""
+    sel = keep[cols]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["model", "task", "score"])
+        w.writerows((models[i], tasks[j], repr(v)) for i, j, v in zip(rows[sel].tolist(), cols[sel].tolist(),
+                                                                      vals[sel].tolist(), strict=True))
+    return int(sel.sum())
+
+
+def measured(argv: list[str]) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS GB) of ``fennec ARGV`` in a wrapper process."""
+    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "wall = time.perf_counter() - t; sys.stderr.write(p.stderr[-2000:]); "
+               "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+               "print(wall, u.ru_utime + u.ru_stime, u.ru_maxrss, p.returncode)")
+    out = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "fennec_core.cli", *argv],
+                         capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    wall, cpu, rss_kb, rc = out.stdout.split()
+    if int(rc) != 0:
+        raise SystemExit(f"fennec {' '.join(argv)} failed:\n{out.stderr}")
+    return float(wall), float(cpu), int(rss_kb) / 1e6
+
+
+def folder_mb(path: Path) -> float:
+    """Bytes under ``path`` in MB."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: fit at four sizes and print the tables."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mteb")
+    p.add_argument("--fractions", default="0.125,0.25,0.5,1")
+    a = p.parse_args(argv)
+    models, tasks, rows, cols, vals = read_cells(a.data / "results_subset_level.csv.gz")
+    order = np.random.default_rng(0).permutation(len(tasks))
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for frac in (float(f) for f in a.fractions.split(",")):
+            keep = np.zeros(len(tasks), bool)
+            keep[order[: max(2, round(frac * len(tasks)))]] = True
+            hist = Path(tmp) / f"h{frac}.csv"
+            cells = write_subset(hist, models, tasks, rows, cols, vals, keep)
+            zoo = Path(tmp) / f"z{frac}.zarr"
+            wall, cpu, gb = measured(["-q", "fit", "--history", str(hist), "--out", str(zoo), "--config",
+                                      "factorizer.k=8", "--config", "factorizer.max_iter=30", "--config",
+                                      "normalization=zscore-clip"])
+            results.append({"tasks": int(keep.sum()), "cells": cells, "fit_s": wall, "cpu_s": cpu, "fit_gb": gb,
+                            "store_mb": folder_mb(zoo)})
+            r = results[-1]
+            print(f"{r['tasks']} tasks, {cells} cells: fit {wall:.1f} s (CPU {cpu:.1f} s), {gb:.2f} GB, "
+                  f"store {r['store_mb']:.1f} MB", file=sys.stderr, flush=True)
+    print("| task subsets | cells | fit wall (s) | fit CPU (s) | peak RSS (GB) | store (MB) |\n|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['tasks']:,} | {r['cells']:,} | {r['fit_s']:.1f} | {r['cpu_s']:.1f} | {r['fit_gb']:.2f} | "
+              f"{r['store_mb']:.1f} |")
+    print("\ngrowth exponent b of cost ~ cells^b between consecutive sizes (1 = linear):\n"
+          "| cells | fit wall | fit CPU | peak RSS | store |\n|---|---|---|---|---|")
+    for x, y in zip(results, results[1:], strict=False):
+        lc = math.log(y["cells"] / x["cells"])
+        g = [math.log(y[k] / x[k]) / lc for k in ("fit_s", "cpu_s", "fit_gb", "store_mb")]
+        print(f"| {x['cells']:,} -> {y['cells']:,} | " + " | ".join(f"{v:.2f}" for v in g) + " |")
+    full = results[-1]
+    print(f"\nlargest size vs the goals: fit {full['fit_s']:.1f} s = {full['fit_s'] / GOALS['fit_s']:.2f} x 2 min; "
+          f"peak RSS {full['fit_gb']:.2f} GB = {full['fit_gb'] / GOALS['fit_gb']:.2f} x 4 GB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
