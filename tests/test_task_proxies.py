@@ -342,3 +342,22 @@ def test_rank_describe_on_the_bundled_zoo(cli):
     assert code == 0, err
     doc = json.loads(out)
     assert len(doc["models"]) == 5 and doc["info"]["task_vector_source"] == "proxy"
+
+
+@pytest.mark.parametrize("centre", [True, False])
+def test_knn_mapping_error_equals_refitting_without_each_task(centre):
+    """knn's leave-one-task-out residual covariance (computed in one pass over the tasks) equals
+    the one from refitting the mapping without each task in turn."""
+    from fennec_core.task.mapping import TaskMapper
+
+    rng = np.random.default_rng(0)
+    emb = {f"t{i}": rng.standard_normal((int(rng.integers(1, 4)), 16)) for i in range(40)}
+    vec = {f"t{i}": rng.standard_normal(5) for i in range(40)}
+    fast = TaskMapper("knn", k=3, centre=centre).fit(emb, vec).residual_cov()
+    resid = []
+    for t in emb:
+        rest = [u for u in emb if u != t]
+        sub = TaskMapper("knn", k=3, centre=centre).fit({u: emb[u] for u in rest}, {u: vec[u] for u in rest})
+        resid.append(vec[t] - sub.predict(emb[t]))
+    R = np.array(resid)
+    np.testing.assert_allclose(fast, R.T @ R / (len(R) - 1) + 1e-9 * np.eye(5), rtol=0, atol=1e-12)

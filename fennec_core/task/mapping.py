@@ -123,7 +123,9 @@ class TaskMapper:
             tasks = list(embeddings)
             method = "kernel-ridge" if self.method == "kernel-ridge-cv" else self.method
             resid = []
-            for t in tasks:
+            if method == "knn" and len(tasks) > 2:
+                resid = list(self._knn_loo_residuals())
+            for t in tasks if not resid else ():
                 rest = [u for u in tasks if u != t]
                 if len(rest) < 2:
                     break
@@ -134,6 +136,29 @@ class TaskMapper:
             k = len(next(iter(vectors.values())))
             self._residual_cov = (R.T @ R / max(len(R) - 1, 1) if len(R) else np.zeros((k, k))) + 1e-9 * np.eye(k)
         return self._residual_cov
+
+    def _knn_loo_residuals(self) -> np.ndarray:
+        """``knn``'s leave-one-task-out residuals (n, k), exactly as refitting without each task
+        would give them (centre, unit vectors, top-``k`` by cosine, weights), in O(n^2 d) array
+        work instead of n refits: a zoo of 1,500 described tasks takes seconds, not minutes."""
+        embeddings, vectors = self._train
+        tasks = list(embeddings)
+        means = np.stack([np.atleast_2d(np.asarray(embeddings[t], dtype=np.float64)).mean(axis=0) for t in tasks])
+        Y = np.stack([np.asarray(vectors[t], dtype=np.float64) for t in tasks])
+        n = len(tasks)
+        total = means.sum(axis=0)
+        out = np.empty_like(Y)
+        idx = np.arange(n)
+        for i in range(n):
+            keep = idx != i
+            centre = (total - means[i]) / (n - 1) if self.centre else np.zeros(means.shape[1])
+            M = _unit(means[keep] - centre)
+            m = _unit(means[i] - centre)
+            sim = M @ m
+            top = np.argsort(-sim, kind="stable")[: self.k]
+            w = np.maximum(sim[top], 0) + 1e-6
+            out[i] = Y[i] - (w[:, None] * Y[keep][top]).sum(0) / w.sum()
+        return out
 
     @classmethod
     def for_zoo(cls, zoo: Any, method: str = "kernel-ridge", *, seed: int = 0) -> TaskMapper:
