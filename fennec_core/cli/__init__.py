@@ -42,6 +42,7 @@ def _stdout_gone() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fennec`` command; returns the exit code."""
+    from fennec_core.architecture.sources import allow_code
     from fennec_core.cli import commands
     from fennec_core.cli.parser import EXIT_USER, build_parser
     from fennec_core.errors import FennecError, one_line
@@ -53,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif not args.debug:
             warnings.showwarning = _one_line_warning
         try:
-            code = int(getattr(commands, args.handler)(args) or 0)
+            with allow_code(bool(getattr(args, "allow_code", False))):  # --allow-code: stores may name code too
+                code = int(getattr(commands, args.handler)(args) or 0)
             sys.stdout.flush()  # a closed pipe shows up here, inside the try, not at exit
             return code
         except BrokenPipeError:

@@ -134,12 +134,18 @@ def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndar
     return arrays, manifest
 
 
-def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[dict[str, Any], FittedZoo]:
+def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any],
+           origin: str = "the zoo store") -> tuple[dict[str, Any], FittedZoo]:
     """(engine parameters, fitted zoo) from a store's arrays and manifest (inverse of :func:`encode`).
+
+    The models' architecture references are marked as read from ``origin`` (the store's path):
+    a ``py:`` one is never built without an explicit opt-in
+    (:func:`fennec_core.architecture.sources.check_runnable`).
 
     Raises KeyError / TypeError / ValueError on an incomplete or inconsistent manifest; the
     engine turns those into one StoreError.
     """
+    from fennec_core.architecture.sources import stored_reference
     from fennec_core.scoring.meta_score import MetaModel
 
     comps, settings = man["components"], man["settings"]
@@ -159,7 +165,7 @@ def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[di
     }
     mids, tids = man["model_ids"], man["task_ids"]
     fnames, feats = man["models"]["feature_names"], arrays["models/features"]
-    models = {m: ModelCard(m, arch, {n: float(x) for n, x in zip(fnames, feats[i], strict=True) if np.isfinite(x)})
+    models = {m: ModelCard(m, stored_reference(arch, origin), {n: float(x) for n, x in zip(fnames, feats[i], strict=True) if np.isfinite(x)})
               for i, (m, arch) in enumerate(zip(mids, man["models"]["architecture"], strict=True))}
     tasks = {t["id"]: TaskCard(t["id"], t["num_classes"], t["train_size"], t["description"], t["meta"])
              for t in man["tasks"]}

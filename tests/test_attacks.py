@@ -1,0 +1,354 @@
+"""A store, a table or a path made by someone else is data: it never runs code, never makes Fennec
+delete or alter what it did not write, never exhausts memory or hangs, and is refused with one
+line (exit 2) when it is wrong. CLI cases run the real entry point in a subprocess."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fennec_core import Fennec
+from fennec_core.errors import InputError, StoreError
+from fennec_core.io.store import read_store, write_store
+from fennec_core.records import History
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _fennec(*args, env=None, cwd=None, timeout=300, stdin=None):
+    """The real entry point, in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "fennec_core.cli", *map(str, args)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, stdin=stdin)
+
+
+def _refused(res, *needles):
+    """Exit 2, exactly one line on stderr, which says what is wrong (``needles``), no traceback."""
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
+    assert len(lines) == 1, res.stderr
+    assert "error" in lines[0] and "Traceback" not in res.stderr and "internal error" not in res.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def _history(m=6, n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    scores = 0.5 + 0.3 * rng.random((m, n))
+    return History([f"m{i}" for i in range(m)], [f"t{j}" for j in range(n)], scores, np.ones((m, n), bool))
+
+
+def _edit_store(path: Path, edit) -> None:
+    """Change a store's manifest with ``edit(manifest)`` and write it back with valid checksums (what
+    an attacker who knows the format can do)."""
+    arrays, manifest = read_store(path)
+    edit(manifest)
+    for key in ("format", "schema_version", "generation", "arrays", "shapes", "manifest_digest"):
+        manifest.pop(key, None)
+    write_store(path, arrays, manifest)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """A 6 x 4 history CSV and a zoo fitted on it (models without features)."""
+    from fennec_core.io.tables import write_history
+
+    root = tmp_path_factory.mktemp("attacks")
+    write_history(_history(), root / "h.csv")
+    Fennec(device="cpu").fit(root / "h.csv").save(root / "zoo.zarr")
+    return root
+
+
+def _copy_zoo(root: Path, dest: Path) -> Path:
+    import shutil
+
+    shutil.copytree(root / "zoo.zarr", dest)
+    return dest
+
+
+# -- 1. a store never runs code --------------------------------------------------------------
+
+CODE = "py:os:abort"  # kills the process with signal 6 if it ever runs
+
+
+@pytest.fixture(scope="module")
+def code_store(root):
+    """A store whose manifest names ``py:os:abort`` as a model's architecture (checksums valid)."""
+    path = _copy_zoo(root, root / "code.zarr")
+
+    def edit(man):
+        man["models"]["architecture"][0] = CODE
+
+    _edit_store(path, edit)
+    return path
+
+
+@pytest.mark.parametrize("protocol", ["loo", "loo-warm:1", "loo-model", "search:2"])
+def test_evaluate_never_runs_code_named_by_a_store(code_store, protocol):
+    res = _fennec("evaluate", "--zoo", code_store, "--protocol", protocol, "-q")
+    _refused(res, "would import and run code", "--allow-code")
+
+
+def test_demo_never_runs_code_named_by_a_store(code_store):
+    _refused(_fennec("demo", "--zoo", code_store, "--task", "t0", "-q"), "would import and run code")
+
+
+def test_a_warm_architecture_cache_does_not_hide_code(code_store, tmp_path, monkeypatch):
+    """Even when the reference was captured before (a cache hit would build nothing), it is refused."""
+    from fennec_core.architecture.encoding import describe_architecture
+    from fennec_core.architecture.sources import StoredReference, allow_code
+
+    class Hit:
+        def get(self, _ref):
+            from fennec_core.records import ArchGraph
+
+            return ArchGraph("x", {"nodes": [], "edges": []}, "x"), {"depth": 1.0}
+
+        def put(self, *_a):
+            raise AssertionError("nothing is captured")
+
+    ref = StoredReference(CODE, str(code_store))
+    with pytest.raises(InputError, match="would import and run code"):
+        describe_architecture(ref, "m0", cache=Hit())
+    with allow_code():  # the explicit opt-in: the cache may answer
+        assert describe_architecture(ref, "m0", cache=Hit())[1] == {"depth": 1.0}
+
+
+def test_api_load_then_evaluate_refuses_store_code(code_store):
+    from fennec_core.architecture.sources import StoredReference
+    from fennec_core.evaluation import evaluate
+
+    eng = Fennec.load(code_store, device="cpu")
+    assert isinstance(eng.zoo_.models["m0"].architecture, StoredReference)
+    with pytest.raises(InputError, match="would import and run code"):
+        evaluate(eng, protocol="loo")
+
+
+def test_stored_reference_survives_pickling_and_copies(code_store):
+    """Evaluate's worker processes receive cards by pickle: the mark must survive."""
+    import pickle
+
+    from fennec_core.architecture.sources import StoredReference, check_runnable
+
+    ref = pickle.loads(pickle.dumps(StoredReference(CODE, "s")))
+    assert isinstance(ref, StoredReference) and ref == CODE and ref.origin == "s"
+    with pytest.raises(InputError):
+        check_runnable(ref)
+    check_runnable(CODE)  # the user's own reference (command line, API) is not a store's
+
+
+def test_allow_code_is_the_explicit_opt_in(code_store, tmp_path):
+    """With --allow-code the reference is built (here: a module that is not a torch module)."""
+    mod = tmp_path / "mymods.py"
+    mod.write_text("def notanet():\n    return 42\n")
+    path = _copy_zoo(code_store.parent, tmp_path / "z.zarr")
+
+    def edit(man):
+        man["models"]["architecture"][0] = "py:mymods:notanet"
+
+    _edit_store(path, edit)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    _refused(_fennec("evaluate", "--zoo", path, "-q", env=env), "would import and run code")
+    _refused(_fennec("evaluate", "--zoo", path, "-q", "--allow-code", env=env), "not a torch.nn.Module")
+
+
+def test_a_manifest_edit_fails_its_checksum(root, tmp_path):
+    path = _copy_zoo(root, tmp_path / "z.zarr")
+    doc = json.loads((path / "zarr.json").read_text())
+    doc["attributes"]["fennec"]["models"]["architecture"][0] = CODE
+    (path / "zarr.json").write_text(json.dumps(doc))
+    _refused(_fennec("rank", "--zoo", path, "--task", "t0"), "manifest fails its checksum")
+
+
+# -- 2. writes never delete or alter what Fennec did not write --------------------------------
+
+
+def _fit(root: Path, out, *more, env=None, cwd=None):
+    return _fennec("fit", "--history", root / "h.csv", "--out", out, "-q", *more, env=env, cwd=cwd)
+
+
+@pytest.mark.parametrize("command", ["fit", "update-out", "update-in-place"])
+def test_user_files_inside_a_store_survive(root, tmp_path, command):
+    import zarr
+
+    store = _copy_zoo(root, tmp_path / "zoo.zarr")
+    (store / "factors" / "mine.txt").write_text("my notes\n")
+    zarr.open_group(str(store), mode="a").create_array("mydata", data=np.arange(3.0))
+    if command == "fit":
+        res = _fit(root, store)
+    else:
+        out = ["--out", store] if command == "update-out" else []
+        res = _fennec("update", "--zoo", store, "--history", root / "h.csv", *out, "-q")
+    _refused(res, "not part of the zoo", "mine.txt")
+    assert (store / "factors" / "mine.txt").read_text() == "my notes\n"
+    np.testing.assert_array_equal(zarr.open_array(str(store / "mydata"))[...], np.arange(3.0))
+
+
+@pytest.mark.parametrize("sub", ["sub.zarr", "factors", "factors/new.zarr"])
+def test_out_inside_another_store_is_refused_and_creates_nothing(root, tmp_path, sub):
+    store = _copy_zoo(root, tmp_path / "zoo.zarr")
+    before = sorted(p.relative_to(store).as_posix() for p in store.rglob("*"))
+    _refused(_fit(root, store / sub), "inside the Zarr store")
+    assert sorted(p.relative_to(store).as_posix() for p in store.rglob("*")) == before  # no lock, no folder
+    res = _fennec("update", "--zoo", store, "--history", root / "h.csv", "-q")
+    assert res.returncode == 0, res.stderr
+
+
+def test_a_glob_in_out_never_removes_another_writers_temp_folder(root, tmp_path):
+    other = tmp_path / ".zoo.zarr.tmp-abcdef12"
+    other.mkdir()
+    (other / "zarr.json").write_text("{}")
+    res = _fit(root, "zoo*", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (other / "zarr.json").is_file()
+
+
+@pytest.mark.parametrize("command", ["fit", "update", "add-model"])
+def test_the_bundled_zoo_inside_the_package_is_never_overwritten(root, command):
+    from fennec_core.io.bundled import bundled_zoo_path
+
+    path = bundled_zoo_path()
+    before = (Path(path) / "zarr.json").read_bytes()
+    if command == "fit":
+        res = _fit(root, path)
+    elif command == "update":
+        res = _fennec("update", "--zoo", "pytorchcv105", "--history", root / "h.csv", "--out", path, "-q")
+    else:
+        res = _fennec("add-model", "--zoo", "pytorchcv105", "--model", "pytorchcv:resnet10", "--out", path, "-q")
+    _refused(res, "bundled zoo")
+    assert (Path(path) / "zarr.json").read_bytes() == before
+
+
+def test_a_symlinked_lock_file_is_never_followed(root, tmp_path):
+    important = tmp_path / "important.txt"
+    important.write_text("precious\n")
+    (tmp_path / "out.zarr.fennec-lock").symlink_to(important)
+    _refused(_fit(root, tmp_path / "out.zarr"), "fennec-lock", "symbolic link")
+    assert important.read_text() == "precious\n"
+    assert not (tmp_path / "out.zarr").exists()
+
+
+def test_a_hard_linked_lock_file_is_never_written(root, tmp_path):
+    important = tmp_path / "important.txt"
+    important.write_text("precious\n")
+    os.link(important, tmp_path / "out.zarr.fennec-lock")
+    _refused(_fit(root, tmp_path / "out.zarr"), "hard link")
+    assert important.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_fifo_or_folder_where_the_lock_goes_is_refused(root, tmp_path, kind):
+    lock = tmp_path / "out.zarr.fennec-lock"
+    os.mkfifo(lock) if kind == "fifo" else lock.mkdir()
+    _refused(_fit(root, tmp_path / "out.zarr"), "fennec-lock")
+
+
+def test_out_a_symlink_to_a_store_is_refused_and_the_store_stays_usable(root, tmp_path):
+    store = _copy_zoo(root, tmp_path / "zoo.zarr")
+    (tmp_path / "link.zarr").symlink_to(store)
+    _refused(_fit(root, tmp_path / "link.zarr"), "symbolic link")
+    _refused(_fennec("update", "--zoo", store, "--out", tmp_path / "link.zarr", "--history", root / "h.csv", "-q"),
+             "symbolic link")
+    res = _fennec("update", "--zoo", store, "--history", root / "h.csv", "-q")
+    assert res.returncode == 0, res.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "link2.zarr").symlink_to(empty)
+    _refused(_fit(root, tmp_path / "link2.zarr"), "symbolic link")
+
+
+@pytest.mark.parametrize("out", [".", "/", "file://", "http://127.0.0.1:9/zoo.zarr"])
+def test_out_paths_that_name_no_store_are_refused(root, tmp_path, out):
+    _refused(_fit(root, out, cwd=tmp_path))
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+# -- 3. bombs: decompressed sizes bounded by what the manifest declares ------------------------
+
+
+def _chunk_files(store: Path, name: str) -> list[Path]:
+    return sorted(p for p in (store / name / "c").rglob("*") if p.is_file())
+
+
+def test_a_zstd_chunk_that_inflates_past_its_chunk_is_refused_before_decoding(root, tmp_path):
+    import struct
+
+    store = _copy_zoo(root, tmp_path / "z.zarr")
+    chunk = _chunk_files(store, "factors/U")[0]
+    # a zstd frame header declaring 1 GiB of content (single segment, 8-byte size), then junk
+    chunk.write_bytes(b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + struct.pack("<Q", 1 << 30) + b"\x00" * 32)
+    with pytest.raises(StoreError, match="inflate to 1,073,741,824 bytes"):
+        read_store(store)
+    _refused(_fennec("rank", "--zoo", store, "--task", "t0"), "inflate")
+
+
+def test_codecs_fennec_never_writes_are_refused(root, tmp_path):
+    store = _copy_zoo(root, tmp_path / "z.zarr")
+    meta_path = store / "factors" / "U" / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    meta["codecs"] = [{"name": "bytes", "configuration": {"endian": "little"}},
+                      {"name": "gzip", "configuration": {"level": 1}}]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match="codecs"):
+        read_store(store)
+
+
+def test_a_small_store_cannot_declare_gigabytes_of_arrays(root, tmp_path):
+    """Zero arrays compress to almost nothing; with valid checksums they are bounded by the zoo's shape."""
+    from fennec_core.io.store_limits import shape_budget
+
+    store = _copy_zoo(root, tmp_path / "z.zarr")
+    arrays, manifest = read_store(store)
+    budget = shape_budget(manifest)
+    extra = {f"junk/a{i}": np.zeros(budget // 8 // 2, np.float64) for i in range(3)}  # 1.5 x the budget
+    for key in ("format", "schema_version", "generation", "arrays", "shapes", "manifest_digest"):
+        manifest.pop(key)
+    write_store(store, {**arrays, **extra}, manifest)
+    assert sum(p.stat().st_size for p in store.rglob("*") if p.is_file()) < 2 << 20
+    with pytest.raises(StoreError, match="more than a zoo of its shape needs"):
+        read_store(store)
+
+
+def test_compressed_tables_are_streamed_with_a_cap(root, tmp_path):
+    bomb = tmp_path / "h.csv.gz"
+    with gzip.open(bomb, "wb") as fh:
+        fh.write(b"model,task,score\n" + b"0" * (4 << 20))
+    env = dict(os.environ, FENNEC_MAX_TABLE_BYTES=str(1 << 20))
+    _refused(_fennec("fit", "--history", bomb, "--out", tmp_path / "o.zarr", env=env), "decompresses to more than")
+    _refused(_fennec("rank", "--zoo", root / "zoo.zarr", "--task", "t0", "--known", bomb, env=env),
+             "decompresses to more than")
+
+
+# -- 4. hangs: only regular files are read ---------------------------------------------------
+
+
+def test_a_fifo_in_place_of_a_chunk_is_refused_at_once(root, tmp_path):
+    store = _copy_zoo(root, tmp_path / "z.zarr")
+    chunk = _chunk_files(store, "factors/U")[0]
+    chunk.unlink()
+    os.mkfifo(chunk)
+    _refused(_fennec("rank", "--zoo", store, "--task", "t0", timeout=60), "not a regular file")
+    _refused(_fennec("update", "--zoo", store, "--history", root / "h.csv", timeout=60), "not a regular file")
+
+
+@pytest.mark.parametrize("command", ["rank", "fit", "convert", "update"])
+def test_dev_zero_and_fifos_as_tables_are_refused(root, tmp_path, command):
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    for bad in ("/dev/zero", fifo):
+        args = {"rank": ["rank", "--zoo", root / "zoo.zarr", "--task", "t0", "--known", bad],
+                "fit": ["fit", "--history", bad, "--out", tmp_path / "o.zarr"],
+                "convert": ["convert", bad, "--out", tmp_path / "o.csv", "--wide"],
+                "update": ["update", "--zoo", root / "zoo.zarr", "--history", bad, "--out", tmp_path / "u.zarr"]}
+        _refused(_fennec(*args[command], timeout=60), "not a regular file")
+
+
+def test_next_batch_is_bounded_like_the_server(root):
+    _refused(_fennec("next", "--zoo", root / "zoo.zarr", "--task", "t0", "--batch", "500"), "at most 20")
