@@ -352,3 +352,81 @@ def test_dev_zero_and_fifos_as_tables_are_refused(root, tmp_path, command):
 
 def test_next_batch_is_bounded_like_the_server(root):
     _refused(_fennec("next", "--zoo", root / "zoo.zarr", "--task", "t0", "--batch", "500"), "at most 20")
+
+
+# -- 5. the service --------------------------------------------------------------------------
+
+
+def _client(root: Path, tmp_path: Path, base_url: str = "http://localhost", **options):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from fennec_core.serve.app import create_app
+    from fennec_core.serve.settings import resolve_settings
+
+    settings = resolve_settings(zoos=[str(root / "zoo.zarr")], data_dir=str(tmp_path), preload_text=False, **options)
+    return TestClient(create_app(settings), raise_server_exceptions=False, base_url=base_url)
+
+
+def test_a_utf16_body_is_refused(root, tmp_path):
+    http = _client(root, tmp_path)
+    body = json.dumps({"task": "t0"})
+    ok = http.post("/rank", content=body.encode(), headers={"content-type": "application/json"})
+    assert ok.status_code == 200, ok.text
+    for encoding in ("utf-16", "utf-16-le", "utf-32"):
+        res = http.post("/rank", content=body.encode(encoding), headers={"content-type": "application/json"})
+        assert res.status_code == 400 and "UTF-8" in res.json()["detail"], (encoding, res.text)
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", ""])
+def test_only_the_served_host_names_are_answered(root, tmp_path, host):
+    http = _client(root, tmp_path)
+    res = http.get("/health", headers={"host": host})
+    assert res.status_code == 400 and res.json()["error"] == "bad request", res.text
+    for good in ("localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000"):
+        assert http.get("/health", headers={"host": good}).status_code == 200, good
+
+
+def test_allowed_host_names_extend_the_list(root, tmp_path):
+    http = _client(root, tmp_path, allowed_hosts=["*.example.com", "api.internal"])
+    assert http.get("/health", headers={"host": "a.example.com"}).status_code == 200
+    assert http.get("/health", headers={"host": "api.internal:80"}).status_code == 200
+    assert http.get("/health", headers={"host": "example.org"}).status_code == 400
+    with pytest.raises(InputError, match="--allowed-host"):
+        _client(root, tmp_path, allowed_hosts=["bad host/"])
+
+
+def test_serve_checks_every_option_before_its_banner(root):
+    pytest.importorskip("fastapi")
+    res = _fennec("serve", "--zoo", root / "zoo.zarr", "--device", "bogus", "--port", "0", timeout=60)
+    _refused(res, "--device")
+    assert "serving" not in res.stdout + res.stderr
+
+
+# -- 6. terminal escapes are printed escaped -------------------------------------------------
+
+EVIL = "\x1b[2J\x1b]0;pwned\x07evil"
+
+
+@pytest.fixture(scope="module")
+def evil_zoo(tmp_path_factory):
+    from fennec_core.io.tables import write_history
+
+    root = tmp_path_factory.mktemp("evil")
+    hist = History([EVIL, "m1", "m2"], ["t0", "t1"], np.array([[0.5, 0.4], [0.6, 0.7], [0.3, 0.2]]),
+                   np.ones((3, 2), bool))
+    write_history(hist, root / "h.csv")
+    res = _fennec("fit", "--history", root / "h.csv", "--out", root / "z.zarr", "-q")
+    assert res.returncode == 0, res.stderr
+    return root / "z.zarr"
+
+
+@pytest.mark.parametrize("args", [["rank", "--task", "t0"], ["zoo", "info"], ["rank", "--task", "t0", "--known", "KNOWN"]])
+def test_control_characters_in_ids_never_reach_the_terminal(evil_zoo, tmp_path, args):
+    known = tmp_path / "known.csv"
+    known.write_text(f"model,score\n\"{EVIL}x\",0.5\n")
+    args = [str(known) if a == "KNOWN" else a for a in args]
+    res = _fennec(*args, "--zoo", evil_zoo)
+    for stream in (res.stdout, res.stderr):
+        assert "\x1b" not in stream and "\x07" not in stream, stream
+    assert "\\x1b[2J" in res.stdout + res.stderr

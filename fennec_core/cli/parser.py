@@ -304,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                                       "$FENNEC_DATA_DIR, else ~/.local/share/fennec)")
     s.add_argument("--cors-origin", action="append", help="let browser pages from this origin call the API, e.g. "
                                                           "http://localhost:3000 (repeatable; default: CORS off)")
+    s.add_argument("--allowed-host", action="append", help="also answer requests whose Host header is this name "
+                                                           "(api.example.com, *.example.com, or * for any); default: "
+                                                           "loopback names and the --host address")
     s.add_argument("--timeout", type=non_negative, default=30.0, help="seconds a ranking request may take (30)")
     s.add_argument("--device", default="cpu", help="device ranking runs on (default cpu)")
     s.add_argument("--access-log", action="store_true", help="log every request (default: errors only)")
