@@ -430,3 +430,76 @@ def test_control_characters_in_ids_never_reach_the_terminal(evil_zoo, tmp_path, 
     for stream in (res.stdout, res.stderr):
         assert "\x1b" not in stream and "\x07" not in stream, stream
     assert "\\x1b[2J" in res.stdout + res.stderr
+
+
+# -- 7. the manifest's fields and schema rule -----------------------------------------------
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda m: m.__setitem__("ranker", []), "ranker must be an object"),
+    (lambda m: m.__setitem__("rankers", [1]), "rankers must be an object"),
+    (lambda m: m["settings"].__setitem__("resolved_warm_strength", float("nan")), "resolved_warm_strength"),
+    (lambda m: m["tasks"][0].__setitem__("num_classes", 10**400), "num_classes"),
+    (lambda m: m["tasks"][0].__setitem__("num_classes", True), "num_classes"),
+    (lambda m: m["models"].__setitem__("architecture", [5] * 6), "models.architecture"),
+    (lambda m: m.__setitem__("task_ids", ["t0", "t0", "t1", "t2"]), "task_ids"),
+])
+def test_malformed_manifest_fields_are_one_line(root, tmp_path, edit, needle):
+    path = _copy_zoo(root, tmp_path / "z.zarr")
+    _edit_store(path, edit)
+    _refused(_fennec("rank", "--zoo", path, "--task", "t0"), needle)
+
+
+def test_a_shapes_entry_that_is_a_list_is_refused(root, tmp_path):
+    path = _copy_zoo(root, tmp_path / "z.zarr")
+    doc = json.loads((path / "zarr.json").read_text())
+    man = doc["attributes"]["fennec"]
+    man["shapes"]["factors/U"] = [3, 2]
+    man.pop("manifest_digest")
+    (path / "zarr.json").write_text(json.dumps(doc))
+    _refused(_fennec("rank", "--zoo", path, "--task", "t0"), "shapes.factors/U must be an object")
+
+
+def test_a_store_claiming_schema_1_over_schema_2_arrays_is_refused(root, tmp_path):
+    path = _copy_zoo(root, tmp_path / "z.zarr")
+    doc = json.loads((path / "zarr.json").read_text())
+    doc["attributes"]["fennec"]["schema_version"] = 1
+    doc["attributes"]["fennec"].pop("manifest_digest")
+    (path / "zarr.json").write_text(json.dumps(doc))
+    _refused(_fennec("rank", "--zoo", path, "--task", "t0"), "schema_version says 1")
+
+
+# -- 8. wrong exit codes and contracts ------------------------------------------------------
+
+
+def test_python_float_spellings_are_not_scores(tmp_path):
+    (tmp_path / "h.csv").write_text("model,task,score\nm0,t0,1_000\nm1,t0,0.5\n")
+    _refused(_fennec("fit", "--history", tmp_path / "h.csv", "--out", tmp_path / "o.zarr"), "line 2", "'1_000'")
+
+
+def test_convert_refuses_a_duplicated_header_and_reads_an_unnamed_index(tmp_path):
+    (tmp_path / "dup.csv").write_text("model,t0,t0\nm0,1,2\nm1,3,4\n")
+    _refused(_fennec("convert", tmp_path / "dup.csv", "--wide", "--out", tmp_path / "o.csv"), "duplicate column")
+    (tmp_path / "idx.csv").write_text(",t0,t1\nm0,1,2\nm1,3,4\n")
+    res = _fennec("convert", tmp_path / "idx.csv", "--wide", "--out", tmp_path / "o.csv")
+    assert res.returncode == 0, res.stderr
+
+
+def test_a_tasks_table_listing_a_task_twice_is_refused(root, tmp_path):
+    (tmp_path / "t.csv").write_text("task,num_classes\nt0,3\nt0,4\n")
+    _refused(_fennec("fit", "--history", root / "h.csv", "--tasks", tmp_path / "t.csv", "--out", tmp_path / "o.zarr"),
+             "line 3", "listed twice")
+
+
+def test_an_over_long_field_names_its_line_and_the_limit(root, tmp_path):
+    (tmp_path / "t.csv").write_text("task,description\nt0,short\nt1," + "x" * 200_000 + "\n")
+    _refused(_fennec("fit", "--history", root / "h.csv", "--tasks", tmp_path / "t.csv", "--out", tmp_path / "o.zarr"),
+             "line 3", "131,072 characters")
+
+
+def test_next_with_every_model_known_says_so_and_succeeds(root, tmp_path):
+    known = tmp_path / "k.csv"
+    known.write_text("model,score\n" + "".join(f"m{i},0.{i + 1}\n" for i in range(6)))
+    res = _fennec("next", "--zoo", root / "zoo.zarr", "--task", "new", "--known", known)
+    assert res.returncode == 0, res.stderr
+    assert "nothing left to propose" in res.stdout

@@ -68,6 +68,9 @@ def _rows(text: str, source: str, required: Sequence[str]) -> tuple[list[str], I
                     raise InputError(f"{source}: line {line} has more fields than the header ({len(header)})")
                 yield line, row
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):  # the reader stops before counting that line
+                raise InputError(f"{source}: line {reader.line_num + 1}: a field is longer than the limit of "
+                                 f"{csv.field_size_limit():,} characters (descriptions included); shorten it") from None
             raise InputError(f"{source}: line {reader.line_num}: not valid CSV ({exc})") from None
 
     return header, gen()
@@ -77,6 +80,8 @@ def _float(value: str | None, what: str, source: str, line: int) -> float:
     if value is None or not value.strip():
         raise InputError(f"{source}: line {line}: {what} is empty; fill it in or drop the row")
     try:
+        if "_" in value:  # Python's float reads 1_000; a CSV reader must not
+            raise ValueError(value)
         x = float(value)
     except ValueError:
         raise InputError(f"{source}: line {line}: {what} {value!r} is not a number") from None
@@ -275,10 +280,10 @@ def read_tasks(path: str | Path) -> list[TaskCard]:
     special = {"task", "num_classes", "train_size", "description"}
     meta_cols = [h for h in header if h not in special]
     cards: list[TaskCard] = []
+    seen: set[str] = set()
     for line, row in rows:
-        tid = (row["task"] or "").strip()
-        if not tid:
-            raise InputError(f"{source}: line {line}: empty task id")
+        tid = _row_id(row, "task", seen, source, line)  # empty or listed twice: refused naming the line
+        seen.add(tid)
 
         def opt_int(col: str, line: int = line, row: dict[str, str] = row) -> int | None:
             v = (row.get(col) or "").strip()
@@ -337,6 +342,9 @@ def convert_table(
     if not rows_all:
         raise InputError(f"{source}: no header line; expected column names on the first line")
     header = [h.strip() for h in rows_all[0]]
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:
+        raise InputError(f"{source}: duplicate column name(s) {', '.join(twice)} in the header; rename one of each")
     reader = iter(rows_all[1:])  # type: ignore[assignment]
     if wide:
         mcol = model[0] if model else header[0]
