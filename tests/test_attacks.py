@@ -503,3 +503,14 @@ def test_next_with_every_model_known_says_so_and_succeeds(root, tmp_path):
     res = _fennec("next", "--zoo", root / "zoo.zarr", "--task", "new", "--known", known)
     assert res.returncode == 0, res.stderr
     assert "nothing left to propose" in res.stdout
+
+
+# -- 9. a new user's path --------------------------------------------------------------------
+
+
+def test_an_unknown_task_id_names_the_closest_ids(root):
+    _refused(_fennec("rank", "--zoo", root / "zoo.zarr", "--task", "t00"), "--task t00", "closest: t0", "--new-task")
+    res = _fennec("rank", "--zoo", root / "zoo.zarr", "--task", "t00", "--new-task", "-q")
+    assert res.returncode == 0, res.stderr
+    res = _fennec("rank", "--zoo", root / "zoo.zarr", "--task", "t00", "--num-classes", "3", "-q")
+    assert res.returncode == 0, res.stderr

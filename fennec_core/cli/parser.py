@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     task = argparse.ArgumentParser(add_help=False)
     task.add_argument("--zoo", help=ZOO_HELP)
     task.add_argument("--task", help="task id (a task of the zoo reuses its card)")
+    task.add_argument("--new-task", action="store_true", help="--task names a new task even with nothing known about "
+                                                              "it (otherwise an unknown id is taken for a typo)")
     task.add_argument("--num-classes", type=whole(1), help="number of classes of the new task")
     task.add_argument("--train-size", type=whole(1), help="training-set size of the new task")
     task.add_argument("--images", help="folder of the new task's images (flat or one subfolder per class), embedded "
