@@ -338,6 +338,21 @@ def test_a_fifo_in_place_of_a_chunk_is_refused_at_once(root, tmp_path):
     _refused(_fennec("update", "--zoo", store, "--history", root / "h.csv", timeout=60), "not a regular file")
 
 
+def test_a_device_in_place_of_a_chunk_is_refused(root, tmp_path):
+    """A character device (/dev/zero's numbers) as a chunk would be read without end."""
+    import stat
+
+    store = _copy_zoo(root, tmp_path / "z.zarr")
+    chunk = _chunk_files(store, "factors/U")[0]
+    chunk.unlink()
+    try:
+        os.mknod(chunk, 0o644 | stat.S_IFCHR, os.makedev(1, 5))
+    except OSError:
+        pytest.skip("cannot create a device node here (needs CAP_MKNOD)")
+    with pytest.raises(StoreError, match="not a regular file"):
+        read_store(store)
+
+
 @pytest.mark.parametrize("command", ["rank", "fit", "convert", "update"])
 def test_dev_zero_and_fifos_as_tables_are_refused(root, tmp_path, command):
     fifo = tmp_path / "fifo.csv"
