@@ -42,8 +42,9 @@ def describe_architecture(reference: str, model_id: str | None = None, *,
                           cache: Any = None) -> tuple[ArchGraph, dict[str, float]]:
     """(graph, meta features) of an architecture reference, from ``cache`` when it has it."""
     from fennec_core.architecture.features import describe_model
-    from fennec_core.architecture.sources import build_architecture
+    from fennec_core.architecture.sources import build_architecture, check_runnable
 
+    check_runnable(reference)  # before the cache: a store naming code is refused whether or not it was captured
     if cache is not None:
         hit = cache.get(reference)
         if hit is not None:

@@ -11,7 +11,9 @@ Schemes:
     any importable Python callable returning a ``torch.nn.Module`` (it owns its weights). This
     runs code, so it is accepted from the command line and the Python API, but from a data file
     (a models table, a ``build-history --models`` list) only with ``--allow-code``
-    (:func:`check_data_reference`).
+    (:func:`check_data_reference`). A reference read from a zoo store is marked
+    (:func:`stored_reference`) and a ``py:`` one is never built, on any path (evaluate, demo, a
+    warm architecture cache included), unless the caller opted in with :func:`allow_code`.
 
 A trailing ``@/path/weights.pt`` loads a state dict with ``torch.load(weights_only=True)``
 (never unpickling code). Without pretrained weights, timm and pytorchcv models have random
@@ -21,10 +23,10 @@ weights: that is refused unless ``allow_random_weights=True`` (for tests and ben
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
 from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
 import attrs
 
@@ -33,6 +35,61 @@ from fennec_core.errors import FennecError, InputError, MissingDependencyError
 SCHEMES = ("timm", "pytorchcv", "py")
 #: Schemes that name data (a registry entry of a library); ``py:`` names code to import and run.
 DATA_SCHEMES = ("timm", "pytorchcv")
+
+
+#: Whether references read from stores may run code here (set by :func:`allow_code`, ``--allow-code``).
+_CODE_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar("fennec_allow_code", default=False)
+
+
+class StoredReference(str):
+    """An architecture reference read from a store (untrusted data): it compares and prints as
+    the plain string, and remembers where it came from, so a ``py:`` one can be refused
+    wherever it is about to be built (:func:`check_runnable`)."""
+
+    origin: str
+
+    def __new__(cls, value: str, origin: str) -> StoredReference:
+        """The reference ``value``, marked as read from ``origin`` (a store's path)."""
+        self = super().__new__(cls, value)
+        self.origin = origin
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:  # the mark survives pickling (evaluate's worker processes)
+        return (StoredReference, (str(self), self.origin))
+
+
+def stored_reference(ref: str | None, origin: str) -> str | None:
+    """``ref`` marked as read from the store at ``origin`` (None stays None; anything but a
+    string is a TypeError, which the store's reader reports as a malformed manifest)."""
+    if ref is None:
+        return None
+    if not isinstance(ref, str):
+        raise TypeError(f"an architecture reference must be a string, got {type(ref).__name__}")
+    return StoredReference(ref, origin)
+
+
+@contextlib.contextmanager
+def allow_code(allowed: bool = True) -> Iterator[None]:
+    """While inside, ``py:`` references read from stores may be built (they import and run code):
+    the Python API's counterpart of ``--allow-code``, for stores you trust."""
+    token = _CODE_ALLOWED.set(bool(allowed) or _CODE_ALLOWED.get())
+    try:
+        yield
+    finally:
+        _CODE_ALLOWED.reset(token)
+
+
+def check_runnable(ref: Any) -> None:
+    """Refuse to build a ``py:`` reference read from a store unless :func:`allow_code` is on.
+
+    Called before anything is built and before any cache is consulted, so a store edited to name
+    code is refused the same way whether or not the architecture was captured before."""
+    if not isinstance(ref, StoredReference) or _CODE_ALLOWED.get():
+        return
+    if ref.strip().split(":", 1)[0].strip() == "py":
+        raise InputError(f"{ref.origin}: the store names architecture {str(ref)!r}, which would import and run "
+                         "code; a store is data and never runs code: pass --allow-code (or use "
+                         "fennec_core.architecture.sources.allow_code()) only if you trust this store")
 
 
 @attrs.frozen
@@ -97,6 +154,8 @@ def no_downloads(ref: ModelRef) -> Iterator[None]:
                          "unless asked: pass --allow-download (allow_download=True), or give weights with "
                          "@/path/weights.pt")
 
+    from unittest import mock
+
     with contextlib.ExitStack() as stack:
         for module, attr in (("pytorchcv.models.common.model_store", "_download"), ("torch.hub", "download_url_to_file"),
                              ("timm.models._hub", "download_url_to_file")):
@@ -130,6 +189,7 @@ def build_model(ref: str | ModelRef, *, allow_random_weights: bool = False, allo
     """
     import torch
 
+    check_runnable(ref)
     mref = parse_model_ref(ref) if isinstance(ref, str) else ref
     if mref.scheme == "py":
         module_name, fn_name = mref.name.rsplit(":", 1)
@@ -179,6 +239,7 @@ def build_architecture(ref: str | ModelRef) -> Any:
     (for architecture graphs and meta features)."""
     import torch
 
+    check_runnable(ref)
     mref = parse_model_ref(ref) if isinstance(ref, str) else ref
     with torch.device("meta"):
         return build_model(ModelRef(mref.scheme, mref.name), allow_random_weights=True)

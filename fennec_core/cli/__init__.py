@@ -10,6 +10,7 @@ the command stops quietly with exit code 141, as a command killed by SIGPIPE wou
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
@@ -24,7 +25,9 @@ EXIT_PIPE = 141
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                       file: TextIO | None = None, line: str | None = None) -> None:
     """``warnings.showwarning`` for the CLI: ``fennec: note: msg`` on one line, no file path or source line."""
-    text = " ".join(str(message).split())
+    from fennec_core.cli.format import escape_controls
+
+    text = escape_controls(" ".join(str(message).split()))
     with contextlib.suppress(OSError):  # stderr gone too: nothing to tell
         print(f"fennec: note: {text}", file=file or sys.stderr)
 
@@ -40,20 +43,44 @@ def _stdout_gone() -> int:
     return EXIT_PIPE
 
 
+def _line(text: object, limit: int = 400) -> str:
+    """What goes to stderr: one line, control characters escaped."""
+    from fennec_core.cli.format import escape_controls
+    from fennec_core.errors import one_line
+
+    return escape_controls(one_line(text, limit))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``fennec`` command; returns the exit code."""
-    from fennec_core.cli import commands
-    from fennec_core.cli.parser import EXIT_USER, build_parser
-    from fennec_core.errors import FennecError, one_line
+    """Entry point of the ``fennec`` command; returns the exit code. Text printed on stdout goes
+    through :class:`fennec_core.cli.format.EscapingWriter` (no raw control characters)."""
+    from fennec_core.cli.format import EscapingWriter
+    from fennec_core.cli.parser import build_parser
 
     args = build_parser().parse_args(argv)
+    stdout, sys.stdout = sys.stdout, EscapingWriter(sys.stdout)
+    try:
+        return _run(args)
+    finally:
+        if isinstance(sys.stdout, EscapingWriter):
+            sys.stdout = stdout
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; every failure becomes one line on stderr and an exit code."""
+    from fennec_core.architecture.sources import allow_code
+    from fennec_core.cli import commands
+    from fennec_core.cli.parser import EXIT_USER
+    from fennec_core.errors import FennecError
+
     with warnings.catch_warnings():  # restores the warning machinery when main returns
         if args.quiet:
             warnings.simplefilter("ignore")  # notes are hidden by -q, warnings are notes
         elif not args.debug:
             warnings.showwarning = _one_line_warning
         try:
-            code = int(getattr(commands, args.handler)(args) or 0)
+            with allow_code(bool(getattr(args, "allow_code", False))):  # --allow-code: stores may name code too
+                code = int(getattr(commands, args.handler)(args) or 0)
             sys.stdout.flush()  # a closed pipe shows up here, inside the try, not at exit
             return code
         except BrokenPipeError:
@@ -61,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except FennecError as exc:
             if args.debug:
                 raise
-            print(f"fennec: error: {one_line(exc, 2000)}", file=sys.stderr)
+            print(f"fennec: error: {_line(exc, 2000)}", file=sys.stderr)
             return EXIT_USER
         except KeyboardInterrupt:
             print("fennec: interrupted", file=sys.stderr)
@@ -75,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # an internal error: say so, keep it to one line
             if args.debug:
                 raise
-            print(f"fennec: internal error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug and report it)",
+            print(f"fennec: internal error: {type(exc).__name__}: {_line(exc)} (rerun with --debug and report it)",
                   file=sys.stderr)
             return 1
 

@@ -56,6 +56,12 @@ def _check_out(path: str, flag: str, *, folder: bool = False) -> None:
     """Fail now, before any work, when ``path`` cannot be written (a folder for a file, under a file, ...)."""
     from fennec_core.io.tables import check_output_path
 
+    if folder:  # a store: never the installed package's bundled zoos, never inside another store
+        from fennec_core.io.catalog import check_writable
+        from fennec_core.io.store import check_store_target
+
+        check_writable(path, flag)
+        check_store_target(path)
     check_output_path(path, flag, folder=folder)
 
 

@@ -6,10 +6,37 @@ import argparse
 import sys
 from typing import Any
 
+#: Control characters (C0 but newline and tab, DEL, C1) and bidirectional overrides, shown escaped:
+#: an id such as ``\x1b]0;pwned\x07`` from a data file must not drive the user's terminal.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
+_CONTROLS.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters written as ``\\xNN`` (newlines and tabs kept)."""
+    return text.translate(_CONTROLS)
+
+
+class EscapingWriter:
+    """A text stream that writes through to ``stream`` with control characters escaped: the CLI's
+    stdout, so no id, description or plugin output printed as text reaches the terminal raw."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write ``text``, escaped; returns the length of ``text`` as a stream does."""
+        self._stream.write(escape_controls(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding, buffer ...
+        return getattr(self._stream, name)
+
 
 def print_table(headers: list[str], rows: list[list[str]], out: Any = None) -> None:
     """Print ``rows`` under ``headers`` as left-aligned columns with a rule under the header."""
     out = out or sys.stdout
+    rows = [[escape_controls(str(c)) for c in r] for r in rows]  # widths of what is shown
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=out)
     print("  ".join("-" * w for w in widths), file=out)
@@ -20,7 +47,7 @@ def print_table(headers: list[str], rows: list[list[str]], out: Any = None) -> N
 def say(args: argparse.Namespace, msg: str) -> None:
     """A progress line or note on stderr, unless ``--quiet``."""
     if not args.quiet:
-        print(msg, file=sys.stderr)
+        print(escape_controls(msg), file=sys.stderr)
 
 
 def ranking_rows(ranking: Any, truth: dict[str, float] | None = None) -> tuple[list[str], list[list[str]]]:

@@ -15,6 +15,13 @@ def cmd_next(args: argparse.Namespace) -> int:
 
     check_strategy(args.strategy)  # before loading anything
     engine, card, known, placing = task_request(args)
+    zoo_models = engine.zoo_.history.model_ids
+    if known and set(zoo_models) <= set(known):  # valid input with a plain answer: nothing to propose
+        if args.json:
+            print(json.dumps({"proposals": [], "known": len(known), "note": "every model has a known result"}))
+        else:
+            print(f"every one of the zoo's {len(zoo_models)} models has a known result: nothing left to propose")
+        return 0
     result = engine.suggest(card, known=known, strategy=args.strategy, batch=args.batch, seed=args.seed, **placing)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from fennec_core import __version__
 from fennec_core.errors import InputError
+from fennec_core.serve.settings import MAX_BATCH
 
 EXIT_USER = 2
 ZOO_HELP = "a bundled zoo's name (see `fennec zoos`; default pytorchcv105) or the path of a fitted store"
@@ -24,8 +25,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def whole(minimum: int) -> Any:
-    """An argparse ``type``: a whole number >= ``minimum``."""
+def whole(minimum: int, maximum: int | None = None) -> Any:
+    """An argparse ``type``: a whole number >= ``minimum`` (and <= ``maximum`` when given)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -33,9 +34,11 @@ def whole(minimum: int) -> Any:
             raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
 
-    parse.__name__ = f"whole number >= {minimum}"
+    parse.__name__ = f"whole number >= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
     return parse
 
 
@@ -161,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     task = argparse.ArgumentParser(add_help=False)
     task.add_argument("--zoo", help=ZOO_HELP)
     task.add_argument("--task", help="task id (a task of the zoo reuses its card)")
+    task.add_argument("--new-task", action="store_true", help="--task names a new task even with nothing known about "
+                                                              "it (otherwise an unknown id is taken for a typo)")
     task.add_argument("--num-classes", type=whole(1), help="number of classes of the new task")
     task.add_argument("--train-size", type=whole(1), help="training-set size of the new task")
     task.add_argument("--images", help="folder of the new task's images (flat or one subfolder per class), embedded "
@@ -194,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--known", help="CSV model,score: results measured so far on this task (never proposed again)")
     s.add_argument("--strategy", default="ei", help="ei (expected improvement over the best known, default), ucb, "
                                                     "thompson or greedy")
-    s.add_argument("--batch", type=whole(1), default=1, help="how many models to propose (kriging believer; default 1)")
+    s.add_argument("--batch", type=whole(1, MAX_BATCH), default=1,
+                   help=f"how many models to propose (kriging believer; default 1, at most {MAX_BATCH} as the server)")
     s.add_argument("--seed", type=whole(0), help="seed of Thompson draws and P(best) (default: the zoo's)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_next")
@@ -287,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "sport, yoga, flower, intel, weather, germ, nature")
     s.add_argument("--top", type=whole(1), default=10, help="how many models to show (default 10)")
     s.add_argument("--zoo", help=argparse.SUPPRESS)
+    s.add_argument("--allow-code", action="store_true", help=argparse.SUPPRESS)
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_demo")
 
@@ -314,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
                                       "$FENNEC_DATA_DIR, else ~/.local/share/fennec)")
     s.add_argument("--cors-origin", action="append", help="let browser pages from this origin call the API, e.g. "
                                                           "http://localhost:3000 (repeatable; default: CORS off)")
+    s.add_argument("--allowed-host", action="append", help="also answer requests whose Host header is this name "
+                                                           "(api.example.com, *.example.com, or * for any); default: "
+                                                           "loopback names and the --host address")
     s.add_argument("--timeout", type=non_negative, default=30.0, help="seconds a ranking request may take (30)")
     s.add_argument("--device", default="cpu", help="device ranking runs on (default cpu)")
     s.add_argument("--access-log", action="store_true", help="log every request (default: errors only)")

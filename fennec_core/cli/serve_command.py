@@ -54,7 +54,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = resolve_settings(zoos=args.zoo or (), host=args.host, port=args.port, workers=args.workers,
                                 token_file=args.token_file, data_dir=args.data_dir,
-                                cors_origins=args.cors_origin or (), timeout=args.timeout, device=args.device)
+                                cors_origins=args.cors_origin or (), timeout=args.timeout, device=args.device,
+                                allowed_hosts=args.allowed_host or ())
     _check_port(args.host, args.port)
     import uvicorn
 

@@ -22,6 +22,22 @@ def read_one_embedding(path: str) -> Any:
     return arr
 
 
+def _check_new_task(args: argparse.Namespace, task_ids: list[str]) -> None:
+    """A ``--task`` id the zoo does not have, with nothing else known about the task, is most likely
+    a typo (``flowers`` for ``flower``): one error naming the closest ids, unless ``--new-task``."""
+    import difflib
+
+    informed = [o for o in ("known", "images", "embeddings", "describe", "num_classes", "train_size")
+                if getattr(args, o, None) is not None]
+    if informed:
+        return
+    close = difflib.get_close_matches(args.task, task_ids, n=5, cutoff=0.5)
+    hint = f"closest: {', '.join(close)}" if close else f"its tasks include {', '.join(task_ids[:5])}"
+    raise InputError(f"--task {args.task}: not a task of this zoo ({hint}); to rank a new task with nothing known "
+                     "about it (the zoo-wide ranking), pass --new-task, or describe it with --known, --describe, "
+                     "--images, --embeddings or --num-classes")
+
+
 def task_request(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float] | None, dict[str, Any]]:
     """(loaded engine, task card or None, known scores or None, keyword arguments placing the task
     for :meth:`Fennec.rank`) from ``--zoo``, ``--task``, ``--num-classes``, ``--train-size``, ``--known``,
@@ -31,6 +47,8 @@ def task_request(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float] |
 
     engine = load_zoo(args)
     card = engine.zoo_.tasks.get(args.task) if args.task else None
+    if args.task and card is None and not getattr(args, "new_task", False):
+        _check_new_task(args, list(engine.zoo_.tasks))
     if args.task and card is None or args.num_classes is not None or args.train_size is not None:
         base = card or TaskCard(args.task or "new-task")
         card = TaskCard(base.id, base.num_classes if args.num_classes is None else args.num_classes,

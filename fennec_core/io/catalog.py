@@ -104,8 +104,13 @@ def resolve(ref: str | os.PathLike[str] | None) -> str:
 
 def bundled_entry(path: str | os.PathLike[str]) -> BundledZoo | None:
     """The bundled zoo stored at ``path``, or None when ``path`` is not one of them."""
+    from fennec_core.io.store import local_path
+
     try:
-        target = Path(path).resolve()
+        local = local_path(path)
+        if local is None:
+            return None
+        target = local.resolve()
     except (OSError, ValueError):
         return None
     for z in ZOOS:
@@ -117,6 +122,9 @@ def bundled_entry(path: str | os.PathLike[str]) -> BundledZoo | None:
 def check_writable(path: str | os.PathLike[str], flag: str = "--zoo") -> None:
     """Refuse to rewrite a bundled zoo in place (it belongs to the installed package)."""
     z = bundled_entry(path)
+    if z is not None and flag == "--out":
+        raise InputError(f"--out {path}: that is the bundled zoo {z.name!r} inside the installed package, which is "
+                         "never overwritten; give another path")
     if z is not None:
         raise InputError(f"{flag} {z.name}: a bundled zoo is never changed in place; give --out PATH to write the "
                          "changed zoo to a new store")
@@ -127,8 +135,7 @@ def summary(z: BundledZoo) -> dict[str, Any]:
     from fennec_core.io.store import read_store
 
     arrays, manifest = read_store(z.path)
-    observed = (len(arrays["history/values"]) if "history/values" in arrays  # schema 2: the cells
-                else int(arrays["history/mask"].sum()))  # schema 1: a dense mask
+    observed = int(arrays["history/values"].size if "history/values" in arrays else arrays["history/mask"].sum())
     n_models, n_tasks = len(manifest["model_ids"]), len(manifest["task_ids"])
     predicted = len(manifest.get("predicted_models") or [])
     return {"name": z.name, "title": z.title, "models": n_models, "tasks": n_tasks, "observed": observed,

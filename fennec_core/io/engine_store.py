@@ -22,9 +22,12 @@ def load_engine(cls: Any, path: str | os.PathLike[str], *, device: str, registry
     from fennec_core.io.zoo_codec import decode, select_ranker, store_errors
 
     checks.check_load(path, device)  # before the store's errors take them for a corrupt store
+    from fennec_core.io.manifest import validate_zoo_manifest
+
     arrays, man = read_store(path)
+    validate_zoo_manifest(str(path), man)  # every field the engine reads, before anything is built
     with store_errors(path):
-        params, zoo = decode(arrays, man)
+        params, zoo = decode(arrays, man, str(path))
     params = params if ranker is None else select_ranker(params, zoo, ranker, pipeline, registry)
     with store_errors(path):
         eng = cls(**params, device=device, registry=registry)

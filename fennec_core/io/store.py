@@ -15,10 +15,13 @@ manifest is written last, so a half-written store is refused rather than misread
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import threading
 import time
 import uuid
@@ -28,9 +31,18 @@ from typing import Any
 
 import numpy as np
 
-from fennec_core.errors import StoreError
+from fennec_core.errors import FennecError, StoreError, one_line
+from fennec_core.io.store_limits import check_sizes
+from fennec_core.io.store_paths import (  # noqa: F401 -- FORMAT, local_path and check_store_target are public here too
+    FORMAT,
+    _check_target,
+    _is_our_store,
+    _is_url,
+    _manifest_of,
+    check_store_target,
+    local_path,
+)
 
-FORMAT = "fennec-zoo"
 SCHEMA_VERSION = 2
 PREVIOUS_SUFFIX = ".fennec-previous"
 #: While this file exists beside a store, a swap is under way (a crash inside it leaves it).
@@ -38,27 +50,10 @@ SWAP_SUFFIX = ".fennec-swap"
 LOCK_SUFFIX = ".fennec-lock"
 #: Seconds a writer waits for another writer of the same store (``FENNEC_LOCK_TIMEOUT``).
 LOCK_TIMEOUT = 120.0
-#: Largest manifest (zarr.json) read, and largest total of declared array bytes, by default.
+#: Largest manifest (zarr.json) read.
 MAX_MANIFEST_BYTES = 64 << 20
-MAX_ARRAY_BYTES = 16 << 30
-#: A declared array may be at most this many times larger than its files on disk (compression).
-MAX_EXPANSION = 5000
 #: Readers retry this often when a writer swapped the store under them.
 READ_ATTEMPTS = 5
-
-
-def _is_url(path: str | os.PathLike[str]) -> bool:
-    return "://" in str(path)
-
-
-def local_path(path: str | os.PathLike[str]) -> Path | None:
-    """The local folder of ``path`` (a plain path or a ``file://`` URL), or None for a remote URL."""
-    text = str(path)
-    if text.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        return Path(unquote(urlparse(text).path))
-    return None if _is_url(text) else Path(path)
 
 
 _tls = threading.local()
@@ -88,11 +83,7 @@ def store_lock(path: str | os.PathLike[str], *, timeout: float | None = None) ->
         yield
         return
     lockfile = local.with_name(local.name + LOCK_SUFFIX)
-    try:
-        local.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lockfile, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot write here ({exc.strerror or exc}); choose a writable folder") from None
+    fd = _open_lock(path, local, lockfile)
     wait = float(os.environ.get("FENNEC_LOCK_TIMEOUT", LOCK_TIMEOUT)) if timeout is None else timeout
     deadline = time.monotonic() + wait
     try:
@@ -116,6 +107,29 @@ def store_lock(path: str | os.PathLike[str], *, timeout: float | None = None) ->
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _open_lock(path: str | os.PathLike[str], local: Path, lockfile: Path) -> int:
+    """The writer lock's file descriptor: never through a symbolic link (O_NOFOLLOW), never a FIFO,
+    a device or a folder someone put there (refused, nothing written)."""
+    try:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lockfile, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if os.path.islink(lockfile) or lockfile.is_dir():
+            raise StoreError(f"{path}: {lockfile.name} beside it is a symbolic link or a folder, not Fennec's lock "
+                             "file; remove it (it is not Fennec's) or write the zoo elsewhere") from None
+        raise StoreError(f"{path}: cannot write here ({exc.strerror or exc}); choose a writable folder") from None
+    info = os.fstat(fd)
+    why = ("is not a regular file (a FIFO or a device)" if not stat.S_ISREG(info.st_mode)
+           else "is a hard link to another file" if info.st_nlink > 1
+           else "holds something else than a writer's pid" if not re.fullmatch(rb"(\d+\n?)?", os.pread(fd, 64, 0))
+           else None)
+    if why:
+        os.close(fd)
+        raise StoreError(f"{path}: {lockfile.name} beside it {why}, so it is not Fennec's lock file; move it away "
+                         "or write the zoo elsewhere")
+    return fd
 
 
 def array_digest(a: np.ndarray) -> str:
@@ -156,47 +170,25 @@ def _write_group(target: str, arrays: dict[str, np.ndarray], manifest: dict[str,
     for name in sorted(set(old) - set(arrays)):
         with contextlib.suppress(KeyError, FileNotFoundError):
             del root[name]
-    root.attrs["fennec"] = dict(full, arrays=digests, shapes=shapes)  # the commit marker: written last
+    from fennec_core.io.manifest import manifest_digest
 
-
-def _foreign_entries(p: Path) -> list[str]:
-    """Entries of folder ``p`` that are not part of a Zarr store (zarr.json and its groups)."""
-    return sorted(e.name for e in p.iterdir()
-                  if not (e.name == "zarr.json" and e.is_file()) and not (e.is_dir() and (e / "zarr.json").is_file()))
-
-
-def _manifest_of(p: Path) -> dict[str, Any] | None:
-    try:
-        doc = json.loads((p / "zarr.json").read_text())
-    except (OSError, ValueError):
-        return None
-    man = doc.get("attributes", {}).get("fennec") if isinstance(doc, dict) else None
-    return man if isinstance(man, dict) else None
-
-
-def _check_target(dest: Path) -> None:
-    if dest.exists() and not dest.is_dir():
-        raise StoreError(f"{dest} exists and is a file, not a zoo store; choose another path")
-    if dest.is_dir() and any(dest.iterdir()):
-        if _manifest_of(dest) is None:
-            raise StoreError(f"{dest} exists and is not a Fennec zoo store; refusing to overwrite it")
-        foreign = _foreign_entries(dest)
-        if foreign:
-            raise StoreError(f"{dest} holds files that are not part of the zoo ({', '.join(foreign[:3])}); "
-                             "move them out first, or write the zoo elsewhere")
+    doc = json.loads(json.dumps(dict(full, arrays=digests, shapes=shapes)))  # as it will be read back
+    root.attrs["fennec"] = dict(doc, manifest_digest=manifest_digest(doc))  # the commit marker: written last
 
 
 def _recover(dest: Path) -> None:
     """Under the writer lock: finish or undo a swap a killed writer left, drop its temp folders."""
     previous, marker = dest.with_name(dest.name + PREVIOUS_SUFFIX), dest.with_name(dest.name + SWAP_SUFFIX)
-    if marker.exists():
-        if not dest.exists() and previous.is_dir():
+    ours = marker.is_file() and not marker.is_symlink()
+    if ours:
+        if not dest.exists() and _is_our_store(previous):
             os.replace(previous, dest)  # killed between the two renames: the old store comes back
         marker.unlink()
-    if previous.is_dir() and dest.exists():
+    if dest.exists() and _is_our_store(previous):
         shutil.rmtree(previous)  # killed after the swap: the new store is complete
-    for tmp in dest.parent.glob(f".{dest.name}.tmp-*"):
-        if tmp.is_dir():
+    pattern = re.compile(rf"\.{re.escape(dest.name)}\.tmp-[0-9a-f]{{8}}")
+    for tmp in dest.parent.glob(f".{glob.escape(dest.name)}.tmp-*"):
+        if pattern.fullmatch(tmp.name) and tmp.is_dir() and not tmp.is_symlink():
             shutil.rmtree(tmp, ignore_errors=True)  # only writers of this store make these, and none runs
 
 
@@ -227,8 +219,16 @@ def write_store(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], man
     generation = uuid.uuid4().hex
     local = local_path(path)
     if local is None:
-        _write_remote(str(path), arrays, manifest, generation, expect_generation)
+        check_store_target(path)
+        try:
+            _write_remote(str(path), arrays, manifest, generation, expect_generation)
+        except FennecError:
+            raise
+        except Exception as exc:  # no network, no credentials, a read-only bucket: one line, not a traceback
+            raise StoreError(f"{path}: cannot write the store there ({type(exc).__name__}: {one_line(exc, 200)}); "
+                             "check the URL, your credentials and the network, or write to a local path") from None
         return generation
+    check_store_target(path)  # before the lock: a refused write creates nothing
     dest = local
     with store_lock(dest):
         _recover(dest)
@@ -324,7 +324,11 @@ def _local_target(path: str | os.PathLike[str], p: Path) -> tuple[Path, dict[str
                                  "a zoo store holds plain files only: refit with `fennec fit`")
         for name in files:
             full = os.path.join(folder, name)
-            sizes[Path(os.path.relpath(full, p)).as_posix()] = os.path.getsize(full)
+            info = os.lstat(full)
+            if not stat.S_ISREG(info.st_mode):  # a FIFO would hang the read, a device never end it
+                raise StoreError(f"{path}: {os.path.relpath(full, p)} is not a regular file (a FIFO, a device or a "
+                                 "socket); a zoo store holds plain files only: refit with `fennec fit`")
+            sizes[Path(os.path.relpath(full, p)).as_posix()] = info.st_size
     if sizes.get("zarr.json", 0) > MAX_MANIFEST_BYTES:
         raise StoreError(f"{path}: its manifest is larger than {MAX_MANIFEST_BYTES >> 20} MiB; not a store "
                          "Fennec wrote: refit with `fennec fit`")
@@ -356,12 +360,19 @@ def _read_once(path: str | os.PathLike[str], *, final: bool = False) -> tuple[di
         raise StoreError(f"{path}: written with store schema {version!r} by fennec "
                          f"{manifest.get('package_version', '?')}; this fennec reads schema 1 to {SCHEMA_VERSION}: "
                          "upgrade fennec, or refit with `fennec fit`")
+    from fennec_core.io.manifest import validate_manifest
+
     generation = manifest.get("generation")
-    digests = manifest.get("arrays", {})
-    if not isinstance(digests, dict):
-        raise StoreError(f"{path}: its manifest's array list is malformed; refit with `fennec fit`")
     try:
-        declared = _check_sizes(path, root, digests, manifest.get("shapes"), sizes)
+        validate_manifest(str(path), manifest)
+    except StoreError:
+        if not final and current_generation(path) != generation:
+            raise _TornRead from None
+        raise
+    digests = manifest["arrays"]
+    try:
+        declared = check_sizes(path, root, digests, manifest.get("shapes"), sizes, manifest,
+                                None if local is None else Path(target))
     except StoreError:
         if not final and current_generation(path) != generation:
             raise _TornRead from None  # arrays of the next store beside this one's manifest
@@ -385,30 +396,3 @@ def _read_once(path: str | os.PathLike[str], *, final: bool = False) -> tuple[di
                              "refit with `fennec fit`")
         arrays[name] = arr
     return arrays, manifest
-
-
-def _check_sizes(path: str | os.PathLike[str], root: Any, digests: dict[str, str], shapes: Any,
-                 sizes: dict[str, int] | None) -> dict[str, int]:
-    """Declared bytes of every array, refused when absurd: before anything is decompressed.
-    ``sizes``: the local store's file sizes by relative path (None for a remote store)."""
-    total, out = 0, {}
-    for name in digests:
-        try:
-            arr = root[name]
-            nbytes = int(np.prod(arr.shape, dtype=np.int64)) * np.dtype(arr.dtype).itemsize
-        except Exception:
-            continue  # reported as missing or unreadable when read
-        if isinstance(shapes, dict) and name in shapes and list(arr.shape) != list(shapes[name].get("shape", [])):
-            raise StoreError(f"{path}: array {name!r} has shape {list(arr.shape)} but the manifest says "
-                             f"{shapes[name].get('shape')}; the store is corrupt: refit with `fennec fit`")
-        if sizes is not None:
-            disk = sum(size for rel, size in sizes.items() if rel.startswith(f"{name}/"))
-            if nbytes > max(64 << 20, MAX_EXPANSION * disk):
-                raise StoreError(f"{path}: array {name!r} declares {nbytes:,} bytes but its files hold {disk:,}; "
-                                 "not a store Fennec wrote: refit with `fennec fit`")
-        total += nbytes
-        out[name] = nbytes
-    if total > int(os.environ.get("FENNEC_MAX_STORE_BYTES", MAX_ARRAY_BYTES)):
-        raise StoreError(f"{path}: its arrays declare {total:,} bytes, more than the limit "
-                         f"(FENNEC_MAX_STORE_BYTES={int(os.environ.get('FENNEC_MAX_STORE_BYTES', MAX_ARRAY_BYTES)):,})")
-    return out

@@ -13,7 +13,6 @@ import gzip
 import io
 import math
 import os
-import tempfile
 import zlib
 from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fennec_core.errors import InputError
+from fennec_core.io.files import check_output_path, read_bounded  # noqa: F401 -- check_output_path is public here too
 from fennec_core.records import History, ModelCard, TaskCard
 
 HISTORY_COLUMNS = ("model", "task", "score")
@@ -29,15 +29,8 @@ HISTORY_COLUMNS = ("model", "task", "score")
 
 def _open_text(path: str | Path, header: str = ",".join(HISTORY_COLUMNS)) -> str:
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file; give the path of a CSV file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a folder, expected a CSV file")
     try:
-        raw = p.read_bytes()
-        if raw[:2] == b"\x1f\x8b":  # a gzip-compressed CSV (e.g. history.csv.gz)
-            raw = gzip.decompress(raw)
-        text = raw.decode("utf-8-sig")
+        text = read_bounded(p).decode("utf-8-sig")
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise InputError(f"{p}: a damaged gzip file ({exc}); compress the CSV again or give it uncompressed") from None
     except UnicodeDecodeError as exc:
@@ -75,6 +68,9 @@ def _rows(text: str, source: str, required: Sequence[str]) -> tuple[list[str], I
                     raise InputError(f"{source}: line {line} has more fields than the header ({len(header)})")
                 yield line, row
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):  # the reader stops before counting that line
+                raise InputError(f"{source}: line {reader.line_num + 1}: a field is longer than the limit of "
+                                 f"{csv.field_size_limit():,} characters (descriptions included); shorten it") from None
             raise InputError(f"{source}: line {reader.line_num}: not valid CSV ({exc})") from None
 
     return header, gen()
@@ -84,6 +80,8 @@ def _float(value: str | None, what: str, source: str, line: int) -> float:
     if value is None or not value.strip():
         raise InputError(f"{source}: line {line}: {what} is empty; fill it in or drop the row")
     try:
+        if "_" in value:  # Python's float reads 1_000; a CSV reader must not
+            raise ValueError(value)
         x = float(value)
     except ValueError:
         raise InputError(f"{source}: line {line}: {what} {value!r} is not a number") from None
@@ -228,51 +226,6 @@ def as_cards(cards: Iterable[ModelCard | TaskCard] | str | os.PathLike[str] | No
     return out
 
 
-def check_output_path(path: str | os.PathLike[str], what: str = "output", *, folder: bool = False) -> None:
-    """One InputError naming ``what`` unless something can be written at ``path``: checked before
-    any work is done. ``folder``: ``path`` is a folder to create (a zoo store; missing parent
-    folders are created by the writer), else a file in an existing folder.
-
-    The nearest existing folder must be a folder (not a file) where a file can be created: a
-    probe file is made there and removed at once (permission bits alone say nothing to root,
-    nor about /proc). Remote URLs (``s3://...``) are left to their writer.
-    """
-    text = str(path)
-    if "://" in text and not text.startswith("file://"):
-        return
-    p = Path(text[len("file://"):] if text.startswith("file://") else text)
-    if not text:
-        raise InputError(f"{what}: the path is empty")
-    if not folder and p.is_dir():
-        raise InputError(f"{what} {p}: is a folder; give a file path")
-    if folder and p.exists() and not p.is_dir():
-        raise InputError(f"{what} {p}: exists and is a file, not a zoo store (a folder); choose another path")
-    if p.exists() and not folder:
-        if not p.is_file() or not os.access(p, os.W_OK):
-            raise InputError(f"{what} {p}: exists and cannot be overwritten; give another path")
-        return
-    base = p.parent if str(p.parent) else Path(".")
-    if not folder and not base.is_dir():
-        why = "does not exist" if not base.exists() and not _under_file(base) else "is a file, not a folder"
-        raise InputError(f"{what} {p}: its folder {base} {why}; give a path in an existing folder")
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        raise InputError(f"{what} {p}: {base} is a file, not a folder; give a path in a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".fennec-probe-", dir=base)
-    except OSError as exc:
-        raise InputError(f"{what} {p}: cannot write in {base} ({exc.strerror or exc}); give a writable "
-                         "folder") from None
-    os.close(fd)
-    os.unlink(probe)
-
-
-def _under_file(p: Path) -> bool:
-    """Whether some existing ancestor of ``p`` is a file (so ``p`` can never be created)."""
-    return any(a.is_file() for a in p.parents)
-
-
 def write_history(history: History, path: str | Path) -> None:
     """Write the observed cells of ``history`` as a long CSV ``model,task,score``."""
     try:
@@ -353,10 +306,10 @@ def read_tasks(path: str | Path) -> list[TaskCard]:
     special = {"task", "num_classes", "train_size", "description"}
     numeric, text = _split_columns(rows, [h for h in header if h not in special])
     cards: list[TaskCard] = []
+    seen: set[str] = set()
     for line, row in rows:
-        tid = (row["task"] or "").strip()
-        if not tid:
-            raise InputError(f"{source}: line {line}: empty task id")
+        tid = _row_id(row, "task", seen, source, line)  # empty or listed twice: refused naming the line
+        seen.add(tid)
 
         def opt_int(col: str, line: int = line, row: dict[str, str] = row) -> int | None:
             v = (row.get(col) or "").strip()
@@ -414,6 +367,9 @@ def convert_table(
     if not rows_all:
         raise InputError(f"{source}: no header line; expected column names on the first line")
     header = [h.strip() for h in rows_all[0]]
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:
+        raise InputError(f"{source}: duplicate column name(s) {', '.join(twice)} in the header; rename one of each")
     reader = iter(rows_all[1:])  # type: ignore[assignment]
     if wide:
         mcol = model[0] if model else header[0]

@@ -144,12 +144,18 @@ def _model_attributes(cards: list[ModelCard]) -> dict[str, Any]:
     return {"attributes": {n: [c.attributes.get(n) for c in cards] for n in names}}
 
 
-def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[dict[str, Any], FittedZoo]:
+def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any],
+           origin: str = "the zoo store") -> tuple[dict[str, Any], FittedZoo]:
     """(engine parameters, fitted zoo) from a store's arrays and manifest (inverse of :func:`encode`).
+
+    The models' architecture references are marked as read from ``origin`` (the store's path):
+    a ``py:`` one is never built without an explicit opt-in
+    (:func:`fennec_core.architecture.sources.check_runnable`).
 
     Raises KeyError / TypeError / ValueError on an incomplete or inconsistent manifest; the
     engine turns those into one StoreError.
     """
+    from fennec_core.architecture.sources import stored_reference
     from fennec_core.scoring.meta_score import MetaModel
 
     comps, settings = man["components"], man["settings"]
@@ -169,8 +175,8 @@ def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any]) -> tuple[di
     }
     mids, tids = man["model_ids"], man["task_ids"]
     fnames, feats = man["models"]["feature_names"], arrays["models/features"]
-    models = StoredModelCards(mids, man["models"]["architecture"], fnames, feats,  # cards made when asked for
-                              man["models"].get("attributes"))
+    models = StoredModelCards(mids, [stored_reference(a, origin) for a in man["models"]["architecture"]],
+                              fnames, feats, man["models"].get("attributes"))  # cards made when asked for
     tasks = {t["id"]: TaskCard(t["id"], t["num_classes"], t["train_size"], t["description"], t["meta"],
                                attributes=t.get("attributes") or {})
              for t in man["tasks"]}

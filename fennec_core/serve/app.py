@@ -84,6 +84,15 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body, replayed = b"".join(chunks), False
+        try:  # JSON must be UTF-8 (RFC 8259); json.loads would guess UTF-16 or UTF-32 from the bytes
+            body.decode("utf-8")
+            ok = b"\x00" not in body
+        except UnicodeDecodeError:
+            ok = False
+        if not ok:
+            await error_response(400, "bad request", "the request body is not UTF-8 text; send JSON encoded as "
+                                 "UTF-8")(scope, receive, send)
+            return
 
         async def replay() -> Message:
             nonlocal replayed
@@ -93,6 +102,34 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+class HostCheck:
+    """ASGI middleware: a request whose ``Host`` header is not one of the served names is answered
+    400 (as Starlette's TrustedHostMiddleware does, with our JSON error), so a page on another site
+    cannot reach a server on loopback by rebinding its DNS name to 127.0.0.1."""
+
+    def __init__(self, app: ASGIApp, allowed: tuple[str, ...]) -> None:
+        self.app = app
+        self.any = "*" in allowed
+        self.names = {a for a in allowed if not a.startswith("*")}
+        self.suffixes = tuple(a[1:] for a in allowed if a.startswith("*."))
+
+    def host_ok(self, header: str) -> bool:
+        """Whether a ``Host`` header (``name``, ``name:port``, ``[v6]:port``) names this server."""
+        host = header.strip().lower()
+        host = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        return self.any or host in self.names or (bool(self.suffixes) and host.endswith(self.suffixes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not self.any:
+            header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if not self.host_ok(header):
+                await error_response(400, "bad request", f"the Host header {header[:100]!r} is not a name this server "
+                                     "answers; start it with --allowed-host NAME to serve that name")(scope, receive,
+                                                                                                      send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _validation_detail(exc: RequestValidationError) -> tuple[int, str]:
@@ -227,6 +264,7 @@ def create_app(settings: ServeSettings, *, service: Service | None = None) -> Fa
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(BodyLimit, limit=settings.max_body)
+    app.add_middleware(HostCheck, allowed=tuple(settings.allowed_hosts))
     return app
 
 

@@ -62,6 +62,9 @@ class ServeSettings:
     max_body: int = MAX_BODY
     device: str = "cpu"
     preload_text: bool = True
+    #: Host header names answered (``*`` any; ``*.example.com`` a domain's subdomains): DNS rebinding
+    #: cannot reach a server bound to loopback through another name.
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
 
     def to_json(self) -> str:
         """These settings as JSON (what the parent hands its worker processes)."""
@@ -73,6 +76,7 @@ class ServeSettings:
         doc: dict[str, Any] = json.loads(text)
         doc["zoos"] = tuple(ZooSpec(**z) for z in doc["zoos"])
         doc["cors_origins"] = tuple(doc.get("cors_origins") or ())
+        doc["allowed_hosts"] = tuple(doc.get("allowed_hosts") or ServeSettings.allowed_hosts)
         return cls(**doc)
 
     @property
@@ -177,9 +181,12 @@ def zoo_specs(refs: Sequence[str], data_dir: str, *, writable: bool) -> tuple[Zo
 def resolve_settings(*, zoos: Sequence[str] = (), host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
                      token_file: str | None = None, data_dir: str | None = None,
                      cors_origins: Sequence[str] = (), timeout: float = TIMEOUT, device: str = "cpu",
-                     preload_text: bool = True) -> ServeSettings:
+                     preload_text: bool = True, allowed_hosts: Sequence[str] = ()) -> ServeSettings:
     """Check every option of ``fennec serve`` and resolve the zoos (copying bundled ones that
     may be written); an InputError names the first bad one."""
+    from fennec_core.device import check_device
+
+    check_device(device, "--device")
     if not 0 <= port <= 65535:
         raise InputError(f"--port {port}: must be between 0 and 65535")
     if workers < 1:
@@ -196,7 +203,27 @@ def resolve_settings(*, zoos: Sequence[str] = (), host: str = "127.0.0.1", port:
         _check_data_dir(folder)
     return ServeSettings(zoo_specs(zoos, folder, writable=writable), folder, host, port, workers, token_file,
                          tuple(cors_origins), float(timeout), max(WRITE_TIMEOUT, float(timeout)), MAX_BODY, device,
-                         preload_text)
+                         preload_text, host_names(host, allowed_hosts))
+
+
+def host_names(host: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """The Host header names a server listening on ``host`` answers: loopback names for a loopback
+    address, the address itself otherwise, plus ``extra`` (``--allowed-host``: a name, ``*.domain``
+    or ``*``). A server bound to every address (0.0.0.0) answers only the names given, and
+    loopback ones, unless ``*`` is given."""
+    import ipaddress
+
+    for name in extra:
+        if not re.fullmatch(r"\*|(\*\.)?[A-Za-z0-9._:\[\]-]+", name):
+            raise InputError(f"--allowed-host {name}: expected a host name (api.example.com), *.example.com or *")
+    names = ["127.0.0.1", "localhost", "::1"]
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        unspecified = False
+    if host not in names and not unspecified:
+        names.append(host)
+    return tuple(dict.fromkeys([*names, *(n.strip("[]").lower() for n in extra)]))
 
 
 def settings_from_env() -> ServeSettings:
