@@ -15,7 +15,10 @@ known cells) and its metrics averaged.
 
 The *static baseline* never looks at the new task: each model's mean z-scored score on the
 other tasks. On the shared tables it is strong (weighted tau 0.64 on the 105-model table),
-so every report shows it.
+so every report shows it, beside the whole baseline suite of
+:mod:`fennec_core.evaluation.baselines` (static in every normalisation, card, size, nearest),
+computed on the same hidden cells. Gains are reported against ``best``: the member with the
+best mean on the table, chosen per metric, never per task.
 """
 
 from __future__ import annotations
@@ -85,11 +88,18 @@ class TaskResult:
     #: the 90% intervals on the hidden cells, where the ranking has them: ``cells`` (counted over
     #: repeats), ``coverage`` (share of true scores inside) and ``width`` (mean, task units)
     intervals: dict[str, float] = attrs.field(factory=dict)
+    #: every suite member that applied to the task: name -> its metrics on the same cells
+    baselines: dict[str, dict[str, float]] = attrs.field(factory=dict)
 
 
 @attrs.frozen(eq=False)
 class EvaluationReport:
-    """Per-task and mean metrics of one method beside the static baseline, plus predictions."""
+    """Per-task and mean metrics of one method beside the baseline suite, plus predictions.
+
+    ``baseline``: the classic baseline kept in ``TaskResult.static`` (``static``, or ``feature
+    regression`` for ``loo-model``). ``compare``: what gains are reported against -- ``best``
+    (the suite member with the best mean, per metric) or a member's name.
+    """
 
     protocol: str
     config: dict[str, Any]
@@ -98,15 +108,65 @@ class EvaluationReport:
     #: the predicted score with its 90% interval in the task's units (NaN where the ranking has none)
     predictions: list[tuple[str, str, float, float, float, int, float, float, float]]
     baseline: str = "static"
+    compare: str = "best"
 
     def mean(self, which: str = "method") -> dict[str, float]:
-        """Mean of each metric over tasks (NaN-aware) for ``method`` or ``static``."""
+        """Mean of each metric over tasks (NaN-aware) for ``method``, ``static`` or a suite member."""
         names = list(self.tasks[0].method) if self.tasks else []
+        if which in ("method", "static"):
+            runs = [getattr(t, which) for t in self.tasks]
+        else:
+            if which not in self.suite():
+                raise InputError(f"no baseline {which!r} in this report; it has: {', '.join(self.suite()) or 'none'}")
+            runs = [t.baselines[which] for t in self.tasks]
         out = {}
         for n in names:
-            vals = [getattr(t, which)[n] for t in self.tasks]
+            vals = [r[n] for r in runs]
             vals = [v for v in vals if not math.isnan(v)]
             out[n] = float(np.mean(vals)) if vals else math.nan
+        return out
+
+    def suite(self) -> list[str]:
+        """The suite members scored on every task of the report (in suite order)."""
+        if not self.tasks:
+            return []
+        return [b for b in self.tasks[0].baselines if all(b in t.baselines for t in self.tasks)]
+
+    def best(self, metric: str) -> str:
+        """The suite member with the best mean ``metric`` on this table (lowest for regret);
+        ``baseline`` when the report has no suite (``loo-model``). Ties go to the first member."""
+        members = self.suite()
+        if not members:
+            return self.baseline
+        sign = -1.0 if metric.startswith("regret") else 1.0
+        values = [sign * self.mean(b)[metric] for b in members]
+        values = [-math.inf if math.isnan(v) else v for v in values]
+        return members[int(np.argmax(values))]
+
+    def reference(self, metric: str) -> str:
+        """The baseline gains on ``metric`` are measured against: ``compare`` (``best``
+        resolved per metric), or ``baseline`` when the report has no suite."""
+        if not self.suite():
+            return self.baseline
+        if self.compare == "best":
+            return self.best(metric)
+        if self.compare not in self.suite():
+            raise InputError(f"baseline {self.compare!r} is not in this report's suite; choose best or one of: "
+                             f"{', '.join(self.suite())}")
+        return self.compare
+
+    def reference_values(self, metric: str) -> tuple[str, list[float], float]:
+        """(name, per-task values, mean) of the reference baseline on ``metric``."""
+        name = self.reference(metric)
+        key = "static" if name == self.baseline and not self.suite() else name
+        per = [t.static[metric] if key == "static" else t.baselines[key][metric] for t in self.tasks]
+        return name, per, self.mean(key)[metric]
+
+    def with_compare(self, compare: str) -> EvaluationReport:
+        """This report with gains against ``compare`` (``best`` or a suite member's name)."""
+        out = attrs.evolve(self, compare=compare)
+        if self.suite():
+            out.reference(next(iter(self.tasks[0].method)))  # an unknown name fails here, once
         return out
 
     def interval_summary(self) -> dict[str, float] | None:
@@ -123,31 +183,54 @@ class EvaluationReport:
                 "tasks_in_80_97": float(np.mean([0.8 <= r["coverage"] <= 0.97 for r in rows]))}
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (no predictions)."""
+        """JSON-ready summary (no predictions): per task and mean for the method, ``static`` and
+        every suite member; ``best`` (member per metric), ``compare`` and ``gain`` (method minus
+        the reference baseline's mean, per metric)."""
+        metrics = list(self.tasks[0].method) if self.tasks else []
+        method = self.mean("method")
+        refs = {m: self.reference(m) for m in metrics}
         return {
             "protocol": self.protocol,
             "baseline": self.baseline,
+            "compare": self.compare,
             "config": self.config,
             "per_task": {t.task: {"n_models": t.n_models, "cold": t.cold, "method": t.method, "static": t.static,
+                                  **({"baselines": t.baselines} if t.baselines else {}),
                                   **({"intervals": t.intervals} if t.intervals else {})}
                          for t in self.tasks},
-            "mean": {"method": self.mean("method"), "static": self.mean("static")},
+            "mean": {"method": method, "static": self.mean("static"),
+                     **({"baselines": {b: self.mean(b) for b in self.suite()}} if self.suite() else {})},
+            "best": {m: self.best(m) for m in metrics} if self.suite() else {},
+            "reference": refs,
+            "gain": {m: method[m] - self.reference_values(m)[2] for m in metrics},
             "intervals": self.interval_summary(),
         }
 
     def format_table(self) -> str:
-        """A plain-text table: per task and mean, each metric as method / static."""
+        """A plain-text table: per task and mean, each metric as method / reference baseline
+        (``best`` per metric unless ``compare`` names one), then the suite's means."""
         metrics = list(self.tasks[0].method) if self.tasks else []
-        head = ["task", "n"] + [f"{metric_label(m)} (fennec/{self.baseline})" for m in metrics]
-
-        def cells(method: dict[str, float], static: dict[str, float]) -> list[str]:
-            return [f"{format_metric(method[m], m)} / {format_metric(static[m], m)}" for m in metrics]
-
-        rows = [[t.task, str(t.n_models), *cells(t.method, t.static)] for t in self.tasks]
-        rows.append(["mean", "", *cells(self.mean("method"), self.mean("static"))])
-        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        refs = {m: self.reference_values(m) for m in metrics}
+        head = ["task", "n"] + [f"{metric_label(m)} (fennec/{refs[m][0]})" for m in metrics]
+        rows = [[t.task, str(t.n_models), *[f"{format_metric(t.method[m], m)} / {format_metric(refs[m][1][i], m)}"
+                                             for m in metrics]] for i, t in enumerate(self.tasks)]
+        mean = self.mean("method")
+        rows.append(["mean", "", *[f"{format_metric(mean[m], m)} / {format_metric(refs[m][2], m)}" for m in metrics]])
+        lines = _columns([head, *rows])
+        members = self.suite()
+        if members:
+            lines.append("")
+            suite_rows = [["baseline suite (mean)", "", *[metric_label(m) for m in metrics]]]
+            best = {m: self.best(m) for m in metrics}
+            for b in members:
+                means = self.mean(b)
+                suite_rows.append([b, "", *[format_metric(means[m], m) + (" *" if best[m] == b else "")
+                                            for m in metrics]])
+            suite_rows.append(["fennec", "", *[format_metric(mean[m], m) for m in metrics]])
+            lines.extend(_columns(suite_rows))
+            gains = ", ".join(f"{metric_label(m)} {mean[m] - refs[m][2]:+.{1 if m == 'pearson' else 3}f} vs "
+                              f"{refs[m][0]}" for m in metrics)
+            lines.append(f"* best baseline per metric on this table; fennec's gain: {gains}")
         summary = self.interval_summary()
         if summary is not None:
             lines.append(f"90% intervals: {summary['coverage']:.1%} of {summary['cells']} hidden cells inside, mean "
@@ -174,6 +257,14 @@ class EvaluationReport:
         except OSError as exc:
             raise InputError(f"{path}: cannot write the predictions here ({exc.strerror or exc}); give a writable "
                              "file path") from None
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as aligned text lines, a rule under the first."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
 
 def evaluate(
@@ -283,8 +374,15 @@ def _loo_fold(engine: Fennec, history: History, models: Sequence[ModelCard] | No
     own = (task_embeddings or {}).get(task)  # the hidden task's embeddings, if it has any
     fitted = fit_without_task(engine, history, task, models=models, tasks=tasks,
                               task_embeddings=task_embeddings if own is not None else None)
-    static = static_scores(history.without_task(task))
-    card = {c.id: c for c in tasks}.get(task, TaskCard(task))
+    train = history.without_task(task)
+    static = static_scores(train)
+    cards = {c.id: c for c in tasks}
+    card = cards.get(task, TaskCard(task))
+    from fennec_core.evaluation.baselines import suite_scores
+
+    suite_args = {"models": {c.id: c for c in models or []}, "tasks": {t: c for t, c in cards.items() if t != task},
+                  "task": card, "normalization": engine.resolved_normalization}
+    cold_suite = suite_scores(train, **suite_args, warm=False)  # the same for every draw of known cells
     draws: list[tuple[np.ndarray, dict[str, float] | None]] = []  # (cells compared, known cells) per repeat
     for rep in range(repeats):
         rest, known = observed.copy(), None
@@ -302,7 +400,7 @@ def _loo_fold(engine: Fennec, history: History, models: Sequence[ModelCard] | No
                                     known=[known for _, known in draws])
     else:
         rankings = [fitted.rank(card, known=known, task_embeddings=own) for _, known in draws]
-    method_runs, static_runs = [], []
+    method_runs, static_runs, suite_runs = [], [], {}
     inside, cells, width = 0, 0, 0.0
     predictions = []
     for rep, ((rest, _), ranking) in enumerate(zip(draws, rankings, strict=True)):
@@ -313,6 +411,11 @@ def _loo_fold(engine: Fennec, history: History, models: Sequence[ModelCard] | No
         units, low, high = (ranking.parts[k][perm] if k in ranking.parts else nan for k in ("predicted", "low", "high"))
         method_runs.append(all_metrics(truth[rest], pred[rest]))
         static_runs.append(all_metrics(truth[rest], static[rest]))
+        known_rows = {history.model_index(mid): v for mid, v in (draws[rep][1] or {}).items()}
+        suite = {**cold_suite, **suite_scores(train, **suite_args, known=known_rows, warm=True)} if known_rows \
+            else cold_suite
+        for name, scores in suite.items():
+            suite_runs.setdefault(name, []).append(all_metrics(truth[rest], scores[rest]))
         if "low" in ranking.parts:
             inside += int(np.sum((low[rest] <= truth[rest]) & (truth[rest] <= high[rest])))
             cells += int(rest.sum())
@@ -321,8 +424,9 @@ def _loo_fold(engine: Fennec, history: History, models: Sequence[ModelCard] | No
             predictions.append((history.model_ids[i], task, float(pred[i]), float(truth[i]), float(static[i]), rep,
                                 float(units[i]), float(low[i]), float(high[i])))
     intervals = {"cells": cells, "coverage": inside / cells, "width": width / cells} if cells else {}
+    baselines = {name: _mean_runs(runs) for name, runs in suite_runs.items() if len(runs) == repeats}
     return TaskResult(task, int(draws[-1][0].sum()), _mean_runs(method_runs), _mean_runs(static_runs),
-                      rankings[-1].cold, intervals), predictions
+                      rankings[-1].cold, intervals, baselines), predictions
 
 
 def _mean_runs(runs: list[dict[str, float]]) -> dict[str, float]:
