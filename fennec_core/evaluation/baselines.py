@@ -43,7 +43,7 @@ import numpy as np
 from fennec_core.errors import InputError
 from fennec_core.history.normalize import METHODS as NORMALISATIONS
 from fennec_core.history.normalize import TaskNormalizer
-from fennec_core.records import History, ModelCard, TaskCard, attribute_values
+from fennec_core.records import History, ModelCard, TaskCard
 
 #: Weight of the nearest task's column in ``nearest`` (the rest is static).
 NEAREST_WEIGHT = 0.5
@@ -111,17 +111,11 @@ def matching_tasks(history: History, tasks: Mapping[str, TaskCard], task: TaskCa
     """Column indices of the training tasks sharing ``task``'s card values: every attribute field
     of ``task`` must share at least one value (``languages = deu,eng`` matches ``eng``); while
     none matches, fields are dropped from the last. Empty when even the first field matches no
-    task; None when ``task`` or every training task lacks attributes."""
-    fields = [(k, attribute_values(v)) for k, v in task.attributes.items() if attribute_values(v)]
-    cards = [tasks.get(t) for t in history.task_ids]
-    if not fields or not any(c is not None and c.attributes for c in cards):
-        return None
-    for used in range(len(fields), 0, -1):
-        cols = [j for j, c in enumerate(cards) if c is not None
-                and all(values & attribute_values(c.attributes.get(k)) for k, values in fields[:used])]
-        if cols:
-            return np.array(cols, dtype=np.int64)
-    return np.array([], dtype=np.int64)
+    task; None when ``task`` or every training task lacks attributes (the same rule as the
+    engine's anchor, :func:`fennec_core.task.anchor.matching_tasks`)."""
+    from fennec_core.task.anchor import matching_tasks as match
+
+    return match(history.task_ids, tasks, task)
 
 
 def size_column(models: Mapping[str, ModelCard]) -> str | None:

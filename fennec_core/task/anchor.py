@@ -1,0 +1,302 @@
+"""The anchor: the best simple rule a new task's ranking falls back to, and known results that
+move it from the first one.
+
+A new task's ranking is ``(1 - weight) * engine + weight * anchor``, where
+
+- ``anchor`` (cold) is each model's mean normalised score over the zoo's tasks, in the zoo's
+  own normalisation: the ``static-<normalisation>`` baseline of
+  :mod:`fennec_core.evaluation.baselines`, which on some histories beats the factor model
+  (hf-nlp: ``static-zscore-clip`` 0.627 weighted tau against the factorization's 0.604).
+  Where the zoo's tasks have categorical card values (``TaskCard.attributes``: type,
+  languages, ...) and leave-one-task-out says they help, a new task's anchor is the mean over
+  the zoo's tasks sharing its card values instead (:func:`matching_tasks`: the ``card``
+  baseline);
+- with known results of the task, the anchor moves: a ridge regression of the known scores on
+  the zoo's task columns (their deviations from the mean column) gives one weight per
+  historical task, and the anchor becomes the mean column plus that weighted blend of
+  deviations -- a Gaussian-process posterior mean whose covariance is the tasks' own
+  (``E[z | z_known]`` under ``z ~ N(mean, dev dev' / ridge)``). The task's unknown offset
+  drops out by centring the known scores; its scale is the historical median. The ridge is
+  chosen per number of known results by leave-one-task-out on the zoo's tasks (the task's
+  column removed from the mean and the blend, seeded draws of known cells), among values up
+  to infinity (the anchor does not move);
+- ``weight`` is chosen once per zoo by leave-one-task-out on its tasks: each task in turn is
+  ranked cold by the engine and by the anchor without its column, and the weight of the
+  best mean weighted tau wins (ties go to the engine). The engine's side of that comparison
+  uses the factors and meta model fitted with the task (refitting them per task would cost a
+  fit per task; refitting only the meta model costs 2 s a task on hf-nlp), which errs toward
+  trusting the engine.
+
+Large histories (more than :data:`MAX_CELLS` dense cells) get no anchor: the dense deviation
+matrix would not fit. Probe tasks (``probe=1``) are columns of the anchor, never simulated
+as targets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.records import TaskCard
+    from fennec_core.zoo import FittedZoo
+
+#: Candidate weights of the anchor (0: the engine alone, 1: the anchor alone).
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: Candidate ridges of the known-results blend (inf: the anchor stays at the mean column).
+RIDGES = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, math.inf)
+#: Dense cells (models x tasks) above which a zoo gets no anchor.
+MAX_CELLS = 20_000_000
+#: Tasks simulated when choosing the weight and the ridges (a seeded sample of larger zoos).
+MAX_TASKS = 60
+#: Draws of known cells per simulated task when choosing a ridge.
+DRAWS = 3
+
+
+@attrs.frozen(eq=False)
+class Anchor:
+    """A zoo's anchor: the normalised columns (m, n; NaN where unobserved), their mean column
+    (m,), the deviations from it (m, n; 0 where unobserved), the weight of the anchor in a new
+    task's ranking, the median raw scale of a task, whether a new task's card values pick the
+    tasks its mean is taken over, and the ridge chosen per number of known results."""
+
+    columns: np.ndarray
+    mean: np.ndarray
+    dev: np.ndarray
+    weight: float
+    scale: float
+    use_card: bool = False
+    ridges: dict[int, float] = attrs.field(factory=dict)
+    #: mean weighted tau of each candidate in the leave-one-task-out simulations
+    trials: dict[str, float] = attrs.field(factory=dict)
+
+    def base(self, card: TaskCard | None, tasks: Mapping[str, TaskCard], task_ids: Sequence[str]) -> np.ndarray:
+        """The cold anchor of a new task: the mean over the tasks sharing its card values when
+        ``use_card`` and some do, else the mean column."""
+        if not self.use_card or card is None:
+            return self.mean
+        cols = matching_tasks(task_ids, tasks, card)
+        if cols is None or cols.size == 0:
+            return self.mean
+        same = _nanmean(self.columns[:, cols])
+        return np.where(np.isfinite(same), same, self.mean)
+
+    def scores(self, known: Mapping[int, float] | None = None, ridge: float = math.inf,
+               base: np.ndarray | None = None) -> np.ndarray:
+        """The anchor's scores (m,) for a new task given ``known`` raw scores by model row (NaN
+        for a model without history), from ``base`` (default the mean column): see :func:`blend`."""
+        return blend(self.mean if base is None else base, self.dev, self.scale, known or {}, ridge)
+
+
+def _nanmean(x: np.ndarray) -> np.ndarray:
+    seen = np.isfinite(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(seen.any(axis=1), np.where(seen, x, 0.0).sum(axis=1) / seen.sum(axis=1), np.nan)
+
+
+def matching_tasks(task_ids: Sequence[str], tasks: Mapping[str, TaskCard], task: TaskCard) -> np.ndarray | None:
+    """Indices in ``task_ids`` of the tasks sharing ``task``'s card values: every attribute field
+    of ``task`` must share at least one value (``languages = deu,eng`` matches ``eng``); while
+    none matches, fields are dropped from the last. Empty when even the first field matches no
+    task; None when ``task`` or every other task lacks attributes."""
+    from fennec_core.records import attribute_values
+
+    fields = [(k, attribute_values(v)) for k, v in task.attributes.items() if attribute_values(v)]
+    cards = [tasks.get(t) for t in task_ids]
+    if not fields or not any(c is not None and c.attributes for c in cards):
+        return None
+    for used in range(len(fields), 0, -1):
+        cols = [j for j, c in enumerate(cards) if c is not None and c.id != task.id
+                and all(values & attribute_values(c.attributes.get(k)) for k, values in fields[:used])]
+        if cols:
+            return np.array(cols, dtype=np.int64)
+    return np.array([], dtype=np.int64)
+
+
+def normalised_columns(zoo: FittedZoo) -> np.ndarray:
+    """The zoo's history in its normalisation as a dense (m, n) matrix, NaN where unobserved."""
+    h = zoo.history
+    out = np.full(h.shape, np.nan)
+    out[h.rows, h.cols] = zoo.normalizer.transform_cells(h.cols, h.values)
+    return out
+
+
+def blend(mean: np.ndarray, dev: np.ndarray, scale: float, known: Mapping[int, float], ridge: float) -> np.ndarray:
+    """``mean + dev @ w`` with ``w`` the ridge regression (penalty ``ridge``) of the centred known
+    scores (divided by ``scale``, less the centred mean column) on the centred rows of ``dev``:
+    the posterior mean of the task's column given its known cells, its offset unknown. Known
+    rows without history are left out; fewer than 2 usable known cells, or an infinite ridge,
+    leave ``mean`` unchanged."""
+    rows = np.array([r for r in known if np.isfinite(mean[r])], dtype=np.int64)
+    if rows.size < 2 or not math.isfinite(ridge):
+        return mean
+    y = np.array([known[int(r)] for r in rows], dtype=np.float64) / scale
+    r = (y - y.mean()) - (mean[rows] - mean[rows].mean())
+    A = dev[rows] - dev[rows].mean(axis=0)
+    w = A.T @ np.linalg.solve(A @ A.T + ridge * np.eye(rows.size), r)
+    return mean + dev @ w
+
+
+def _without(columns: np.ndarray, sums: np.ndarray, counts: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean column, deviations) of the zoo less task column ``j``."""
+    col = columns[:, j]
+    seen = np.isfinite(col)
+    s = sums - np.where(seen, col, 0.0)
+    c = counts - seen
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(c > 0, s / np.maximum(c, 1), np.nan)
+    rest = np.delete(columns, j, axis=1)
+    dev = np.nan_to_num(rest - mean[:, None])
+    return mean, dev
+
+
+def fit_anchor(zoo: FittedZoo, cold_scores: Callable[[int, TaskCard], np.ndarray], *, seed: int,
+               targets: list[int]) -> Anchor | None:
+    """Choose the anchor's weight for ``zoo`` (see the module doc); None for a zoo too large or
+    with fewer than 3 tasks. ``cold_scores(j, card)``: the engine's cold merged scores (m,) for
+    task column ``j`` ranked as a new task with that card. ``targets``: the task columns that may be simulated (not probes)."""
+    from fennec_core.evaluation.metrics import weighted_tau
+
+    m, n = zoo.history.shape
+    if m * n > MAX_CELLS or n < 3:
+        return None
+    columns = normalised_columns(zoo)
+    seen = np.isfinite(columns)
+    sums, counts = np.where(seen, columns, 0.0).sum(axis=1), seen.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    dev = np.nan_to_num(columns - mean[:, None])
+    scale = float(np.median(zoo.normalizer.scale))
+    sample = _sample(targets, seen, seed)
+    cards = [zoo.tasks.get(t) or _card(t) for t in zoo.task_ids]
+    plain = Anchor(columns, mean, dev, 0.0, scale)
+    # does a task's card pick better tasks to average than all of them? (each task without its own column)
+    by_card: dict[str, list[float]] = {"mean": [], "card": []}
+    for j in sample:
+        if not cards[j].attributes:
+            continue
+        a, _ = _without(columns, sums, counts, j)
+        c = attrs.evolve(plain, use_card=True).base(cards[j], zoo.tasks, zoo.task_ids)
+        c = np.where(np.isfinite(c), c, a)
+        ok = seen[:, j] & np.isfinite(a)
+        by_card["mean"].append(weighted_tau(zoo.history.scores[ok, j], a[ok]))
+        by_card["card"].append(weighted_tau(zoo.history.scores[ok, j], c[ok]))
+    use_card = bool(by_card["card"]) and float(np.nanmean(by_card["card"])) > float(np.nanmean(by_card["mean"]))
+    totals: dict[float, list[float]] = {w: [] for w in WEIGHTS}
+    for j in sample:
+        a, _ = _without(columns, sums, counts, j)
+        if use_card:
+            c = attrs.evolve(plain, use_card=True).base(cards[j], zoo.tasks, zoo.task_ids)
+            a = np.where(np.isfinite(c), c, a)
+        e = cold_scores(j, cards[j])
+        ok = seen[:, j] & np.isfinite(a) & np.isfinite(e)
+        truth = zoo.history.scores[ok, j]
+        for w in WEIGHTS:
+            totals[w].append(weighted_tau(truth, (1 - w) * e[ok] + w * a[ok]))
+    if not totals[WEIGHTS[0]]:
+        return None
+    trials = {f"weight {w:g}": float(np.nanmean(v)) for w, v in totals.items()}
+    trials.update({f"{k} (cold anchor)": float(np.nanmean(v)) for k, v in by_card.items() if v})
+    weight = max(WEIGHTS, key=lambda w: (round(trials[f"weight {w:g}"], 9), -w))
+    return attrs.evolve(plain, weight=float(weight), use_card=use_card, trials=trials)
+
+
+def choose_ridge(zoo: FittedZoo, anchor: Anchor, n_known: int, *, seed: int, targets: list[int]) -> float:
+    """The ridge of the known-results blend for ``n_known`` known cells: leave-one-task-out on
+    the zoo's tasks, :data:`DRAWS` seeded draws each; the best mean weighted tau of the anchor
+    on each task's other cells wins (ties: the larger ridge, down to infinity = no move)."""
+    from fennec_core.evaluation.metrics import weighted_tau
+
+    if n_known < 2:
+        return math.inf
+    columns = normalised_columns(zoo)
+    seen = np.isfinite(columns)
+    sums, counts = np.where(seen, columns, 0.0).sum(axis=1), seen.sum(axis=1)
+    rng = np.random.default_rng([seed, n_known])
+    scores = {r: [] for r in RIDGES}
+    for j in _sample(targets, seen, seed):
+        obs = np.flatnonzero(seen[:, j])
+        if obs.size < n_known + 2:
+            continue
+        a, dev = _without(columns, sums, counts, j)
+        scale = float(np.median(np.delete(zoo.normalizer.scale, j)))
+        for _ in range(DRAWS):
+            pick = rng.choice(obs, n_known, replace=False)
+            known = {int(i): float(zoo.history.scores[i, j]) for i in pick}
+            rest = np.setdiff1d(obs, pick)
+            for r in RIDGES:
+                s = blend(a, dev, scale, known, r)
+                scores[r].append(weighted_tau(zoo.history.scores[rest, j], s[rest]))
+    if not scores[RIDGES[0]]:
+        return math.inf
+    means = {r: float(np.nanmean(v)) for r, v in scores.items()}
+    return max(RIDGES, key=lambda r: (round(means[r], 9), r))
+
+
+def _sample(targets: list[int], seen: np.ndarray, seed: int) -> list[int]:
+    """The simulated task columns: targets with at least 5 observed models, a seeded sample of
+    :data:`MAX_TASKS` when there are more."""
+    ok = [j for j in targets if seen[:, j].sum() >= 5]
+    if len(ok) <= MAX_TASKS:
+        return ok
+    rng = np.random.default_rng(seed)
+    return sorted(int(j) for j in rng.choice(ok, MAX_TASKS, replace=False))
+
+
+def _card(task: str) -> TaskCard:
+    from fennec_core.records import TaskCard
+
+    return TaskCard(task)
+
+
+def anchor_for_zoo(zoo: FittedZoo, factorizer: object, merger: object, *, seed: int) -> Anchor | None:
+    """The anchor of a fitted zoo (:func:`fit_anchor`), None where it does not apply: a merger
+    whose output is not a normalised score (``rank-fusion``), or a zoo too large or too small."""
+    from fennec_core.plugin.contracts import ScoreLike, supports
+    from fennec_core.task.vector import task_vector_prior
+
+    if not supports(merger, ScoreLike):
+        return None
+    transfer = zoo.factors.U @ task_vector_prior(zoo, factorizer)[0]
+    meta = zoo.meta_model
+    mX = zoo.model_features(meta.model_features) if meta is not None else None
+
+    def cold_scores(j: int, card: TaskCard) -> np.ndarray:
+        parts = {"transfer": transfer}
+        if meta is not None and mX is not None:
+            parts["meta"] = meta.predict_for_task(mX, card.features())[0]
+        return np.asarray(merger.merge(parts), dtype=np.float64)  # type: ignore[attr-defined]
+
+    return fit_anchor(zoo, cold_scores, seed=seed, targets=_targets(zoo))
+
+
+def _targets(zoo: FittedZoo) -> list[int]:
+    """Task columns that may be simulated as new tasks: every task but probes (``probe=1``)."""
+    return [j for j, t in enumerate(zoo.task_ids)
+            if not (t in zoo.tasks and zoo.tasks[t].meta.get("probe", 0.0))]
+
+
+def new_task_anchor(zoo: FittedZoo, anchor: Anchor, card: TaskCard | None, known: Mapping[str, float] | None, *,
+                    seed: int) -> tuple[np.ndarray, str]:
+    """(the anchor's scores (m,), a note for the Ranking) for a new task with ``card`` and
+    ``known`` raw scores by model id; the ridge for their number is chosen on first use and kept."""
+    rows = {zoo.history.model_index(mid): float(v) for mid, v in (known or {}).items()}
+    usable = {r: v for r, v in rows.items() if np.isfinite(anchor.mean[r])}
+    k = len(usable)
+    ridge = math.inf
+    if k >= 2:
+        if k not in anchor.ridges:
+            anchor.ridges[k] = choose_ridge(zoo, anchor, k, seed=seed, targets=_targets(zoo))
+        ridge = anchor.ridges[k]
+    base = anchor.base(card, zoo.tasks, zoo.task_ids)
+    scores = anchor.scores(usable, ridge, base)
+    over = "the zoo's tasks sharing its card values" if base is not anchor.mean else "the zoo's tasks"
+    moved = f"; its {k} known result(s) move it (ridge {ridge:g})" if math.isfinite(ridge) else \
+        (f"; its {k} known result(s) do not move it (leave-one-task-out prefers the mean)" if k >= 2 else "")
+    note = (f"blended with the anchor (each model's mean {zoo.normalizer.method} score over {over}{moved}) "
+            f"at weight {anchor.weight:g}, chosen by leave-one-task-out on the zoo's tasks")
+    return scores, note
