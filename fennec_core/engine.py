@@ -250,8 +250,13 @@ class Fennec:
         zoo = self.check_is_fitted()
         key = (zoo.history, zoo.factors, zoo.meta_model)  # what it depends on (not e.g. the warm strength)
         if self._anchor is None or any(a is not b for a, b in zip(self._anchor[0], key, strict=True)):
+            def refit(task: str) -> tuple[FittedZoo, Any, Any]:  # the engine without one task (small zoos)
+                inner = self.clone().fit(zoo.history.without_task(task), list(zoo.models.values()),
+                                         [c for c in zoo.tasks.values() if c.id != task])
+                return inner.check_is_fitted(), inner.components.factorizer, inner.components.merger
+
             self._anchor = (key, anchor_for_zoo(zoo, self.components.factorizer, self.components.merger,
-                                                seed=self.seed))
+                                                seed=self.seed, refit=refit))
         return self._anchor[1]
 
     def resolved_warm_strength(self) -> float:

@@ -44,7 +44,7 @@ def test_the_weight_follows_leave_one_task_out():
     assert fit_anchor(zoo, lambda j, card: noise, seed=0, targets=targets).weight == 1.0
     truth = fit_anchor(zoo, lambda j, card: cols[:, j], seed=0, targets=targets)  # an engine that knows the task
     assert truth.weight == 0.0 and truth.trials["weight 0"] == pytest.approx(1.0)
-    np.testing.assert_allclose(truth.mean, np.nanmean(cols, axis=1))
+    np.testing.assert_allclose(truth.mean, np.nanmean(normalised_columns(zoo, truth.method), axis=1))
 
 
 def test_rankings_are_blended_with_the_anchor(monkeypatch):
@@ -54,8 +54,14 @@ def test_rankings_are_blended_with_the_anchor(monkeypatch):
     anchor = engine.anchor()
     assert anchor.weight == 1.0
     cold = engine.rank(TaskCard("new"))
-    np.testing.assert_allclose(cold.parts["anchor"], anchor.mean[[h.model_index(m) for m in cold.model_ids]])
+    order = [h.model_index(m) for m in cold.model_ids]
+    np.testing.assert_allclose(cold.parts["anchor"], anchor.scores()[order])
     np.testing.assert_allclose(cold.scores, cold.parts["anchor"])
+    a, b = anchor.affine
+    assert b > 0 and list(np.argsort(-anchor.mean, kind="stable")) == list(np.argsort(-anchor.scores(), kind="stable"))
+    statics = {k: v for k, v in anchor.trials.items() if k.startswith("static-")}
+    assert f"static-{anchor.method}" == max(statics, key=statics.get)  # the best static rule, leave-one-task-out
+    assert anchor.trials["honest engine"] == 1.0  # a small zoo: the engine refit without each task
     assert any("anchor" in n for n in cold.info["notes"])
     known = {"m01": 0.7, "m05": 0.5, "m09": 0.62}
     warm = engine.rank(TaskCard("new"), known=known)

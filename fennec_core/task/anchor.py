@@ -22,10 +22,15 @@ A new task's ranking is ``(1 - weight) * engine + weight * anchor``, where
   to infinity (the anchor does not move);
 - ``weight`` is chosen once per zoo by leave-one-task-out on its tasks: each task in turn is
   ranked cold by the engine and by the anchor without its column, and the weight of the
-  best mean weighted tau wins (ties go to the engine). The engine's side of that comparison
-  uses the factors and meta model fitted with the task (refitting them per task would cost a
-  fit per task; refitting only the meta model costs 2 s a task on hf-nlp), which errs toward
-  trusting the engine.
+  best mean weighted tau wins (ties go to the engine). On a small zoo (at most
+  :data:`HONEST_CELLS` cells) the engine is refit without each simulated task; on a larger
+  one its side of that comparison uses the factors and meta model fitted with the task
+  (refitting them per task would cost a fit per task; refitting only the meta model costs
+  2 s a task on hf-nlp), which errs toward trusting the engine.
+- the anchor's normalisation is the one whose static rule has the best leave-one-task-out
+  weighted tau on the zoo's tasks (exact: the rule is a mean of the other columns), mapped
+  into the zoo's normalised units by an order-preserving affine map (so a prediction and its
+  interval stay in the task's units).
 
 Large histories (more than :data:`MAX_CELLS` dense cells) get no anchor: the dense deviation
 matrix would not fit. Probe tasks (``probe=1``) are columns of the anchor, never simulated
@@ -34,9 +39,10 @@ as targets.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -51,6 +57,8 @@ WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 RIDGES = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, math.inf)
 #: Dense cells (models x tasks) above which a zoo gets no anchor.
 MAX_CELLS = 20_000_000
+#: Dense cells up to which the weight's simulation refits the engine without each task (honest).
+HONEST_CELLS = 20_000
 #: Tasks simulated when choosing the weight and the ridges (a seeded sample of larger zoos).
 MAX_TASKS = 60
 #: Draws of known cells per simulated task when choosing a ridge.
@@ -73,6 +81,11 @@ class Anchor:
     ridges: dict[int, float] = attrs.field(factory=dict)
     #: mean weighted tau of each candidate in the leave-one-task-out simulations
     trials: dict[str, float] = attrs.field(factory=dict)
+    #: the normalisation of ``columns`` (the best static rule's), and the per-task raw scales of it
+    method: str = "zscore"
+    scales: np.ndarray | None = None
+    #: ``(a, b)``: ``a + b * anchor`` is in the zoo's normalised units (an order-preserving map)
+    affine: tuple[float, float] = (0.0, 1.0)
 
     def base(self, card: TaskCard | None, tasks: Mapping[str, TaskCard], task_ids: Sequence[str]) -> np.ndarray:
         """The cold anchor of a new task: the mean over the tasks sharing its card values when
@@ -89,7 +102,8 @@ class Anchor:
                base: np.ndarray | None = None) -> np.ndarray:
         """The anchor's scores (m,) for a new task given ``known`` raw scores by model row (NaN
         for a model without history), from ``base`` (default the mean column): see :func:`blend`."""
-        return blend(self.mean if base is None else base, self.dev, self.scale, known or {}, ridge)
+        a, b = self.affine
+        return a + b * blend(self.mean if base is None else base, self.dev, self.scale, known or {}, ridge)
 
 
 def _nanmean(x: np.ndarray) -> np.ndarray:
@@ -117,12 +131,20 @@ def matching_tasks(task_ids: Sequence[str], tasks: Mapping[str, TaskCard], task:
     return np.array([], dtype=np.int64)
 
 
-def normalised_columns(zoo: FittedZoo) -> np.ndarray:
-    """The zoo's history in its normalisation as a dense (m, n) matrix, NaN where unobserved."""
+def normalised_columns(zoo: FittedZoo, method: str | None = None) -> np.ndarray:
+    """The zoo's history in ``method`` (default the zoo's normalisation) as a dense (m, n)
+    matrix, NaN where unobserved."""
     h = zoo.history
+    norm = zoo.normalizer if method is None else _normalizer(zoo, method)
     out = np.full(h.shape, np.nan)
-    out[h.rows, h.cols] = zoo.normalizer.transform_cells(h.cols, h.values)
+    out[h.rows, h.cols] = norm.transform_cells(h.cols, h.values)
     return out
+
+
+def _normalizer(zoo: FittedZoo, method: str) -> Any:
+    from fennec_core.history.normalize import TaskNormalizer
+
+    return zoo.normalizer if method == zoo.normalizer.method else TaskNormalizer.fit_history(zoo.history, method)
 
 
 def blend(mean: np.ndarray, dev: np.ndarray, scale: float, known: Mapping[int, float], ridge: float) -> np.ndarray:
@@ -156,24 +178,51 @@ def _without(columns: np.ndarray, sums: np.ndarray, counts: np.ndarray, j: int) 
 
 def fit_anchor(zoo: FittedZoo, cold_scores: Callable[[int, TaskCard], np.ndarray], *, seed: int,
                targets: list[int]) -> Anchor | None:
-    """Choose the anchor's weight for ``zoo`` (see the module doc); None for a zoo too large or
-    with fewer than 3 tasks. ``cold_scores(j, card)``: the engine's cold merged scores (m,) for
-    task column ``j`` ranked as a new task with that card. ``targets``: the task columns that may be simulated (not probes)."""
+    """Choose the anchor of ``zoo`` (see the module doc): its normalisation (the static rule with
+    the best leave-one-task-out weighted tau on the zoo's tasks; the zoo's own on ties), whether
+    card values pick the tasks to average, and its weight against ``cold_scores(j, card)``: the
+    engine's cold merged scores (m,) for task column ``j`` ranked as a new task with that card.
+    ``targets``: the task columns that may be simulated (not probes). None for a zoo too large or
+    with fewer than 3 tasks."""
     from fennec_core.evaluation.metrics import weighted_tau
+    from fennec_core.history.normalize import METHODS
 
     m, n = zoo.history.shape
     if m * n > MAX_CELLS or n < 3:
         return None
-    columns = normalised_columns(zoo)
-    seen = np.isfinite(columns)
-    sums, counts = np.where(seen, columns, 0.0).sum(axis=1), seen.sum(axis=1)
+    own = normalised_columns(zoo)
+    seen = np.isfinite(own)
+    sample = _sample(targets, seen, seed)
+    if not sample:
+        return None
+    truth = zoo.history.scores
+    trials: dict[str, float] = {}
+    best: tuple[float, int] | None = None
+    prepared = {}
+    for rank, method in enumerate([zoo.normalizer.method, *[x for x in METHODS if x != zoo.normalizer.method]]):
+        columns = own if rank == 0 else normalised_columns(zoo, method)
+        sums, counts = np.where(seen, columns, 0.0).sum(axis=1), seen.sum(axis=1)
+        taus = []
+        for j in sample:
+            a, _ = _without(columns, sums, counts, j)
+            ok = seen[:, j] & np.isfinite(a)
+            taus.append(weighted_tau(truth[ok, j], a[ok]))
+        trials[f"static-{method}"] = float(np.nanmean(taus))
+        prepared[method] = (columns, sums, counts)
+        if best is None or round(trials[f"static-{method}"], 9) > round(best[0], 9):
+            best = (trials[f"static-{method}"], rank)
+    method = [zoo.normalizer.method, *[x for x in METHODS if x != zoo.normalizer.method]][best[1]]  # type: ignore[index]
+    columns, sums, counts = prepared[method]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     dev = np.nan_to_num(columns - mean[:, None])
-    scale = float(np.median(zoo.normalizer.scale))
-    sample = _sample(targets, seen, seed)
+    scales = np.asarray(_normalizer(zoo, method).scale, dtype=np.float64)
+    own_mean = _nanmean(own)
+    ok = np.isfinite(mean) & np.isfinite(own_mean)
+    b = float(np.std(own_mean[ok]) / np.std(mean[ok])) if ok.sum() > 1 and np.std(mean[ok]) > 0 else 1.0
+    affine = (float(np.mean(own_mean[ok]) - b * np.mean(mean[ok])) if ok.any() else 0.0, b)
     cards = [zoo.tasks.get(t) or _card(t) for t in zoo.task_ids]
-    plain = Anchor(columns, mean, dev, 0.0, scale)
+    plain = Anchor(columns, mean, dev, 0.0, float(np.median(scales)), method=method, scales=scales, affine=affine)
     # does a task's card pick better tasks to average than all of them? (each task without its own column)
     by_card: dict[str, list[float]] = {"mean": [], "card": []}
     for j in sample:
@@ -183,8 +232,8 @@ def fit_anchor(zoo: FittedZoo, cold_scores: Callable[[int, TaskCard], np.ndarray
         c = attrs.evolve(plain, use_card=True).base(cards[j], zoo.tasks, zoo.task_ids)
         c = np.where(np.isfinite(c), c, a)
         ok = seen[:, j] & np.isfinite(a)
-        by_card["mean"].append(weighted_tau(zoo.history.scores[ok, j], a[ok]))
-        by_card["card"].append(weighted_tau(zoo.history.scores[ok, j], c[ok]))
+        by_card["mean"].append(weighted_tau(truth[ok, j], a[ok]))
+        by_card["card"].append(weighted_tau(truth[ok, j], c[ok]))
     use_card = bool(by_card["card"]) and float(np.nanmean(by_card["card"])) > float(np.nanmean(by_card["mean"]))
     totals: dict[float, list[float]] = {w: [] for w in WEIGHTS}
     for j in sample:
@@ -192,14 +241,12 @@ def fit_anchor(zoo: FittedZoo, cold_scores: Callable[[int, TaskCard], np.ndarray
         if use_card:
             c = attrs.evolve(plain, use_card=True).base(cards[j], zoo.tasks, zoo.task_ids)
             a = np.where(np.isfinite(c), c, a)
+        a = affine[0] + affine[1] * a
         e = cold_scores(j, cards[j])
         ok = seen[:, j] & np.isfinite(a) & np.isfinite(e)
-        truth = zoo.history.scores[ok, j]
         for w in WEIGHTS:
-            totals[w].append(weighted_tau(truth, (1 - w) * e[ok] + w * a[ok]))
-    if not totals[WEIGHTS[0]]:
-        return None
-    trials = {f"weight {w:g}": float(np.nanmean(v)) for w, v in totals.items()}
+            totals[w].append(weighted_tau(truth[ok, j], (1 - w) * e[ok] + w * a[ok]))
+    trials.update({f"weight {w:g}": float(np.nanmean(v)) for w, v in totals.items()})
     trials.update({f"{k} (cold anchor)": float(np.nanmean(v)) for k, v in by_card.items() if v})
     weight = max(WEIGHTS, key=lambda w: (round(trials[f"weight {w:g}"], 9), -w))
     return attrs.evolve(plain, weight=float(weight), use_card=use_card, trials=trials)
@@ -213,9 +260,10 @@ def choose_ridge(zoo: FittedZoo, anchor: Anchor, n_known: int, *, seed: int, tar
 
     if n_known < 2:
         return math.inf
-    columns = normalised_columns(zoo)
+    columns = anchor.columns
     seen = np.isfinite(columns)
     sums, counts = np.where(seen, columns, 0.0).sum(axis=1), seen.sum(axis=1)
+    scales = anchor.scales if anchor.scales is not None else np.asarray(zoo.normalizer.scale)
     rng = np.random.default_rng([seed, n_known])
     scores = {r: [] for r in RIDGES}
     for j in _sample(targets, seen, seed):
@@ -223,7 +271,7 @@ def choose_ridge(zoo: FittedZoo, anchor: Anchor, n_known: int, *, seed: int, tar
         if obs.size < n_known + 2:
             continue
         a, dev = _without(columns, sums, counts, j)
-        scale = float(np.median(np.delete(zoo.normalizer.scale, j)))
+        scale = float(np.median(np.delete(scales, j)))
         for _ in range(DRAWS):
             pick = rng.choice(obs, n_known, replace=False)
             known = {int(i): float(zoo.history.scores[i, j]) for i in pick}
@@ -253,25 +301,67 @@ def _card(task: str) -> TaskCard:
     return TaskCard(task)
 
 
-def anchor_for_zoo(zoo: FittedZoo, factorizer: object, merger: object, *, seed: int) -> Anchor | None:
-    """The anchor of a fitted zoo (:func:`fit_anchor`), None where it does not apply: a merger
-    whose output is not a normalised score (``rank-fusion``), or a zoo too large or too small."""
-    from fennec_core.plugin.contracts import ScoreLike, supports
+def cold_merged(zoo: FittedZoo, factorizer: Any, merger: Any, card: TaskCard) -> np.ndarray:
+    """The engine's cold merged scores (m,) of a new task with ``card``: the mean task vector's
+    transfer part, merged with the meta part where the zoo has one."""
     from fennec_core.task.vector import task_vector_prior
+
+    parts = {"transfer": zoo.factors.U @ task_vector_prior(zoo, factorizer)[0]}
+    meta = zoo.meta_model
+    if meta is not None:
+        parts["meta"] = meta.predict_for_task(zoo.model_features(meta.model_features), card.features())[0]
+    return np.asarray(merger.merge(parts), dtype=np.float64)
+
+
+def anchor_for_zoo(zoo: FittedZoo, factorizer: Any, merger: Any, *, seed: int,
+                   refit: Callable[[str], tuple[FittedZoo, Any, Any]] | None = None) -> Anchor | None:
+    """The anchor of a fitted zoo (:func:`fit_anchor`), None where it does not apply: a merger
+    whose output is not a normalised score (``rank-fusion``), or a zoo too large or too small.
+
+    ``refit(task)``: (zoo, factorizer, merger) of the engine refit without ``task``. On a zoo of
+    at most :data:`HONEST_CELLS` cells the engine's side of the weight's leave-one-task-out is
+    then honest (one refit per simulated task); otherwise it uses this zoo's factors, which saw
+    the task (see the module doc)."""
+    from fennec_core.plugin.contracts import ScoreLike, supports
 
     if not supports(merger, ScoreLike):
         return None
-    transfer = zoo.factors.U @ task_vector_prior(zoo, factorizer)[0]
-    meta = zoo.meta_model
-    mX = zoo.model_features(meta.model_features) if meta is not None else None
+    m, n = zoo.history.shape
+    honest = refit is not None and m * n <= HONEST_CELLS
 
     def cold_scores(j: int, card: TaskCard) -> np.ndarray:
-        parts = {"transfer": transfer}
-        if meta is not None and mX is not None:
-            parts["meta"] = meta.predict_for_task(mX, card.features())[0]
-        return np.asarray(merger.merge(parts), dtype=np.float64)  # type: ignore[attr-defined]
+        if not honest:
+            return cold_merged(zoo, factorizer, merger, card)
+        inner, fz, mg = refit(zoo.task_ids[j])  # type: ignore[misc]
+        scores = cold_merged(inner, fz, mg, card)
+        out = np.full(m, np.nan)
+        for i, model in enumerate(inner.model_ids):
+            if zoo.history.has_model(model):
+                out[zoo.history.model_index(model)] = scores[i]
+        return out
 
-    return fit_anchor(zoo, cold_scores, seed=seed, targets=_targets(zoo))
+    with _one_thread():
+        anchor = fit_anchor(zoo, cold_scores, seed=seed, targets=_targets(zoo))
+    if anchor is not None:
+        anchor.trials["honest engine"] = float(honest)
+    return anchor
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """One BLAS and one torch thread inside (restored after): the simulation's refits and small
+    products are faster so, above all on a shared machine (a refit of the 105-model zoo: 0.8 s on
+    one thread, 30 s on two threads beside other work), as in the evaluation's folds."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _targets(zoo: FittedZoo) -> list[int]:
