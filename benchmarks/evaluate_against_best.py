@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
     p.add_argument("--cache", default="benchmarks/results/against_best", help="folder of cached JSON reports")
     p.add_argument("--jobs", type=int, default=1, help="fold workers (the numbers are the same for any)")
+    p.add_argument("--cached-only", action="store_true", help="print the cached reports only; run nothing")
     args = p.parse_args(argv)
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             path = cache / f"{name}_{mode.replace(':', '')}.json"
             if path.exists():
                 doc = json.loads(path.read_text())
+            elif args.cached_only:
+                continue
             else:
                 t0 = time.perf_counter()
                 doc = run(name, mode, args.jobs)

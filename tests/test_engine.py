@@ -65,7 +65,10 @@ def test_meta_score_used_when_features_given(small_history):
     eng = Fennec(device="cpu").fit(small_history, models, tasks)
     r = eng.rank(TaskCard("new", num_classes=7))
     assert {"transfer", "meta"} <= set(r.parts)
-    np.testing.assert_allclose(r.scores, 0.5 * r.parts["transfer"] + 0.5 * r.parts["meta"])
+    merged = 0.5 * r.parts["transfer"] + 0.5 * r.parts["meta"]
+    w = eng.anchor().weight  # a new task's merged score is blended with the zoo's anchor (task/anchor.py)
+    np.testing.assert_allclose(r.parts.get("merged", merged), merged)
+    np.testing.assert_allclose(r.scores, (1 - w) * merged + w * r.parts.get("anchor", merged))
     r2 = Fennec(device="cpu", use_meta=False).fit(small_history, models, tasks).rank()
     assert "meta" not in r2.parts
     no_meta = Fennec(device="cpu").fit(small_history).rank()

@@ -12,7 +12,9 @@ Parts of a Ranking (each per model, in ranked order):
               units, which every model shares and which so cancels when models are compared
               (what budgeted search and P(best) use);
 ``final``     with ``explore``: the merged score before it was replaced by its optimistic end;
-``observed``  for a task of the zoo, its observed result in the task's units (NaN where none).
+``observed``  for a task of the zoo, its observed result in the task's units (NaN where none);
+``merged``, ``anchor``  for a new task blended with the zoo's anchor: the merged score before the
+              blend and the anchor's score (:mod:`fennec_core.task.anchor`).
 """
 
 from __future__ import annotations
@@ -147,6 +149,7 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
         if anchor is not None:
             weight, anchor_scores, note = anchor
             anchor_scores = np.where(np.isfinite(anchor_scores), anchor_scores, final)
+            parts["merged"] = final
             final = _anchored(final, weight, anchor_scores)
             parts["anchor"] = anchor_scores
             task_notes.append(note)
