@@ -364,21 +364,24 @@ class Fennec:
                                            known=None if known is None else known[i], strength=strength,
                                            task_vector_cov=None if task_vector_covs is None else task_vector_covs[i])
                        for i in range(n)]
-        anchors = self._task_anchors(cards, known)
+        anchors = self._task_anchors(cards, known, task_vectors)
         return rank_from_vectors(zoo, self.components.factorizer, self.components.merger, cards, vectors, top=top,
                                  explore=explore, device=self.device, notes=notes, anchors=anchors,
                                  components={"factorizer": self.factorizer, "score_merger": self.score_merger})
 
     def _task_anchors(self, cards: Sequence[TaskCard | None], known: Sequence[Mapping[str, float] | None] | None,
+                      task_vectors: Sequence[np.ndarray | None] | np.ndarray | None = None,
                       ) -> list[tuple[float, np.ndarray, str] | None]:
-        """(weight, anchor scores, note) per new task, None for a task of the zoo or without an anchor."""
+        """(weight, anchor scores, note) per new task, None for a task of the zoo, a task placed by
+        a vector (a proxy's, a description's: the weight is chosen without one) or without an anchor."""
         from fennec_core.task.anchor import new_task_anchor
 
         zoo = self.check_is_fitted()
         out: list[tuple[float, np.ndarray, str] | None] = []
         anchor = None
         for i, card in enumerate(cards):
-            if card is not None and zoo.history.has_task(card.id):
+            placed = task_vectors is not None and task_vectors[i] is not None
+            if placed or (card is not None and zoo.history.has_task(card.id)):
                 out.append(None)
                 continue
             anchor = anchor if anchor is not None else self.anchor()
