@@ -141,6 +141,14 @@ def normalised_columns(zoo: FittedZoo, method: str | None = None) -> np.ndarray:
     return out
 
 
+def _raw(zoo: FittedZoo) -> np.ndarray:
+    """The zoo's raw scores as a dense (m, n) matrix, NaN where unobserved (from the cells)."""
+    h = zoo.history
+    out = np.full(h.shape, np.nan)
+    out[h.rows, h.cols] = h.values
+    return out
+
+
 def _normalizer(zoo: FittedZoo, method: str) -> Any:
     from fennec_core.history.normalize import TaskNormalizer
 
@@ -195,7 +203,7 @@ def fit_anchor(zoo: FittedZoo, cold_scores: Callable[[int, TaskCard], np.ndarray
     sample = _sample(targets, seen, seed)
     if not sample:
         return None
-    truth = zoo.history.scores
+    truth = _raw(zoo)
     trials: dict[str, float] = {}
     best: tuple[float, int] | None = None
     prepared = {}
@@ -265,6 +273,7 @@ def choose_ridge(zoo: FittedZoo, anchor: Anchor, n_known: int, *, seed: int, tar
     sums, counts = np.where(seen, columns, 0.0).sum(axis=1), seen.sum(axis=1)
     scales = anchor.scales if anchor.scales is not None else np.asarray(zoo.normalizer.scale)
     rng = np.random.default_rng([seed, n_known])
+    raw = _raw(zoo)
     scores = {r: [] for r in RIDGES}
     for j in _sample(targets, seen, seed):
         obs = np.flatnonzero(seen[:, j])
@@ -274,11 +283,11 @@ def choose_ridge(zoo: FittedZoo, anchor: Anchor, n_known: int, *, seed: int, tar
         scale = float(np.median(np.delete(scales, j)))
         for _ in range(DRAWS):
             pick = rng.choice(obs, n_known, replace=False)
-            known = {int(i): float(zoo.history.scores[i, j]) for i in pick}
+            known = {int(i): float(raw[i, j]) for i in pick}
             rest = np.setdiff1d(obs, pick)
             for r in RIDGES:
                 s = blend(a, dev, scale, known, r)
-                scores[r].append(weighted_tau(zoo.history.scores[rest, j], s[rest]))
+                scores[r].append(weighted_tau(raw[rest, j], s[rest]))
     if not scores[RIDGES[0]]:
         return math.inf
     means = {r: float(np.nanmean(v)) for r, v in scores.items()}
