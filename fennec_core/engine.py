@@ -32,6 +32,7 @@ from fennec_core.errors import FennecError, plugin_errors
 from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, supports
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
+from fennec_core.task.anchor import task_anchors
 from fennec_core.zoo import ComponentState, FittedZoo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,7 +99,6 @@ class Fennec:
         #: the fitted zoo (None until :meth:`fit` or :meth:`load`)
         self.zoo_: FittedZoo | None = None
         self._mapper: tuple[FittedZoo, Any] | None = None  # the task mapping, learned on first use
-        self._anchor: tuple[tuple[Any, ...], Any] | None = None  # the new-task anchor, chosen on first use
         self._origin: tuple[str, str | None] | None = None  # (store path, generation) last loaded or saved
 
     # -- parameters (scikit-learn style) ----------------------------------------------------------
@@ -242,23 +242,6 @@ class Fennec:
         return describe_vector(self.check_is_fitted(), description, mapping=self.task_mapping, seed=self.seed,
                                proxy=proxy)
 
-    def anchor(self) -> Any:
-        """The anchor a new task's ranking is blended with (:mod:`fennec_core.task.anchor`):
-        chosen on the fitted zoo the first time, None where it does not apply."""
-        from fennec_core.task.anchor import anchor_for_zoo
-
-        zoo = self.check_is_fitted()
-        key = (zoo.history, zoo.factors, zoo.meta_model)  # what it depends on (not e.g. the warm strength)
-        if self._anchor is None or any(a is not b for a, b in zip(self._anchor[0], key, strict=True)):
-            def refit(task: str) -> tuple[FittedZoo, Any, Any]:  # the engine without one task (small zoos)
-                inner = self.clone().fit(zoo.history.without_task(task), list(zoo.models.values()),
-                                         [c for c in zoo.tasks.values() if c.id != task])
-                return inner.check_is_fitted(), inner.components.factorizer, inner.components.merger
-
-            self._anchor = (key, anchor_for_zoo(zoo, self.components.factorizer, self.components.merger,
-                                                seed=self.seed, refit=refit))
-        return self._anchor[1]
-
     def resolved_warm_strength(self) -> float:
         """The warm-start shrinkage in use, chosen on the history the first time (then kept in
         the zoo record and its store; see :func:`fennec_core.task.vector.choose_warm_strength`)."""
@@ -364,33 +347,10 @@ class Fennec:
                                            known=None if known is None else known[i], strength=strength,
                                            task_vector_cov=None if task_vector_covs is None else task_vector_covs[i])
                        for i in range(n)]
-        anchors = self._task_anchors(cards, known, task_vectors)
         return rank_from_vectors(zoo, self.components.factorizer, self.components.merger, cards, vectors, top=top,
-                                 explore=explore, device=self.device, notes=notes, anchors=anchors,
+                                 explore=explore, device=self.device, notes=notes,
+                                 anchors=task_anchors(self, cards, known, task_vectors),
                                  components={"factorizer": self.factorizer, "score_merger": self.score_merger})
-
-    def _task_anchors(self, cards: Sequence[TaskCard | None], known: Sequence[Mapping[str, float] | None] | None,
-                      task_vectors: Sequence[np.ndarray | None] | np.ndarray | None = None,
-                      ) -> list[tuple[float, np.ndarray, str] | None]:
-        """(weight, anchor scores, note) per new task, None for a task of the zoo, a task placed by
-        a vector (a proxy's, a description's: the weight is chosen without one) or without an anchor."""
-        from fennec_core.task.anchor import new_task_anchor
-
-        zoo = self.check_is_fitted()
-        out: list[tuple[float, np.ndarray, str] | None] = []
-        anchor = None
-        for i, card in enumerate(cards):
-            placed = task_vectors is not None and task_vectors[i] is not None
-            if placed or (card is not None and zoo.history.has_task(card.id)):
-                out.append(None)
-                continue
-            anchor = anchor if anchor is not None else self.anchor()
-            if anchor is None:
-                out.append(None)
-                continue
-            scores, note = new_task_anchor(zoo, anchor, card, None if known is None else known[i], seed=self.seed)
-            out.append((anchor.weight, scores, note))
-        return out
 
     def predict_cells(self, model_ids: Sequence[str], task_ids: Sequence[str]) -> np.ndarray:
         """Merged predicted scores (normalised) of models on historical tasks: [len(models), len(tasks)]."""

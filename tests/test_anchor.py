@@ -12,7 +12,7 @@ from sklearn.linear_model import Ridge
 from fennec_core import Fennec
 from fennec_core.records import History, TaskCard
 from fennec_core.task import anchor as anchor_mod
-from fennec_core.task.anchor import blend, fit_anchor, normalised_columns
+from fennec_core.task.anchor import anchor_of, blend, fit_anchor, normalised_columns
 
 
 def _history(seed: int = 0, m: int = 40, n: int = 8) -> History:
@@ -51,7 +51,7 @@ def test_rankings_are_blended_with_the_anchor(monkeypatch):
     monkeypatch.setattr(anchor_mod, "WEIGHTS", (1.0,))  # the anchor alone
     h = _history(3)
     engine = Fennec(device="cpu", factorizer_config={"k": 2}).fit(h)
-    anchor = engine.anchor()
+    anchor = anchor_of(engine)
     assert anchor.weight == 1.0
     cold = engine.rank(TaskCard("new"))
     order = [h.model_index(m) for m in cold.model_ids]
@@ -75,5 +75,5 @@ def test_rankings_are_blended_with_the_anchor(monkeypatch):
 
 def test_no_anchor_for_rank_fusion():
     engine = Fennec(device="cpu", score_merger="rank-fusion", factorizer_config={"k": 2}).fit(_history())
-    assert engine.anchor() is None
+    assert anchor_of(engine) is None
     assert "anchor" not in engine.rank(TaskCard("new")).parts

@@ -399,3 +399,52 @@ def new_task_anchor(zoo: FittedZoo, anchor: Anchor, card: TaskCard | None, known
     note = (f"blended with the anchor (each model's mean {zoo.normalizer.method} score over {over}{moved}) "
             f"at weight {anchor.weight:g}, chosen by leave-one-task-out on the zoo's tasks")
     return scores, note
+
+
+def engine_anchor(engine: Any, zoo: FittedZoo) -> Anchor | None:
+    """The anchor of ``engine``'s fitted ``zoo``; on a small zoo the weight's simulation refits a
+    clone of the engine without each task (:func:`anchor_for_zoo`)."""
+
+    def refit(task: str) -> tuple[FittedZoo, Any, Any]:
+        inner = engine.clone().fit(zoo.history.without_task(task), list(zoo.models.values()),
+                                   [c for c in zoo.tasks.values() if c.id != task])
+        return inner.check_is_fitted(), inner.components.factorizer, inner.components.merger
+
+    return anchor_for_zoo(zoo, engine.components.factorizer, engine.components.merger, seed=engine.seed,
+                          refit=refit)
+
+
+def task_anchors(engine: Any, cards: Sequence[TaskCard | None], known: Sequence[Mapping[str, float] | None] | None,
+                 task_vectors: Any = None) -> list[tuple[float, np.ndarray, str] | None]:
+    """(weight, anchor scores, note) per new task of ``engine``'s zoo; None for a task of the zoo,
+    a task placed by a vector (a proxy's, a description's: the weight is chosen without one) or
+    without an anchor."""
+    zoo, seed = engine.check_is_fitted(), engine.seed
+    out: list[tuple[float, np.ndarray, str] | None] = []
+    anchor = None
+    for i, card in enumerate(cards):
+        placed = task_vectors is not None and task_vectors[i] is not None
+        if placed or (card is not None and zoo.history.has_task(card.id)):
+            out.append(None)
+            continue
+        anchor = anchor if anchor is not None else anchor_of(engine)
+        if anchor is None:
+            out.append(None)
+            continue
+        scores, note = new_task_anchor(zoo, anchor, card, None if known is None else known[i], seed=seed)
+        out.append((anchor.weight, scores, note))
+    return out
+
+
+def anchor_of(engine: Any) -> Anchor | None:
+    """The anchor new tasks of ``engine``'s fitted zoo are blended with, chosen on first use and
+    kept on the engine while the parts it depends on (history, factors, meta model; not e.g. the
+    warm strength) are the same. None where it does not apply."""
+    zoo = engine.check_is_fitted()
+    key = (zoo.history, zoo.factors, zoo.meta_model)
+    cache = getattr(engine, "_anchor_cache", None)
+    if cache is not None and all(a is b for a, b in zip(cache[0], key, strict=True)):
+        return cache[1]
+    anchor = engine_anchor(engine, zoo)
+    engine._anchor_cache = (key, anchor)
+    return anchor
