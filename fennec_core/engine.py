@@ -4,8 +4,7 @@ Pipeline (arXiv 2403.06382; see docs/architecture.md), each stage in its own pac
 
 1. ``history/``: normalise each task's scores, choose ``k`` (``k="auto"``), factorize the
    masked history ``P ~ U V^T`` with a *factorizer* plugin, fit the meta model
-   (:func:`fennec_core.history.fitting.fit_zoo`); fold new cells in later
-   (:mod:`fennec_core.history.update`);
+   (:func:`fennec_core.history.fitting.fit_zoo`); fold new cells in later (:mod:`~fennec_core.history.update`);
 2. ``architecture/``: model features from architectures, vectors of models without history;
 3. ``task/``: a new task's vector from known scores, a proxy (images, embeddings, a
    description) or nothing (:mod:`fennec_core.task.vector`);
@@ -33,6 +32,7 @@ from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, 
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
 from fennec_core.scoring.filters import Within
+from fennec_core.task.anchor import task_anchors
 from fennec_core.task.cards import with_card_values
 from fennec_core.zoo import ComponentState, FittedZoo
 
@@ -341,17 +341,17 @@ class Fennec:
         zoo = self.check_is_fitted()
         known = checks.check_rank_many(tasks, task_vectors, known, top)
         cards = [zoo.task_card(t) for t in tasks]
-        n = len(cards)
         with self._guard("factorizer", "fold-in"):
             strength = self.resolved_warm_strength() if known is not None and any(known) else 1.0
-            zoo = self.check_is_fitted()
+            zoo = self.check_is_fitted()  # resolving the warm strength may have replaced the record
             vectors = [resolve_task_vector(zoo, self.components.factorizer, cards[i],
                                            task_vector=None if task_vectors is None else task_vectors[i],
                                            known=None if known is None else known[i], strength=strength,
                                            task_vector_cov=None if task_vector_covs is None else task_vector_covs[i])
-                       for i in range(n)]
+                       for i in range(len(cards))]
         return rank_from_vectors(zoo, self.components.factorizer, self.components.merger, cards, vectors, top=top,
                                  explore=explore, device=self.device, notes=notes,
+                                 anchors=task_anchors(self, cards, known, task_vectors),
                                  components={"factorizer": self.factorizer, "score_merger": self.score_merger})
 
     def predict_cells(self, model_ids: Sequence[str], task_ids: Sequence[str]) -> np.ndarray:

@@ -190,6 +190,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from fennec_core.evaluation.search import evaluate_search, parse_search
 
     k = parse_search(args.protocol)
+    if args.baseline != "best":
+        from fennec_core.evaluation.baselines import get_baseline
+
+        get_baseline(args.baseline)  # an unknown name fails before any fold runs
+        if k is not None:
+            raise InputError(f"--baseline goes with loo and loo-warm:K; search:K shows every baseline's top-{k} and "
+                             "marks the best")
     if k is None and args.strategy != "ei":
         raise InputError(f"--strategy goes with --protocol search:K (got --protocol {args.protocol})")
     from fennec_core.evaluation.folds import dask_scheduler
@@ -201,6 +208,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             report = evaluate(engine, history, protocol=args.protocol, models=models, tasks=tasks, progress=not
                               args.quiet, repeats=args.repeats, task_embeddings=embeddings, jobs=args.jobs)
+            report = report.with_compare(args.baseline)
     if args.predictions:
         report.write_predictions(args.predictions)
         say(args, f"wrote {len(report.predictions)} predictions to {args.predictions}")

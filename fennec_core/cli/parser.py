@@ -251,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
                                         "the same as here")
     s.add_argument("--predictions", help="write model,task,predicted,truth,low,high,score,static for every hidden "
                                            "cell (predicted, low, high in the task's units; search:K: task,step,model,truth)")
+    s.add_argument("--baseline", default="best",
+                   help="report gains against this member of the baseline suite: best (default: the member with the "
+                        "best mean on the table, per metric), static, static-zscore-clip, static-minmax, static-none, "
+                        "card, size, nearest (warm)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_evaluate")
 

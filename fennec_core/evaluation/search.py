@@ -11,9 +11,11 @@ and it proposes again, K times. After each step k = 1..K:
 ``found_best``    1 when the best model is among the first k picks, else 0.
 
 Beside it, with the same metrics: the *static* baseline's first k models (its order never
-looks at the task, :func:`fennec_core.evaluation.protocols.static_scores`) and a *random*
-order (seeded, averaged over ``random_draws`` permutations). Per-step numbers are means over
-tasks.
+looks at the task, :func:`fennec_core.evaluation.protocols.static_scores`), the first k of
+every other cold member of the baseline suite (:mod:`fennec_core.evaluation.baselines`:
+static in each normalisation, card, size) and a *random* order (seeded, averaged over
+``random_draws`` permutations). Per-step numbers are means over tasks. ``best`` is the suite
+member with the lowest mean regret after K picks on the table (never chosen per task).
 """
 
 from __future__ import annotations
@@ -68,6 +70,13 @@ class SearchReport:
     config: dict[str, Any]
     tasks: dict[str, dict[str, dict[str, list[float]]]]  # task -> method -> metric -> per step
     predictions: list[tuple[str, int, str, float]]  # (task, step, model, truth) of Fennec's picks
+    #: the baseline suite members scored on every task (their top-k orders are methods in ``tasks``)
+    baselines: tuple[str, ...] = ()
+
+    def best(self) -> str:
+        """The suite member with the lowest mean regret after K picks (``static`` without a suite)."""
+        members = list(self.baselines) or ["static"]
+        return members[int(np.argmin([self.mean(b, "regret")[-1] for b in members]))]
 
     def mean(self, method: str, metric: str) -> list[float]:
         """The mean over tasks of ``metric`` for ``method`` at each step 1..K."""
@@ -78,18 +87,30 @@ class SearchReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: config, per-task and mean per-step metrics of each method (no picks)."""
         return {"protocol": self.protocol, "k": self.k, "config": self.config, "per_task": self.tasks,
-                "mean": {m: {x: self.mean(m, x) for x in METRICS} for m in METHODS}}
+                "mean": {m: {x: self.mean(m, x) for x in METRICS} for m in METHODS},
+                "baselines": {b: {x: self.mean(b, x) for x in METRICS} for b in self.baselines},
+                "best": self.best()}
 
     def format_table(self) -> str:
-        """Plain text: one row per step, regret / share / found-best for fennec, static and random."""
-        head = ["step"] + [f"{m} regret (share, found)" for m in METHODS]
+        """Plain text: one row per step, regret / share / found-best for fennec, static, the best
+        baseline (when another member) and random; then each suite member's regret after K picks."""
+        best = self.best()
+        methods = ["fennec", "static", *([f"{best}"] if best != "static" else []), "random"]
+        head = ["step"] + [f"{m} regret (share, found)" + (" [best]" if m == best else "") for m in methods]
         rows = [[str(s + 1)] + [f"{self.mean(m, 'regret')[s]:.4g} ({self.mean(m, 'regret_share')[s]:.1%}, "
-                                f"{self.mean(m, 'found_best')[s]:.0%})" for m in METHODS] for s in range(self.k)]
+                                f"{self.mean(m, 'found_best')[s]:.0%})" for m in methods] for s in range(self.k)]
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append(f"mean over {len(self.tasks)} hidden task(s); strategy {self.config.get('strategy')}; random: "
                      f"{self.config.get('random_draws')} seeded orders")
+        if self.baselines:
+            regret = {b: self.mean(b, "regret")[-1] for b in self.baselines}
+            ours = self.mean("fennec", "regret")[-1]
+            lines.append(f"regret after {self.k} picks, baseline suite (top-{self.k} of each): "
+                         + ", ".join(f"{b} {v:.4g}" + (" *" if b == best else "") for b, v in regret.items())
+                         + f"; fennec {ours:.4g}"
+                         + (f" ({ours / regret[best]:.2f}x best)" if regret[best] > 0 else ""))
         return "\n".join(lines)
 
     def write_predictions(self, path: str | os.PathLike[str]) -> None:
@@ -133,12 +154,15 @@ def evaluate_search(engine: Fennec, history: History, k: int, *, strategy: str =
     shared = (engine.clone(), history, k, strategy, models, list(task_cards.values()), task_embeddings, random_draws)
     done = run_folds(_search_fold, folds, jobs=jobs, progress=progress, desc=f"search:{k}", shared=shared)
     per_task = {task: metrics for (_, task), (metrics, _) in zip(folds, done, strict=True)}
+    suite = tuple(b for b in (next(iter(per_task.values())) if per_task else {})
+                  if b not in METHODS and all(b in t for t in per_task.values()))
+    suite = ("static", *suite) if per_task else ()
     picks = [pick for _, rows in done for pick in rows]
     if not per_task:
         raise InputError(f"search:{k}: no task has {k + 1} observed models to search among; use a smaller K")
     config = {"factorizer": engine.factorizer, "score_merger": engine.score_merger, "seed": engine.seed,
               "strategy": strategy, "random_draws": random_draws, "candidates": "models observed on the task"}
-    return SearchReport(f"search:{k}", k, config, per_task, picks)
+    return SearchReport(f"search:{k}", k, config, per_task, picks, suite)
 
 
 def _search_fold(engine: Fennec, history: History, k: int, strategy: str, models: Sequence[ModelCard] | None,
@@ -163,12 +187,23 @@ def _search_fold(engine: Fennec, history: History, k: int, strategy: str, models
         model = s.proposals[0].model
         known[model] = score[model]
         picks.append((task, step, model, score[model]))
-    static = static_scores(history.without_task(task))[obs]
-    order = obs[np.argsort(-np.nan_to_num(static, nan=-np.inf), kind="stable")][:k]
+    from fennec_core.evaluation.baselines import suite_scores
+
+    train = history.without_task(task)
+    cards = {c.id: c for c in tasks}
+    suite = suite_scores(train, models={c.id: c for c in models or []},
+                         tasks={t: c for t, c in cards.items() if t != task}, task=card,
+                         normalization=engine.resolved_normalization, warm=False)
+    suite["static"] = static_scores(train)
+
+    def top_k(scores: np.ndarray) -> list[float]:
+        order = obs[np.argsort(-np.nan_to_num(scores[obs], nan=-np.inf), kind="stable")][:k]
+        return [truth[i] for i in order]
+
     rng = np.random.default_rng([engine.seed, j, 7])
     rand = [step_metrics([truth[i] for i in rng.permutation(obs)[:k]], best, span) for _ in range(random_draws)]
     return {
         "fennec": step_metrics(list(known.values()), best, span),
-        "static": step_metrics([truth[i] for i in order], best, span),
+        **{name: step_metrics(top_k(scores), best, span) for name, scores in suite.items()},
         "random": {x: np.mean([r[x] for r in rand], axis=0).tolist() for x in METRICS},
     }, picks

@@ -12,7 +12,9 @@ Parts of a Ranking (each per model, in ranked order):
               units, which every model shares and which so cancels when models are compared
               (what budgeted search and P(best) use);
 ``final``     with ``explore``: the merged score before it was replaced by its optimistic end;
-``observed``  for a task of the zoo, its observed result in the task's units (NaN where none).
+``observed``  for a task of the zoo, its observed result in the task's units (NaN where none);
+``merged``, ``anchor``  for a new task blended with the zoo's anchor: the merged score before the
+              blend and the anchor's score (:mod:`fennec_core.task.anchor`).
 """
 
 from __future__ import annotations
@@ -114,11 +116,14 @@ def ranking_info(zoo: FittedZoo, ranked_ids: Sequence[str], *, source: str, scor
 def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Sequence[TaskCard | None],
                       vectors: Sequence[TaskVector], *, top: int | None = None, explore: bool = False,
                       device: str = "auto", components: dict[str, str] | None = None,
-                      notes: Sequence[str] = ()) -> list[Ranking]:
+                      notes: Sequence[str] = (),
+                      anchors: Sequence[tuple[float, np.ndarray, str] | None] | None = None) -> list[Ranking]:
     """One Ranking per task: transfer scores in one batched product, merged with the meta part.
 
     ``components`` (factorizer and score merger names) go into each Ranking's info; ``notes``
-    are added to every Ranking's notes.
+    are added to every Ranking's notes. ``anchors``: per task, None or (weight, anchor scores,
+    note): the merged score becomes ``(1 - weight) merged + weight anchor`` (a model without an
+    anchor score keeps its merged one; :mod:`fennec_core.task.anchor`), before its interval.
     """
     from fennec_core.scoring.transfer import transfer_scores
 
@@ -140,6 +145,14 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
         else:
             task_notes.append("no model meta features: meta score not used")
         final = np.asarray(merger.merge(parts), dtype=np.float64)
+        anchor = None if anchors is None else anchors[i]
+        if anchor is not None:
+            weight, anchor_scores, note = anchor
+            anchor_scores = np.where(np.isfinite(anchor_scores), anchor_scores, final)
+            parts["merged"] = final
+            final = _anchored(final, weight, anchor_scores)
+            parts["anchor"] = anchor_scores
+            task_notes.append(note)
         if card is not None and zoo.history.has_task(card.id):  # the zoo's own results on its task
             parts["observed"], _ = zoo.history.column(card.id)
         if sd is not None:
@@ -161,6 +174,8 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
                 upper_parts["transfer"] = parts["transfer"] + Z90 * sd
                 parts["final"] = final
                 final = np.asarray(merger.merge(upper_parts), dtype=np.float64)
+                if anchor is not None:
+                    final = _anchored(final, anchor[0], parts["anchor"])
                 task_notes.append("explore: ranked by the optimistic end of the 90% interval")
         elif explore:
             raise InputError(f"explore needs a factorizer with uncertainty (e.g. pmf); "
@@ -173,6 +188,11 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
         out.append(Ranking(ids, final[idx], {name: np.asarray(v)[idx] for name, v in parts.items()},
                            task=card.id if card is not None else None, info=info))
     return out
+
+
+def _anchored(final: np.ndarray, weight: float, anchor: np.ndarray) -> np.ndarray:
+    """``(1 - weight) final + weight anchor`` (``final`` itself at weight 0)."""
+    return final if weight == 0.0 else (1.0 - weight) * final + weight * anchor
 
 
 def train_ranker(zoo: FittedZoo, ranker: Any, name: str, config: dict[str, Any]) -> FittedZoo:
