@@ -16,8 +16,11 @@ largest difference.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +32,10 @@ STORES = {"pytorchcv105": ROOT / "fennec_core" / "data" / "bundled_zoo.zarr",
           "openclip": ROOT / "fennec_core" / "data" / "openclip" / "zoo.zarr"}
 
 
-def reembed(path: Path) -> tuple[int, float, dict]:
+def reembed(path: Path, text_of: Callable[[Any], str] | None = None) -> tuple[int, float, dict]:
     """Re-embed the described tasks of the store at ``path``: (tasks, largest |new - old|, new spec).
+    ``text_of``: what was embedded for a task card (default its description; the mteb zoo
+    embeds ``type. languages. domains. description``, its build script's ``embedding_text``).
 
     Only the ``proxy/embeddings`` array and the manifest's entries about it change (its digest,
     the per-task SHA-256s, the proxy spec, a new generation); every other array of the store
@@ -52,7 +57,7 @@ def reembed(path: Path) -> tuple[int, float, dict]:
     root = zarr.open_group(str(path), mode="r+")
     manifest = dict(root.attrs["fennec"])
     ids = list(manifest["task_embeddings"]["task_ids"])
-    described = described_tasks(zoo)
+    described = described_tasks(zoo) if text_of is None else {t: text_of(zoo.tasks[t]) for t in ids}
     if set(described) != set(ids) or any(len(np.atleast_2d(zoo.task_embeddings[t])) != 1 for t in ids):
         raise SystemExit(f"{path}: the stored embeddings are not one row per described task")
     text = make_proxy("text", {"device": "cpu"})
@@ -76,6 +81,24 @@ def reembed(path: Path) -> tuple[int, float, dict]:
     return len(ids), diff, spec
 
 
+#: Zoos whose build embedded more than the description: the build script whose ``embedding_text``
+#: made their task texts (the openclip build shares the mteb build's embed step).
+EMBEDDING_TEXT = {"mteb": "build_mteb_zoo", "openclip": "build_mteb_zoo"}
+
+
+def _build_text(name: str) -> Callable[[Any], str] | None:
+    """The ``embedding_text`` of the build script that embedded zoo ``name``'s tasks, or None
+    (the description alone)."""
+    if name not in EMBEDDING_TEXT:
+        return None
+    script = ROOT / "scripts" / "zoos" / f"{EMBEDDING_TEXT[name]}.py"
+    sys.path.insert(0, str(script.parent))  # the build scripts import their shared helpers
+    spec = importlib.util.spec_from_file_location(EMBEDDING_TEXT[name], script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.embedding_text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: re-embed the named zoos (default all) and print one line each."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -85,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown zoo(s) {', '.join(unknown)}; choose from {', '.join(STORES)}")
     for name in args.zoos or list(STORES):
-        n, diff, spec = reembed(STORES[name])
+        n, diff, spec = reembed(STORES[name], _build_text(name))
         print(f"{name}: {n} descriptions re-embedded ({spec['config']['backend']}); largest change {diff:.2e}",
               file=sys.stderr)
     return 0
