@@ -32,7 +32,6 @@ from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, 
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
 from fennec_core.scoring.filters import Within
-from fennec_core.task.anchor import task_anchors
 from fennec_core.task.cards import with_card_values
 from fennec_core.zoo import ComponentState, FittedZoo
 
@@ -351,7 +350,6 @@ class Fennec:
                        for i in range(len(cards))]
         return rank_from_vectors(zoo, self.components.factorizer, self.components.merger, cards, vectors, top=top,
                                  explore=explore, device=self.device, notes=notes,
-                                 anchors=task_anchors(self, cards, known, task_vectors),
                                  components={"factorizer": self.factorizer, "score_merger": self.score_merger})
 
     def predict_cells(self, model_ids: Sequence[str], task_ids: Sequence[str]) -> np.ndarray:

@@ -12,7 +12,7 @@ from sklearn.linear_model import Ridge
 from fennec_core import Fennec
 from fennec_core.records import History, TaskCard
 from fennec_core.task import anchor as anchor_mod
-from fennec_core.task.anchor import anchor_of, blend, fit_anchor, normalised_columns
+from fennec_core.task.anchor import anchor_of, blend, fit_anchor, normalised_columns, task_anchors
 
 
 def _history(seed: int = 0, m: int = 40, n: int = 8) -> History:
@@ -47,30 +47,25 @@ def test_the_weight_follows_leave_one_task_out():
     np.testing.assert_allclose(truth.mean, np.nanmean(normalised_columns(zoo, truth.method), axis=1))
 
 
-def test_rankings_are_blended_with_the_anchor(monkeypatch):
+def test_new_tasks_get_the_anchor_of_their_zoo(monkeypatch):
     monkeypatch.setattr(anchor_mod, "WEIGHTS", (1.0,))  # the anchor alone
     h = _history(3)
     engine = Fennec(device="cpu", factorizer_config={"k": 2}).fit(h)
     anchor = anchor_of(engine)
     assert anchor.weight == 1.0
-    cold = engine.rank(TaskCard("new"))
-    order = [h.model_index(m) for m in cold.model_ids]
-    np.testing.assert_allclose(cold.parts["anchor"], anchor.scores()[order])
-    np.testing.assert_allclose(cold.scores, cold.parts["anchor"])
+    ((weight, cold, note),) = task_anchors(engine, [TaskCard("new")], None)
+    assert weight == 1.0 and "anchor" in note
+    np.testing.assert_allclose(cold, anchor.scores())
     a, b = anchor.affine
     assert b > 0 and list(np.argsort(-anchor.mean, kind="stable")) == list(np.argsort(-anchor.scores(), kind="stable"))
     statics = {k: v for k, v in anchor.trials.items() if k.startswith("static-")}
     assert f"static-{anchor.method}" == max(statics, key=statics.get)  # the best static rule, leave-one-task-out
     assert anchor.trials["honest engine"] == 1.0  # a small zoo: the engine refit without each task
-    assert any("anchor" in n for n in cold.info["notes"])
     known = {"m01": 0.7, "m05": 0.5, "m09": 0.62}
-    warm = engine.rank(TaskCard("new"), known=known)
-    ridge = anchor.ridges[3]
+    ((_, warm, _),) = task_anchors(engine, [TaskCard("new")], [known])
     rows = {h.model_index(m): v for m, v in known.items()}
-    expected = anchor.scores(rows, ridge)
-    np.testing.assert_allclose(warm.scores, expected[[h.model_index(m) for m in warm.model_ids]])
-    own = engine.rank("t0")  # a task of the zoo keeps its own vector
-    assert "anchor" not in own.parts
+    np.testing.assert_allclose(warm, anchor.scores(rows, anchor.ridges[3]))
+    assert task_anchors(engine, [TaskCard("t0")], None) == [None]  # a task of the zoo keeps its own vector
 
 
 def test_no_anchor_for_rank_fusion():

@@ -8,7 +8,6 @@ import pytest
 from fennec_core import Fennec
 from fennec_core.errors import FennecError, InputError, UnknownComponentError
 from fennec_core.records import History, ModelCard, TaskCard
-from fennec_core.task.anchor import anchor_of
 
 
 def test_unknown_components_fail_early():
@@ -66,10 +65,7 @@ def test_meta_score_used_when_features_given(small_history):
     eng = Fennec(device="cpu").fit(small_history, models, tasks)
     r = eng.rank(TaskCard("new", num_classes=7))
     assert {"transfer", "meta"} <= set(r.parts)
-    merged = 0.5 * r.parts["transfer"] + 0.5 * r.parts["meta"]
-    w = anchor_of(eng).weight  # a new task's merged score is blended with the zoo's anchor (task/anchor.py)
-    np.testing.assert_allclose(r.parts.get("merged", merged), merged)
-    np.testing.assert_allclose(r.scores, (1 - w) * merged + w * r.parts.get("anchor", merged))
+    np.testing.assert_allclose(r.scores, 0.5 * r.parts["transfer"] + 0.5 * r.parts["meta"])
     r2 = Fennec(device="cpu", use_meta=False).fit(small_history, models, tasks).rank()
     assert "meta" not in r2.parts
     no_meta = Fennec(device="cpu").fit(small_history).rank()
@@ -84,7 +80,7 @@ def test_models_table_with_unknown_model(small_history):
 def test_merger_config(small_history):
     eng = Fennec(device="cpu", score_merger_config={"w": 0.0}).fit(small_history)
     r = eng.rank()
-    np.testing.assert_allclose(r.parts.get("merged", r.scores), r.parts["transfer"])  # before the anchor's blend
+    np.testing.assert_allclose(r.scores, r.parts["transfer"])
     with pytest.raises(InputError, match=r"w must lie in \[0, 1\]"):
         Fennec(score_merger_config={"w": 2})
 
@@ -95,8 +91,7 @@ def test_pmf_interval_and_explore(small_history):
     assert {"sd", "predicted", "low", "high"} <= set(r.parts)
     assert np.all(r.parts["low"] <= r.parts["predicted"]) and np.all(r.parts["predicted"] <= r.parts["high"])
     x = eng.rank(explore=True)
-    w = anchor_of(eng).weight  # the anchor's share has no interval: only the engine's share moves up
-    upper = x.parts["final"] + (1 - w) * 1.6448536269514722 * x.parts["sd"]
+    upper = x.parts["final"] + 1.6448536269514722 * x.parts["sd"]
     np.testing.assert_allclose(x.scores, upper)
     with pytest.raises(InputError, match="explore needs a factorizer with uncertainty"):
         Fennec("nmf", device="cpu").fit(small_history).rank(explore=True)
