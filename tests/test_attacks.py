@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from checks import refused as _refused
 
 from fennec_core import Fennec
 from fennec_core.errors import InputError, StoreError
@@ -26,17 +27,6 @@ def _fennec(*args, env=None, cwd=None, timeout=300, stdin=None):
     """The real entry point, in a subprocess."""
     return subprocess.run([sys.executable, "-m", "fennec_core.cli", *map(str, args)], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, stdin=stdin)
-
-
-def _refused(res, *needles):
-    """Exit 2, exactly one line on stderr, which says what is wrong (``needles``), no traceback."""
-    lines = res.stderr.strip().splitlines()
-    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
-    assert len(lines) == 1, res.stderr
-    assert "error" in lines[0] and "Traceback" not in res.stderr and "internal error" not in res.stderr
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 def _history(m=6, n=4, seed=0):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
+from checks import same_report as _same
 from conftest import proxy_zoo
 
 from fennec_core import Fennec
@@ -22,14 +22,6 @@ def scheduler():
     """The address of a local two-worker Dask cluster (one thread per worker process)."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         yield cluster.scheduler_address
-
-
-def _same(a, b) -> None:
-    assert a.to_dict() == b.to_dict()
-    assert len(a.predictions) == len(b.predictions)
-    for x, y in zip(a.predictions, b.predictions, strict=True):
-        assert x[:2] == y[:2]
-        np.testing.assert_array_equal(np.array(x[2:], dtype=float), np.array(y[2:], dtype=float))
 
 
 @pytest.mark.parametrize("protocol", ["loo", "loo-warm:3"])

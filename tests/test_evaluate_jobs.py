@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from checks import same_report as _same
 from conftest import proxy_zoo
 
 from fennec_core import Fennec
 from fennec_core.errors import InputError
 from fennec_core.evaluation import evaluate, evaluate_search
 from fennec_core.evaluation.folds import check_jobs, run_folds, single_threaded
-
-
-def _same(a, b) -> None:
-    """Two reports alike to the bit: every number, every prediction row."""
-    assert a.to_dict() == b.to_dict()
-    assert len(a.predictions) == len(b.predictions)
-    for x, y in zip(a.predictions, b.predictions, strict=True):
-        assert x[:2] == y[:2]
-        np.testing.assert_array_equal(np.array(x[2:], dtype=float), np.array(y[2:], dtype=float))
 
 
 @pytest.mark.parametrize("protocol", ["loo", "loo-warm:3"])
