@@ -183,13 +183,16 @@ def fit(out: Path, cache: Path, *, settings: dict | None = None, progress: bool 
     return fitted
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: run the chosen step(s) and print a one-line summary."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mteb",
-                   help="folder with results.csv.gz, tasks.csv, models.csv (default ../shared/data/mteb)")
-    p.add_argument("--out", type=Path, default=ROOT / "fennec_core" / "data" / "mteb", help="output folder")
-    p.add_argument("--cache", type=Path, default=ROOT / "build" / "zoos" / "mteb_task_embeddings.npz",
+def run_steps(doc: str, name: str, build_tables, argv: list[str] | None = None, *,
+              settings: dict | None = None) -> int:
+    """The command line every zoo built this way shares: ``--step tables|embed|fit|all`` over
+    ``--data`` (the source tables), ``--out`` (fennec_core/data/NAME) and ``--cache`` (the
+    embeddings); ``build_tables(data, out)`` is the zoo's own step, ``settings`` its fit settings."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / name,
+                   help=f"folder with the source tables (default ../shared/data/{name})")
+    p.add_argument("--out", type=Path, default=ROOT / "fennec_core" / "data" / name, help="output folder")
+    p.add_argument("--cache", type=Path, default=ROOT / "build" / "zoos" / f"{name}_task_embeddings.npz",
                    help="where the embed step writes the task embeddings")
     p.add_argument("--step", choices=("all", "tables", "embed", "fit"), default="all")
     args = p.parse_args(argv)
@@ -201,9 +204,14 @@ def main(argv: list[str] | None = None) -> int:
         spec = embed(args.out, args.cache)
         print(f"task descriptions embedded by {spec.get('name')} -> {args.cache}", file=sys.stderr)
     if args.step in ("all", "fit"):
-        fit(args.out, args.cache)
+        fit(args.out, args.cache, settings=settings)
     print(f"done in {time.perf_counter() - t0:.1f} s ({args.out})", file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: run the chosen step(s) and print a one-line summary."""
+    return run_steps(__doc__, "mteb", build_tables, argv)
 
 
 if __name__ == "__main__":

@@ -24,11 +24,9 @@ Run from the repository root: ``python scripts/zoos/build_openclip_zoo.py``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -91,25 +89,7 @@ def build_tables(data: Path, out: Path) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: run the chosen step(s) and print a one-line summary."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "openclip",
-                   help="folder with results.csv, models.csv, tasks.csv (default ../shared/data/openclip)")
-    p.add_argument("--out", type=Path, default=ROOT / "fennec_core" / "data" / "openclip", help="output folder")
-    p.add_argument("--cache", type=Path, default=ROOT / "build" / "zoos" / "openclip_task_embeddings.npz",
-                   help="where the embed step writes the task embeddings")
-    p.add_argument("--step", choices=("all", "tables", "embed", "fit"), default="all")
-    args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    if args.step in ("all", "tables"):
-        n = build_tables(args.data, args.out)
-        print(f"{n['models']} models x {n['tasks']} tasks, {n['cells']} observed cells", file=sys.stderr)
-    if args.step in ("all", "embed"):
-        spec = common.embed(args.out, args.cache)
-        print(f"task descriptions embedded by {spec.get('name')} -> {args.cache}", file=sys.stderr)
-    if args.step in ("all", "fit"):
-        common.fit(args.out, args.cache, settings=SETTINGS)
-    print(f"done in {time.perf_counter() - t0:.1f} s ({args.out})", file=sys.stderr)
-    return 0
+    return common.run_steps(__doc__, "openclip", build_tables, argv, settings=SETTINGS)
 
 
 if __name__ == "__main__":
