@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "fennec_core" / "data" / "timm"
 SCRIPT = ROOT / "scripts" / "zoos" / "build_timm_zoo.py"
-RAW = ROOT.parent / "shared" / "data" / "timm_results"
+RAW = ROOT / "tests" / "data" / "timm_results"  # timm's published results (tests/data/SOURCES.md)
 TASKS = ("imagenet", "imagenet_real", "imagenet_v2", "imagenet_sketch", "imagenet_a", "imagenet_r")
 ARCH_COLUMNS = ("log10_params", "conv_linear_layers", "depth", "log10_flops", "input_size")
 
@@ -137,7 +137,7 @@ def test_archi_encoding_reproduces_the_shipped_components(models):
                 assert card.meta[k] == pytest.approx(v, abs=2e-6)
 
 
-@pytest.mark.skipif(not RAW.is_dir(), reason="the raw timm results (../shared/data/timm_results) are not here")
+@pytest.mark.skipif(not RAW.is_dir(), reason="the raw timm results (tests/data/timm_results) are not here")
 def test_history_matches_the_raw_results(history):
     models, _, scores, _ = _script().read_results(RAW)
     assert models == sorted(history.model_ids)
