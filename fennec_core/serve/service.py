@@ -162,7 +162,7 @@ class Service:
         if placed is None:
             placed = TEXT.place(engine, req.description)
             self.vectors.put(key, placed)
-        return card, {"task_vector": placed[0], "task_vector_cov": placed[1]}, [DESCRIPTION_NOTE]
+        return card, {"task_vector": placed[0], "task_vector_cov": placed[1]}, list(placed[2])
 
     def rank(self, served: ServedZoo, req: RankRequest) -> dict[str, Any]:
         """``POST /rank``: the ranking as ``fennec rank --json`` prints it, with the zoo."""

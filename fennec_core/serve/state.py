@@ -111,8 +111,8 @@ class TextEncoder:
         with self._lock:
             self._get()
 
-    def place(self, engine: Any, description: str) -> tuple[Any, Any]:
-        """(task vector, its covariance or None) of a description on ``engine``'s zoo, as
+    def place(self, engine: Any, description: str) -> tuple[Any, Any, Any]:
+        """(task vector, its covariance or None, notes) of a description on ``engine``'s zoo, as
         :func:`fennec_core.task.placement.place_task` places it, with this process's proxy."""
         from fennec_core.task.placement import describe_placement
 

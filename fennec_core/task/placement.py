@@ -36,15 +36,30 @@ class Placement:
     notes: tuple[str, ...]
 
 
+#: Below this share of the spread of the zoo's task vectors that the description mapping explains
+#: (leave-one-task-out), a described ranking says it will stay close to the one with no information.
+WEAK_DESCRIPTIONS = 0.05
+
+
 def describe_placement(zoo: FittedZoo, factorizer: Any, description: str, *, mapping: str, seed: int,
-                       proxy: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """(task vector, its covariance or None) of a task described in words, placed by ``mapping``
-    learned from the zoo's described tasks with the loaded text ``proxy``; the covariance (the
-    mapping's leave-one-task-out error) only for a posterior factorizer."""
-    from fennec_core.task.proxies import describe_task
+                       proxy: Any) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    """(task vector, its covariance or None, notes) of a task described in words, placed by
+    ``mapping`` learned from the zoo's described tasks with the loaded text ``proxy``; the
+    covariance (the mapping's leave-one-task-out error) only for a posterior factorizer. The
+    notes say plainly when, leave-one-task-out, descriptions predict this zoo's tasks no better
+    than the mean task (:data:`WEAK_DESCRIPTIONS`): then the ranking barely moves, and why."""
+    from fennec_core.task.proxies import describe_task, described_tasks
 
     vector, fitted = describe_task(zoo, description, mapping=mapping, seed=seed, proxy=proxy)
-    return vector, fitted.residual_cov() if supports(factorizer, PosteriorFactorizer) else None
+    error = fitted.residual_cov()
+    rows = [zoo.task_ids.index(t) for t in described_tasks(zoo)]
+    spread = float(np.trace(np.atleast_2d(np.cov(np.asarray(zoo.factors.V)[rows].T)))) if len(rows) > 1 else 0.0
+    explained = 1.0 - float(np.trace(error)) / spread if spread > 0 else 0.0
+    notes = (DESCRIPTION_NOTE,)
+    if explained < WEAK_DESCRIPTIONS:
+        notes += (f"descriptions explain {explained:.0%} of how this zoo's tasks differ (leave-one-task-out): "
+                  "expect a ranking close to the one with no information; known results move it more",)
+    return vector, error if supports(factorizer, PosteriorFactorizer) else None, notes
 
 
 def place_task(zoo: FittedZoo, factorizer: Any, *, mapper: Callable[[], Any], mapping: str, seed: int,
@@ -72,12 +87,14 @@ def place_task(zoo: FittedZoo, factorizer: Any, *, mapper: Callable[[], Any], ma
     if description is not None:
         from fennec_core.task.proxies import make_proxy
 
-        notes.append(DESCRIPTION_NOTE)
         text = make_proxy("text", {"progress": progress})
         if for_ranker:  # a learned ranker reads the description's embedding
+            notes.append(DESCRIPTION_NOTE)
             task_embeddings = text.embed(description)
         else:
-            task_vector, cov = describe_placement(zoo, factorizer, description, mapping=mapping, seed=seed, proxy=text)
+            task_vector, cov, placed_notes = describe_placement(zoo, factorizer, description, mapping=mapping,
+                                                                seed=seed, proxy=text)
+            notes.extend(placed_notes)
     elif task_embeddings is not None:
         notes.append(f"task vector from {len(task_embeddings)} item embeddings ({mapping} mapping)")
         if not for_ranker:
