@@ -61,6 +61,15 @@ def attribute_values(value: str | None) -> frozenset[str]:
     return frozenset(v.strip() for v in value.split(",") if v.strip())
 
 
+def read_number(text: str) -> float:
+    """A number as a table cell or a filter writes it: Python's float syntax without the
+    underscores it also accepts (``1_000`` is a typo in a CSV, not a thousand). ValueError otherwise;
+    the caller says where."""
+    if "_" in text:
+        raise ValueError(text)
+    return float(text)
+
+
 def _meta_dict(value: Mapping[str, Any] | None) -> dict[str, float]:
     if value is not None and not isinstance(value, Mapping):
         raise InputError(f"meta must be a dict of numeric features, got {type(value).__name__}")

@@ -119,6 +119,7 @@ def test_parse_reads_the_syntax():
 @pytest.mark.parametrize("text, message", [
     ("params", "COLUMN OP VALUE"), ("params<=", "COLUMN OP VALUE"), ("params<=lots", "not a number"),
     ("params<=inf", "finite"), ("__import__('os')<=1", "COLUMN OP VALUE"), ("x" * 3000, "at most"),
+    ("params<=1_000", "not a number"),  # read as table cells are: no underscores
 ])
 def test_bad_filters_say_what_to_write(text, message):
     with pytest.raises(FilterError, match=message):

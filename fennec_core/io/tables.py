@@ -22,7 +22,7 @@ import numpy as np
 
 from fennec_core.errors import InputError
 from fennec_core.io.files import check_output_path, read_bounded  # noqa: F401 -- check_output_path is public here too
-from fennec_core.records import History, ModelCard, TaskCard
+from fennec_core.records import History, ModelCard, TaskCard, read_number
 
 HISTORY_COLUMNS = ("model", "task", "score")
 
@@ -80,9 +80,7 @@ def _float(value: str | None, what: str, source: str, line: int) -> float:
     if value is None or not value.strip():
         raise InputError(f"{source}: line {line}: {what} is empty; fill it in or drop the row")
     try:
-        if "_" in value:  # Python's float reads 1_000; a CSV reader must not
-            raise ValueError(value)
-        x = float(value)
+        x = read_number(value)
     except ValueError:
         raise InputError(f"{source}: line {line}: {what} {value!r} is not a number") from None
     if not math.isfinite(x):
@@ -253,7 +251,7 @@ def _split_columns(rows: list[tuple[int, dict[str, str]]], columns: Sequence[str
     """``columns`` split into numeric ones (every filled cell reads as a number, even a non-finite
     one, which then fails with its line) and categorical ones (any other text: a license, a task type)."""
 
-    def numeric(value: str) -> bool:
+    def numeric(value: str) -> bool:  # float's wider syntax: a 1_000 cell stays numeric and is refused
         try:
             float(value)
         except ValueError:

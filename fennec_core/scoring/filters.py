@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 from fennec_core.errors import InputError
-from fennec_core.records import ModelCard, Ranking, attribute_values
+from fennec_core.records import ModelCard, Ranking, attribute_values, read_number
 
 OPS = ("<=", ">=", "!=", "<", ">", "=")
 _COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(<=|>=|!=|==|<|>|=)\s*(.*?)\s*$", re.S)
@@ -74,7 +74,7 @@ class ModelFilter:
 
 def _number(text: str, where: str) -> float:
     try:
-        x = float(text)
+        x = read_number(text)
     except ValueError:
         raise FilterError(f"{where}: {text!r} is not a number (write e.g. 1e9 or 8192)") from None
     if not math.isfinite(x):
