@@ -66,30 +66,28 @@ def test_store_holds_exactly_the_shipped_history(mteb):
         assert observed[i] and truth[i] == s
 
 
-def test_card_values_reach_the_task_card_given_to_rank(mteb, monkeypatch):
-    seen = []
+@pytest.fixture
+def seen(monkeypatch):
+    """The task cards every ``Fennec.rank_many`` call receives, in order (rank goes through it)."""
+    cards = []
     real = Fennec.rank_many
 
     def spy(self, tasks, **kw):
-        seen.extend(tasks)
+        cards.extend(tasks)
         return real(self, tasks, **kw)
 
     monkeypatch.setattr(Fennec, "rank_many", spy)
+    return cards
+
+
+def test_card_values_reach_the_task_card_given_to_rank(mteb, seen):
     mteb.rank(card={"type": "Retrieval", "languages": "deu"}, top=3)
     mteb.rank(TaskCard("mine", attributes={"domains": "Legal"}), card={"type": "Retrieval"}, top=3)
     assert seen[0].attributes == {"type": "Retrieval", "languages": "deu"} and seen[0].id == "new-task"
     assert seen[1].id == "mine" and seen[1].attributes == {"domains": "Legal", "type": "Retrieval"}
 
 
-def test_cli_card_reaches_rank_and_bad_pairs_exit_2(cli, monkeypatch):
-    seen = []
-    real = Fennec.rank_many
-
-    def spy(self, tasks, **kw):
-        seen.extend(tasks)
-        return real(self, tasks, **kw)
-
-    monkeypatch.setattr(Fennec, "rank_many", spy)
+def test_cli_card_reaches_rank_and_bad_pairs_exit_2(cli, seen):
     code, out, err = cli("rank", "--zoo", "mteb", "--card", "type=Retrieval", "--card", "languages=deu,eng",
                          "--top", "3", "--json", "-q")
     assert code == 0, err
@@ -144,18 +142,10 @@ def test_api_where_and_options(mteb):
         mteb.rank(where="embed<3")
 
 
-def test_post_rank_takes_card_and_filters(tmp_path, monkeypatch):
+def test_post_rank_takes_card_and_filters(tmp_path, seen):
     pytest.importorskip("fastapi")
     from test_serve import assert_error, client
 
-    seen = []
-    real = Fennec.rank_many
-
-    def spy(self, tasks, **kw):
-        seen.extend(tasks)
-        return real(self, tasks, **kw)
-
-    monkeypatch.setattr(Fennec, "rank_many", spy)
     api = client(["mteb"], tmp_path)
     res = api.post("/rank", json={"zoo": "mteb", "card": {"type": "Clustering"}, "max_params": 1e9,
                                   "license": ["mit"], "where": "embed_dim>=768", "top": 5})
