@@ -1,4 +1,4 @@
-"""Intervals for a task the zoo has not seen (issue 15, item 1, in part): the uncertainty of its
+"""Intervals for a task the zoo has not seen: the uncertainty of its
 unknown units is in them, known scores set the units, and accuracies stay in [0, 1]."""
 
 from __future__ import annotations
@@ -135,3 +135,19 @@ def test_a_given_task_vector_with_its_covariance_ranks_as_its_embeddings_do():
         engine.rank(task_vector_cov=np.eye(k))
     with pytest.raises(InputError, match=r"task_vector_cov must be a finite"):
         engine.rank(task_vector=mapper.predict(emb), task_vector_cov=np.eye(k + 1))
+
+
+def test_a_history_with_a_slightly_negative_correlation_task_still_bounds_accuracies_by_one():
+    """hf-nlp holds one stsb correlation of -0.013 beside accuracies: intervals used to reach 1.07."""
+    engine = Fennec.load(catalog.get("hf-nlp").path, device="cpu")
+    assert engine.zoo_.history.values.min() < 0
+    p = engine.rank(known={m: 0.93 for m in engine.zoo_.model_ids[:3]}).parts
+    assert p["high"].max() <= 1.0 and p["predicted"].max() <= 1.0
+    assert p["low"].min() >= engine.zoo_.history.values.min()
+
+
+def test_models_observed_on_a_zoo_task_show_their_score_not_a_prediction(cli):
+    code, out, _ = cli("rank", "--task", "flower", "--top", "4")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert [r[2:4] for r in rows] == [["-", "observed"]] * 4

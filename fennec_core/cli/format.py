@@ -52,7 +52,8 @@ def say(args: argparse.Namespace, msg: str) -> None:
 
 def ranking_rows(ranking: Any, truth: dict[str, float] | None = None) -> tuple[list[str], list[list[str]]]:
     """Table rows of a ranking: predicted score in the task's units with its 90% interval
-    when the factorizer gives one, then the normalised final score and its parts."""
+    when the factorizer gives one, then the normalised final score and its parts. A model
+    with an observed score on the task shows that score, not a prediction beside it."""
     p = ranking.parts
     shown = [k for k in ("transfer", "meta") if k in p]
     headers = ["rank", "model"]
@@ -64,10 +65,11 @@ def ranking_rows(ranking: Any, truth: dict[str, float] | None = None) -> tuple[l
     rows = []
     for r, mid in enumerate(ranking.model_ids):
         row = [str(r + 1), mid]
+        seen = "observed" in p and p["observed"][r] == p["observed"][r]
         if "predicted" in p:
-            row.append(f"{p['predicted'][r]:.4g}")
+            row.append("-" if seen else f"{p['predicted'][r]:.4g}")
         if "low" in p:
-            row.append(f"[{p['low'][r]:.4g}, {p['high'][r]:.4g}]")
+            row.append("observed" if seen else f"[{p['low'][r]:.4g}, {p['high'][r]:.4g}]")
         row += [f"{ranking.scores[r]:.4f}", *[f"{p[k][r]:.4f}" for k in shown]]
         if "observed" in p:
             row.append("-" if p["observed"][r] != p["observed"][r] else f"{p['observed'][r]:.4g}")

@@ -89,12 +89,15 @@ def cell_noise(zoo: FittedZoo) -> float:
 
 
 def bound_to_history(zoo: FittedZoo, parts: dict[str, np.ndarray]) -> None:
-    """Clip predictions and intervals to [0, 1] when every observed score is in [0, 1]
-    (accuracies): a predicted accuracy of 1.03 is not a prediction."""
+    """Bound predictions and intervals to ``[min(0, lowest observed), 1]`` when every observed
+    score lies in [-1, 1] (accuracies, F1, correlations): a predicted accuracy of 1.03 is not a
+    prediction. A history with a few slightly negative cells (a correlation task beside accuracy
+    tasks, as in hf-nlp) keeps its lowest value as the floor instead of losing the bound."""
     observed = zoo.history.values
-    if observed.size and observed.min() >= 0.0 and observed.max() <= 1.0:
+    if observed.size and observed.min() >= -1.0 and observed.max() <= 1.0:
+        floor = min(0.0, float(observed.min()))
         for key in ("predicted", "low", "high"):
-            parts[key] = np.clip(parts[key], 0.0, 1.0)
+            parts[key] = np.clip(parts[key], floor, 1.0)
 
 
 def ranking_info(zoo: FittedZoo, ranked_ids: Sequence[str], *, source: str, score_space: str,
