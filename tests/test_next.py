@@ -177,3 +177,16 @@ def test_suggest_without_an_interval_says_so(bundled):
     assert p.model in bundled.zoo_.model_ids[:20] and math.isnan(p.p_best)
     assert json.loads(json.dumps(s.to_dict()))["proposals"][0]["p_best"] is None
     assert "(no interval)" in s.format_lines()[0] and "P(best) ?" in s.format_lines()[0]
+
+
+def test_ucb_batch_reasons_say_what_each_value_assumed(bundled):
+    """A batch pick's acquisition value comes from the ranking with the earlier picks believed
+    measured; its reason says so, and ucb's label does not claim to be the printed interval's
+    end (it leaves out the task's shared units, which the interval includes)."""
+    s = bundled.suggest(known={"resnet50": 0.91, "alexnet": 0.78, "mobilenet_w1": 0.85}, strategy="ucb", batch=3)
+    first, second, third = (p.reason for p in s.proposals)
+    assert "believed" not in first
+    assert "with pick 1 believed measured" in second and "with picks 1-2 believed measured" in third
+    assert "shared units left out" in first
+    for p in s.proposals:
+        assert p.acquisition <= p.high + 1e-12 or p.high == 1.0  # never above the interval unless clipped

@@ -39,7 +39,9 @@ from fennec_core.scoring.acquisition import (
 )
 
 #: What each strategy's acquisition value is, for the reason line.
-ACQUISITION_LABEL = {"ei": "expected improvement", "ucb": "upper 90% bound", "thompson": "Thompson draw",
+ACQUISITION_LABEL = {"ei": "expected improvement",
+                     "ucb": "optimistic score (predicted + 1.645 sd, the task's shared units left out)",
+                     "thompson": "Thompson draw",
                      "greedy": "predicted score"}
 
 
@@ -97,7 +99,9 @@ class Suggestions:
 
 
 def _reason(strategy: str, value: float, best: tuple[str, float] | None, p_best: float, pred: float,
-            low: float, high: float) -> str:
+            low: float, high: float, believed: int = 0) -> str:
+    """The proposal's reason line; ``believed``: earlier picks of the batch taken as measured
+    when it was picked (its acquisition value then differs from the one it would have now)."""
     label = ACQUISITION_LABEL[strategy]
     if strategy == "ei":
         against = (f"over the best known model's predicted {best[1]:.4g} ({best[0]})" if best is not None
@@ -105,6 +109,8 @@ def _reason(strategy: str, value: float, best: tuple[str, float] | None, p_best:
         head = f"{label} {value:.4g} {against}"
     else:
         head = f"highest {label} among unmeasured models ({value:.4g})"
+    if believed:
+        head += f", with pick{'s 1-' if believed > 1 else ' '}{believed} believed measured at {'their' if believed > 1 else 'its'} predicted score"
     if low != low:  # NaN: no interval in this mode
         return f"{head}; predicted {pred:.4g} (no interval in this mode)"
     return (f"{head}; predicted {pred:.4g} with a 90% interval [{low:.4g}, {high:.4g}]; "
@@ -178,7 +184,7 @@ def propose(rank: Callable[[dict[str, float] | None], Ranking], known: Mapping[s
         inc = None if inc is None else (inc if inc in known else f"{inc}, believed", float(r_mean[r_pos[inc]]))
         proposals.append(Proposal(model, float(mean[i]), float(low[i]), float(high[i]), value, float(p_best[model]),
                                   _reason(strategy, value, inc, float(p_best[model]), float(mean[i]), float(low[i]),
-                                          float(high[i]))))
+                                          float(high[i]), believed=b)))
         fantasy[model] = float(r_mean[j])
     method = "kriging believer (each pick's predicted mean folded in as if measured, then ranked again)"
     return Suggestions(base.task, strategy, tuple(proposals), known, best, method if batch > 1 else "single",
