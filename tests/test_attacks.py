@@ -512,6 +512,19 @@ def test_next_with_every_model_known_says_so_and_succeeds(root, tmp_path):
     assert "nothing left to propose" in res.stdout
 
 
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--config", "factorizer.k=null"], "null is not a value"),
+    (["--config", "ranker.epochs=-1"], "add --ranker NAME"),
+    (["--ranker", "model-spider", "--config", "ranker.epochs=-1"], "epochs must be a whole number >= 1"),
+    (["--ranker", "model-spider", "--config", "ranker.dropout=1.5"], "dropout must be a number in [0, 1)"),
+])
+def test_component_options_that_mean_nothing_are_refused(root, tmp_path, argv, needle):
+    """``k=null`` silently became the default k; ranker options without a ranker were ignored;
+    Model Spider took -1 epochs."""
+    _refused(_fennec("fit", "--history", root / "h.csv", "--out", tmp_path / "o.zarr", *argv), needle)
+    assert not (tmp_path / "o.zarr").exists()
+
+
 # -- 9. a new user's path --------------------------------------------------------------------
 
 
@@ -521,3 +534,8 @@ def test_an_unknown_task_id_names_the_closest_ids(root):
     assert res.returncode == 0, res.stderr
     res = _fennec("rank", "--zoo", root / "zoo.zarr", "--task", "t00", "--num-classes", "3", "-q")
     assert res.returncode == 0, res.stderr
+
+
+def test_an_unknown_known_model_names_the_closest_ids(tmp_path):
+    (tmp_path / "k.csv").write_text("model,score\nresnet5,0.5\n")
+    _refused(_fennec("rank", "--known", tmp_path / "k.csv"), "unknown model 'resnet5'", "closest: resnet50")

@@ -27,7 +27,7 @@ def test_history_long_round_trip_and_views():
     assert h.to_long() == [("a", "t1", 0.5), ("a", "t2", 0.2), ("b", "t1", 0.7)]
     w = h.without_task("t1")
     assert w.task_ids == ("t2",) and w.shape == (2, 1)
-    with pytest.raises(InputError, match="unknown task 'zz'; tasks in this history: t1, t2"):
+    with pytest.raises(InputError, match="unknown task 'zz'; tasks include: t1, t2"):
         h.column("zz")
     with pytest.raises(InputError, match="unknown model"):
         h.model_index("zz")

@@ -24,6 +24,9 @@ def _engine(args: argparse.Namespace):
     cfg = parse_config(args.config or [])
     names = {k: v for k, v in (("factorizer", args.factorizer), ("score_merger", args.score_merger),
                                ("ranker", getattr(args, "ranker", None))) if v}
+    if cfg["ranker_config"] and names.get("ranker", "fennec") == "fennec":
+        raise InputError("--config ranker.*: options of a trained ranker, but none is chosen; add --ranker NAME "
+                         "(e.g. model-spider), or drop them (the fennec pipeline has no ranker options)")
     return Fennec(**names, device=args.device, **cfg)
 
 

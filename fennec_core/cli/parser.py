@@ -88,6 +88,8 @@ def parse_config(items: Sequence[str]) -> dict[str, dict[str, Any] | Any]:
             raise InputError(f"--config {item!r}: expected KEY=VALUE, e.g. factorizer.k=5")
         key, value = item.split("=", 1)
         key = key.strip().replace("-", "_")
+        if _parse_value(value) is None:
+            raise InputError(f"--config {item!r}: null is not a value; leave the option out for its default")
         if "." in key:
             comp, sub = key.split(".", 1)
             if comp not in comps:

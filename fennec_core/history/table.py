@@ -203,16 +203,14 @@ class History:
         try:
             return self._task_pos[task]
         except KeyError:
-            shown = ", ".join(self.task_ids[:50]) + (" ..." if len(self.task_ids) > 50 else "")
-            raise InputError(f"unknown task {task!r}; tasks in this history: {shown}") from None
+            raise InputError(f"unknown task {task!r}; {_closest(task, self.task_ids, 'tasks')}") from None
 
     def model_index(self, model: str) -> int:
         """Row of ``model``; unknown ids fail naming a few known ones."""
         try:
             return self._model_pos[model]
         except KeyError:
-            shown = ", ".join(self.model_ids[:8]) + (" ..." if len(self.model_ids) > 8 else "")
-            raise InputError(f"unknown model {model!r}; models include: {shown}") from None
+            raise InputError(f"unknown model {model!r}; {_closest(model, self.model_ids, 'models')}") from None
 
     def has_model(self, model: str) -> bool:
         """Whether ``model`` is a row of this history."""
@@ -364,3 +362,13 @@ class History:
         out = History.__new__(History)
         out._set((*self.model_ids, *new_models), (*self.task_ids, *new_tasks), rows, cols, values, sort=True)
         return out, overlap
+
+
+def _closest(name: str, ids: Sequence[str], what: str) -> str:
+    """``closest: a, b`` (the ids most like a mistyped ``name``), or a few of ``ids`` when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(ids), n=5, cutoff=0.6)
+    if close:
+        return f"closest: {', '.join(close)}"
+    return f"{what} include: {', '.join(ids[:8])}" + (" ..." if len(ids) > 8 else "")

@@ -30,6 +30,7 @@ As published, scaled to what a zoo's history holds:
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -150,6 +151,17 @@ class ModelSpiderRanker:
                  epochs: int = 200, learning_rate: float = 3e-3, weight_decay: float = 1e-4, dropout: float = 0.1,
                  patience: int = 30, val_fraction: float = 0.2, batch_tasks: int = 8, seed: int = 0,
                  device: str = "auto", progress: bool = False) -> None:
+        whole = {"dim": (dim, 1), "heads": (heads, 1), "layers": (layers, 1), "task_tokens": (task_tokens, 1),
+                 "epochs": (epochs, 1), "patience": (patience, 1), "batch_tasks": (batch_tasks, 1), "seed": (seed, 0)}
+        for option, (value, least) in whole.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value != int(value) \
+                    or value < least:
+                raise InputError(f"model-spider: {option} must be a whole number >= {least}, got {value!r}")
+        for option, value, low, high in (("learning_rate", learning_rate, 0.0, math.inf),
+                                         ("weight_decay", weight_decay, 0.0, math.inf), ("dropout", dropout, 0.0, 1.0),
+                                         ("val_fraction", val_fraction, 0.0, 1.0)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value < high:
+                raise InputError(f"model-spider: {option} must be a number in [{low:g}, {high:g}), got {value!r}")
         self.dim, self.heads, self.layers, self.task_tokens = int(dim), int(heads), int(layers), int(task_tokens)
         self.epochs, self.learning_rate, self.weight_decay = int(epochs), float(learning_rate), float(weight_decay)
         self.dropout, self.patience, self.val_fraction = float(dropout), int(patience), float(val_fraction)
