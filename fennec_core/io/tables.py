@@ -28,15 +28,25 @@ HISTORY_COLUMNS = ("model", "task", "score")
 
 
 def _open_text(path: str | Path, header: str = ",".join(HISTORY_COLUMNS)) -> str:
+    return _decode(_read_bytes(path), path, header)
+
+
+def _read_bytes(path: str | Path) -> bytes:
     p = Path(path)
     try:
-        text = read_bounded(p).decode("utf-8-sig")
+        return read_bounded(p)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise InputError(f"{p}: a damaged gzip file ({exc}); compress the CSV again or give it uncompressed") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 CSV") from None
     except OSError as exc:
         raise InputError(f"{p}: cannot be read ({exc.strerror or exc}); give a readable CSV file") from None
+
+
+def _decode(data: bytes, path: str | Path, header: str = ",".join(HISTORY_COLUMNS)) -> str:
+    p = Path(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 CSV") from None
     if not text.strip():
         raise InputError(f"{p}: file is empty; expected a header line {header} and rows")
     return text
@@ -114,8 +124,20 @@ def parse_history(text: str, source: str = "<history>") -> History:
 
 
 def read_history(path: str | Path) -> History:
-    """Read a history CSV (long table ``model,task,score``; extra columns ignored)."""
-    return parse_history(_open_text(path), str(path))
+    """Read a history: a CSV long table ``model,task,score`` (extra columns ignored; gzipped too)
+    or a Parquet file with those columns (``.parquet``). A CSV of a megabyte or more is parsed
+    column-wise by pyarrow (:mod:`fennec_core.io.columnar`), which hands anything it cannot
+    reproduce exactly back to the strict reader, so the result and every error stay the same."""
+    from fennec_core.io import columnar
+
+    if columnar.is_parquet(path):
+        return columnar.read_parquet_history(path)
+    data = _read_bytes(path)
+    if len(data) >= columnar.COLUMNAR_MIN_BYTES:
+        fast = columnar.history_from_csv_bytes(data)
+        if fast is not None:
+            return fast
+    return parse_history(_decode(data, path), str(path))
 
 
 def as_history(history: Any, what: str = "history") -> History:
