@@ -135,3 +135,24 @@ def test_an_incomplete_manifest_is_one_store_error(tmp_path, small_history, miss
     write_store(tmp_path / "zoo", arrays, manifest)
     with pytest.raises(StoreError, match="incomplete|inconsistent"):
         Fennec.load(tmp_path / "zoo")
+
+
+@pytest.mark.parametrize("name", ["mteb", "pytorchcv105"])
+def test_a_loaded_zoos_lazy_cards_encode_as_the_cards_they_stand_for(name):
+    """Saving a loaded zoo writes its model cards' columns straight from the stored columns
+    (an update of a 50,000-model zoo made every card to take it apart again): same document."""
+    import json
+
+    from fennec_core import Fennec
+    from fennec_core.io import catalog
+    from fennec_core.io.zoo_codec import encode
+    from fennec_core.zoo import StoredModelCards
+
+    engine = Fennec.load(catalog.get(name).path, device="cpu")
+    zoo = engine.zoo_
+    assert isinstance(zoo.models, StoredModelCards)
+    lazy = encode(zoo, engine.get_params())[1]["models"]
+    assert not zoo.models._made  # no card was made
+    made = encode(zoo.with_changes(models=dict(zoo.models)), engine.get_params())[1]["models"]
+    assert json.dumps(lazy, sort_keys=True) == json.dumps(made, sort_keys=True)
+    assert name != "mteb" or lazy["attributes"]

@@ -11,7 +11,7 @@ fold-in usually leaves; the fit's own RMSE would be too strict, as the fit saw t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -63,12 +63,15 @@ def plan_update(zoo: FittedZoo, factorizer: Any, new: History, *, models: Sequen
     history, overlap = old.extended(new)
     new_models = list(history.model_ids[old.shape[0]:])
     new_tasks = list(history.task_ids[old.shape[1]:])
-    mcards = {**zoo.models, **{c.id: c for c in models or []}}
-    tcards = {**zoo.tasks, **{c.id: c for c in tasks or []}}
-    for m in new_models:
-        mcards.setdefault(m, ModelCard(m))
-    for t in new_tasks:
-        tcards.setdefault(t, TaskCard(t))
+    # a stored zoo's cards are built lazily (50,000 on a large zoo): copied only when some change
+    mcards: Mapping[str, ModelCard] = zoo.models
+    if models or new_models:
+        mdict = {**zoo.models, **{c.id: c for c in models or []}}
+        mcards = {**mdict, **{m: ModelCard(m) for m in new_models if m not in mdict}}
+    tcards: Mapping[str, TaskCard] = zoo.tasks
+    if tasks or new_tasks:
+        tdict = {**zoo.tasks, **{c.id: c for c in tasks or []}}
+        tcards = {**tdict, **{t: TaskCard(t) for t in new_tasks if t not in tdict}}
     extended = zoo.with_changes(history=history, models=mcards, tasks=tcards)
     report: dict[str, Any] = {"new_models": new_models, "new_tasks": new_tasks, "refit": False, "reason": None}
     reason = None

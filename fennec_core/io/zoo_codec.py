@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -109,8 +109,7 @@ def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndar
         "package_version": __version__,
         "model_ids": list(hist.model_ids),
         "task_ids": list(hist.task_ids),
-        "models": {"architecture": [zoo.models[m].architecture for m in hist.model_ids], "feature_names": mnames,
-                   **_model_attributes([zoo.models[m] for m in hist.model_ids])},
+        "models": _models_document(zoo.models, hist.model_ids, mnames),
         "tasks": [{"id": t.id, "num_classes": t.num_classes, "train_size": t.train_size,
                    "description": t.description, "meta": t.meta, **({"attributes": t.attributes} if t.attributes else {})}
                   for t in [zoo.tasks[t] for t in (*hist.task_ids, *extra_tasks)]],
@@ -133,6 +132,18 @@ def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndar
         "rankers": others or None,
     }
     return arrays, manifest
+
+
+def _models_document(cards: Mapping[str, ModelCard], model_ids: Sequence[str], feature_names: list[str]) -> dict[str, Any]:
+    """The manifest's ``models`` entry: architectures, feature names and categorical values. A
+    loaded zoo's lazy cards give theirs as columns, without making 50,000 cards to take them apart."""
+    if isinstance(cards, StoredModelCards):
+        architectures, attributes = cards.columns(model_ids)
+        return {"architecture": architectures, "feature_names": feature_names,
+                **({"attributes": attributes} if attributes else {})}
+    listed = [cards[m] for m in model_ids]
+    return {"architecture": [c.architecture for c in listed], "feature_names": feature_names,
+            **_model_attributes(listed)}
 
 
 def _model_attributes(cards: list[ModelCard]) -> dict[str, Any]:
