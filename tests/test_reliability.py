@@ -143,13 +143,25 @@ def test_readers_never_see_a_half_swapped_store(tmp_path, small_history):
     path = tmp_path / "zoo"
     engines = [Fennec(device="cpu", seed=s).fit(small_history) for s in (0, 1)]
     engines[0].save(path)
-    stop, errors, reads = threading.Event(), [], [0]
+    # two stores' contents written in turn by one writer, which expects no generation (an engine's
+    # own save would refuse once the other engine had written: the writer then died and the
+    # readers went on reading a store nobody changed)
+    contents = [store.read_store(path)]
+    engines[1].save(tmp_path / "other")
+    contents.append(store.read_store(tmp_path / "other"))
+    stop, errors, reads, writes = threading.Event(), [], [0], [0]
 
     def write():
-        i = 0
-        while not stop.is_set():
-            engines[i % 2].save(path)
-            i += 1
+        try:
+            while not stop.is_set():
+                arrays, manifest = contents[writes[0] % 2]
+                manifest = {k: v for k, v in manifest.items()
+                            if k not in ("format", "schema_version", "generation", "arrays", "shapes",
+                                         "manifest_digest")}
+                store.write_store(path, arrays, manifest)
+                writes[0] += 1
+        except Exception as exc:  # noqa: BLE001 -- reported by the assertion below
+            errors.append(f"writer: {exc}")
 
     writer = threading.Thread(target=write)
     writer.start()
@@ -164,7 +176,7 @@ def test_readers_never_see_a_half_swapped_store(tmp_path, small_history):
     finally:
         stop.set()
         writer.join()
-    assert errors == [] and reads[0] > 10
+    assert errors == [] and reads[0] > 10 and writes[0] > 3
 
 
 # -- data never runs code ------------------------------------------------------------------------
