@@ -262,3 +262,22 @@ def supports(component: Any, capability: type) -> bool:
 def transfer_weight(merger: Any) -> float:
     """Weight of the transfer part in a :class:`ScoreLike` merger's output (1 when it says none)."""
     return float(getattr(merger, "transfer_weight", 1.0))
+
+
+@runtime_checkable
+class EvaluationProtocol(Protocol):
+    """An evaluation protocol (``loo``, ``loo-warm:3``, ...): ``name`` is the spec reports show,
+    ``options`` the keyword options ``run`` takes; ``folds(history, tasks)`` lists what each fold
+    hides as ``(index, id)``; ``run(data, **options)`` gets the prepared
+    :class:`fennec_core.evaluation.protocol_base.EvaluationInputs` and returns a report with
+    ``to_dict()``, ``format_table()``, ``write_predictions(path)`` and ``predictions``."""
+
+    name: str
+    options: Any
+
+    def folds(self, history: Any, tasks: Any) -> list[tuple[int, str]]: ...
+
+    def run(self, data: Any, **options: Any) -> Any: ...
+
+
+REQUIRED["protocol"] = EvaluationProtocol
