@@ -138,3 +138,14 @@ def test_an_option_a_protocol_does_not_take_is_refused_before_any_fold(cli, smal
     assert code == 2 and "--baseline goes with --protocol" in err
     code, out, _ = cli("evaluate", "--protocol", "list")
     assert code == 0 and [x.split()[0] for x in out.splitlines()] == ["loo", "loo-model", "loo-warm:K", "search:K"]
+
+
+def test_fitting_loads_no_evaluation_code(small_history_csv):
+    """The registry registers the built-in protocols at every plugin load; their work is imported
+    only when one runs, so a fit loads none of it (nor the metrics' scipy)."""
+    code = ("import sys\nfrom fennec_core import Fennec\n"
+            f"Fennec(device='cpu', factorizer_config={{'k': 2}}).fit({str(small_history_csv)!r})\n"
+            "print(sorted(m for m in sys.modules if m.startswith('fennec_core.evaluation.') or m == 'scipy'))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "['fennec_core.evaluation.builtin', 'fennec_core.evaluation.protocol_base']"

@@ -298,7 +298,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     from fennec_core.evaluation import fit_without_task, static_scores
-    from fennec_core.evaluation.metrics import all_metrics, format_metric, metric_label
+    from fennec_core.metrics import all_metrics, format_metric, metric_label
 
     t0 = time.perf_counter()
     loaded = _load_zoo(args)

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fennec_core.errors import InputError
-from fennec_core.evaluation.metrics import all_metrics
 from fennec_core.evaluation.protocol_base import EvaluationInputs, Prediction
 from fennec_core.evaluation.report import EvaluationReport, TaskResult
 from fennec_core.history.normalize import TaskNormalizer
+from fennec_core.metrics import all_metrics
 from fennec_core.records import History, ModelCard, TaskCard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -242,8 +242,8 @@ def evaluate_scores(scores_path: str, truth_path: str, *, dataset_col: str = "Da
     "mean": float}}`` with ``weightedtau(truth, score, rank=None)`` per dataset; datasets
     without truth are skipped, models without truth make an error.
     """
-    from fennec_core.evaluation.metrics import weighted_tau
     from fennec_core.io.tables import convert_table, read_score_columns
+    from fennec_core.metrics import weighted_tau
 
     source = str(scores_path)
     methods, rows = read_score_columns(scores_path, (dataset_col, model_col))

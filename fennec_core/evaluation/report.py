@@ -11,7 +11,7 @@ import attrs
 import numpy as np
 
 from fennec_core.errors import InputError
-from fennec_core.evaluation.metrics import format_metric, metric_label
+from fennec_core.metrics import format_metric, metric_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.evaluation.protocol_base import Prediction
