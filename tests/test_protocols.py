@@ -149,3 +149,11 @@ def test_fitting_loads_no_evaluation_code(small_history_csv):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().splitlines()[-1] == "['fennec_core.evaluation.builtin', 'fennec_core.evaluation.protocol_base']"
+
+
+def test_no_protocol_registered_says_where_they_come_from(small_history):
+    engine = Fennec(device="cpu", registry=Registry(
+        builtins=("fennec_plugins.factorizers.pmf", "fennec_plugins.mergers.merges"), entry_points=False))
+    with pytest.raises(InputError, match="no protocol is registered; the built-in ones come from the plugin "
+                                         "fennec_core.evaluation.builtin"):
+        evaluate(engine, small_history, protocol="loo")

@@ -224,7 +224,7 @@ def format_protocols() -> str:
         component = reg.get(KIND, name)
         doc = (component.factory.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         doc = " ".join(doc.split())
-        opts = ", ".join(PROTOCOL_FLAGS.get(o, o) for o in getattr(component.factory, "options", ()))
+        opts = ", ".join(PROTOCOL_FLAGS[o] for o in getattr(component.factory, "options", ()) if o in PROTOCOL_FLAGS)
         lines.append(f"{usage:<14} {doc}" + (f" [{opts}]" if opts else "") + f" ({component.origin})")
     return "\n".join(lines)
 

@@ -41,8 +41,8 @@ class Loo(ProtocolBase):
 
 
 class LooWarm(Loo):
-    """``loo`` with K seeded random cells of the hidden column known (warm start); the metrics are
-    on the other cells, and each target is drawn ``repeats`` times."""
+    """Leave one task out with K seeded random cells of the hidden column known (warm start);
+    metrics on the other cells, each target drawn --repeats times."""
 
     usage = "loo-warm:K"
 
@@ -75,8 +75,8 @@ class LooModel(ProtocolBase):
 
 
 class Search(ProtocolBase):
-    """``search:K``: K fine-tunes spent one at a time per hidden task, regret per step
-    (:mod:`fennec_core.evaluation.search`)."""
+    """K fine-tunes spent one at a time per hidden task (leave one task out), regret per step
+    beside the baseline suite's top-K and a random order (fennec_core.evaluation.search)."""
 
     usage = "search:K"
     options = ("strategy", "random_draws")

@@ -50,6 +50,9 @@ def protocol_from_spec(spec: Any, registry: Registry | None = None) -> Any:
     reg = _registry(registry)
     name, sep, args = spec.partition(":")
     if name not in reg.available(KIND):
+        if not reg.available(KIND):
+            raise InputError(f"unknown protocol {spec!r}: no protocol is registered; the built-in ones come from the "
+                             "plugin fennec_core.evaluation.builtin (add it to FENNEC_PLUGINS when restricting plugins)")
         raise InputError(f"unknown protocol {spec!r}; available: {', '.join(protocol_usages(reg))} "
                          "(K >= 1; `fennec evaluate --protocol list` describes each)")
     factory = reg.get(KIND, name).factory
