@@ -1,12 +1,14 @@
 """The built-in evaluation protocols, registered through ``fennec_register_protocols`` like a
 third party's. Each class parses its argument and hands the work to the module that holds it
 (:mod:`fennec_core.evaluation.protocols`, :mod:`fennec_core.evaluation.search`), imported only
-when a protocol runs: loading the plugins (``fennec fit``, ``fennec rank``) imports no evaluation code.
+when a protocol runs: loading the plugins (``fennec fit``, ``fennec rank``) imports this module and
+:mod:`fennec_core.evaluation.protocol_base` only -- no folds, reports, baselines or metrics.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from fennec_core import hookimpl
 from fennec_core.evaluation.protocol_base import (
@@ -15,6 +17,11 @@ from fennec_core.evaluation.protocol_base import (
     check_repeats,
     whole_arg,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.evaluation.report import EvaluationReport
+    from fennec_core.evaluation.search import SearchReport
+    from fennec_core.records import History, TaskCard
 
 
 class Loo(ProtocolBase):
@@ -25,13 +32,13 @@ class Loo(ProtocolBase):
     options = ("repeats", "compare")
     n_known = 0
 
-    def folds(self, history: Any, tasks: Any) -> list[tuple[int, str]]:
+    def folds(self, history: History, tasks: Sequence[TaskCard] | None) -> list[tuple[int, str]]:
         """The targets: tasks with ``n_known + 2`` observed models that are not probes."""
         from fennec_core.evaluation.protocols import loo_targets
 
         return loo_targets(history, tasks, self.n_known)
 
-    def run(self, data: EvaluationInputs, *, repeats: int = 5, compare: str = "best") -> Any:
+    def run(self, data: EvaluationInputs, *, repeats: int = 5, compare: str = "best") -> EvaluationReport:
         """Run the folds; ``repeats`` draws of known cells per target (1 without known cells);
         ``compare``: the baseline suite member gains are reported against."""
         from fennec_core.evaluation.protocols import run_loo
@@ -62,11 +69,11 @@ class LooModel(ProtocolBase):
     usage = "loo-model"
     options = ("repeats", "compare")
 
-    def folds(self, history: Any, tasks: Any) -> list[tuple[int, str]]:
+    def folds(self, history: History, tasks: Sequence[TaskCard] | None) -> list[tuple[int, str]]:
         """Every model of the history (one fold each)."""
         return list(enumerate(history.model_ids))
 
-    def run(self, data: EvaluationInputs, *, repeats: int = 5, compare: str = "best") -> Any:
+    def run(self, data: EvaluationInputs, *, repeats: int = 5, compare: str = "best") -> EvaluationReport:
         """Run the folds (``repeats`` is checked and unused: nothing is drawn)."""
         from fennec_core.evaluation.protocols import run_loo_model
 
@@ -89,13 +96,13 @@ class Search(ProtocolBase):
         """``search:K`` with its K."""
         return f"search:{self.k}"
 
-    def folds(self, history: Any, tasks: Any) -> list[tuple[int, str]]:
+    def folds(self, history: History, tasks: Sequence[TaskCard] | None) -> list[tuple[int, str]]:
         """The targets: tasks with K + 1 observed models that are not probes."""
         from fennec_core.evaluation.protocols import loo_targets
 
         return loo_targets(history, tasks, self.k - 1)
 
-    def run(self, data: EvaluationInputs, *, strategy: str = "ei", random_draws: int = 20) -> Any:
+    def run(self, data: EvaluationInputs, *, strategy: str = "ei", random_draws: int = 20) -> SearchReport:
         """Run the search with ``strategy`` (ei, ucb, thompson, greedy) beside ``random_draws``
         seeded random orders."""
         from fennec_core.evaluation.search import run_search
@@ -104,7 +111,7 @@ class Search(ProtocolBase):
 
 
 @hookimpl
-def fennec_register_protocols(register):
+def fennec_register_protocols(register: Any) -> None:
     """The built-in protocols: ``loo``, ``loo-warm:K``, ``loo-model``, ``search:K``."""
     register("loo", Loo)
     register("loo-warm", LooWarm)
