@@ -127,7 +127,7 @@ def measured_fit(history: Path, out: Path, factorizer: str, extra: list[str]) ->
 def agreement(zoo_a: Path, zoo_b: Path, tasks: int = 20) -> float:
     """Mean weighted tau between two fitted zoos' predicted scores on the most observed tasks."""
     from fennec_core import Fennec
-    from fennec_core.evaluation.metrics import weighted_tau
+    from fennec_core.metrics import weighted_tau
 
     a, b = Fennec.load(zoo_a).zoo_, Fennec.load(zoo_b).zoo_
     if sorted(a.model_ids) != sorted(b.model_ids) or sorted(a.task_ids) != sorted(b.task_ids):

@@ -26,9 +26,9 @@ def main() -> None:
     from fennec_core.architecture.encoding import describe_architecture, encode_graphs
     from fennec_core.architecture.graph_io import ArchCache
     from fennec_core.engine import Fennec
-    from fennec_core.evaluation.metrics import pearson, weighted_tau
     from fennec_core.io.bundled import data_path
     from fennec_core.io.tables import read_history, read_models, read_tasks
+    from fennec_core.metrics import pearson, weighted_tau
     from fennec_core.records import History, ModelCard
 
     history = read_history(data_path("zoo105_history.csv"))

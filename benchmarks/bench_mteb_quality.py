@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fennec_core import Fennec  # noqa: E402
-from fennec_core.evaluation.metrics import weighted_tau  # noqa: E402
 from fennec_core.history.normalize import TaskNormalizer  # noqa: E402
 from fennec_core.io import catalog  # noqa: E402
+from fennec_core.metrics import weighted_tau  # noqa: E402
 from fennec_core.task.mapping import TaskMapper  # noqa: E402
 
 RULES = ("static", "type", "type+lang", "nearest10")

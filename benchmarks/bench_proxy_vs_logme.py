@@ -28,7 +28,7 @@ def main() -> None:
     from sklearn.datasets import load_digits
 
     from fennec_core import registry
-    from fennec_core.io.bundled import data_path, load_bundled
+    from fennec_core.bundled_zoo import data_path, load_bundled
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=105, help="how many zoo models LogME runs (default all 105)")

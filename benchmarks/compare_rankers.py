@@ -43,8 +43,8 @@ def main() -> None:
     from proxy_experiment import digit_zoo, pixel_embeddings
 
     from fennec_core import Fennec, registry
+    from fennec_core.bundled_zoo import data_path, load_bundled
     from fennec_core.evaluation import evaluate
-    from fennec_core.io.bundled import data_path, load_bundled
     from fennec_core.io.tables import convert_table, read_models, read_tasks
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fennec_core.evaluation.baselines import suite_scores  # noqa: E402
-from fennec_core.evaluation.metrics import weighted_tau  # noqa: E402
 from fennec_core.history.normalize import TaskNormalizer  # noqa: E402
+from fennec_core.metrics import weighted_tau  # noqa: E402
 from fennec_core.records import History, ModelCard, TaskCard  # noqa: E402
 from fennec_core.task.anchor import Anchor, choose_ridge, normalised_columns  # noqa: E402
 

@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fennec_core import Fennec  # noqa: E402
-from fennec_core.evaluation.metrics import weighted_tau  # noqa: E402
 from fennec_core.evaluation.protocols import feature_regression_scores, is_probe  # noqa: E402
 from fennec_core.history.normalize import TaskNormalizer  # noqa: E402
 from fennec_core.io import catalog  # noqa: E402
+from fennec_core.metrics import weighted_tau  # noqa: E402
 from fennec_core.scoring.meta_score import feature_matrix  # noqa: E402
 
 SIMPLE = {"timm": ("log10_param_count", "img_size", "pt_in1k", "pt_in12k", "pt_in22k", "pt_web", "pt_image_text",

@@ -48,11 +48,11 @@ def seed_std(data: Path) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the ceilings table."""
-    from fennec_core.evaluation.metrics import weighted_tau
     from fennec_core.evaluation.protocols import static_scores
     from fennec_core.history.normalize import TaskNormalizer
     from fennec_core.io import catalog
     from fennec_core.io.store import read_store
+    from fennec_core.metrics import weighted_tau
     from fennec_core.records import History
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

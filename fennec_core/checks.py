@@ -18,6 +18,11 @@ from fennec_core.device import check_device
 from fennec_core.errors import InputError
 from fennec_core.records import MAX_ABS_SCORE, TaskCard
 
+#: Per-task normalisations (:mod:`fennec_core.history.normalize` implements them).
+NORMALIZATIONS = ("minmax", "zscore", "zscore-clip", "none")
+#: Mappings from proxy embeddings to task vectors (:mod:`fennec_core.task.mapping` implements them).
+TASK_MAPPINGS = ("random-forest", "kernel-ridge", "kernel-ridge-cv", "knn")
+
 
 def is_whole(value: Any, minimum: int = 1) -> bool:
     """Whether ``value`` is an int (not a bool) >= ``minimum``."""
@@ -43,13 +48,10 @@ def check_settings(factorizer: Any, score_merger: Any, ranker: Any, use_meta: An
                    normalization: Any, warm_strength: Any, task_mapping: Any, configs: Sequence[Any]) -> None:
     """The :class:`fennec_core.engine.Fennec` constructor's parameters (components are built next);
     ``configs``: the factorizer's, score merger's and ranker's configs."""
-    from fennec_core.history.normalize import METHODS
-    from fennec_core.task.mapping import METHODS as MAPPINGS
-
-    if task_mapping not in MAPPINGS:
-        raise InputError(f"unknown task_mapping {task_mapping!r}; choose one of {', '.join(MAPPINGS)}")
-    if normalization != "auto" and normalization not in METHODS:
-        raise InputError(f"unknown normalization {normalization!r}; choose auto or one of {', '.join(METHODS)}")
+    if task_mapping not in TASK_MAPPINGS:
+        raise InputError(f"unknown task_mapping {task_mapping!r}; choose one of {', '.join(TASK_MAPPINGS)}")
+    if normalization != "auto" and normalization not in NORMALIZATIONS:
+        raise InputError(f"unknown normalization {normalization!r}; choose auto or one of {', '.join(NORMALIZATIONS)}")
     if warm_strength != "auto" and (isinstance(warm_strength, bool) or not isinstance(warm_strength, int | float)
                                     or not 0 <= warm_strength < math.inf):
         raise InputError(f"warm_strength must be 'auto' or a number >= 0, got {warm_strength!r}")

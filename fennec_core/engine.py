@@ -165,7 +165,7 @@ class Fennec:
         from fennec_core.task.proxies import historical_task_embeddings
 
         hist = as_history(history)
-        model_cards, encoding = fit_model_cards(hist, models, archi, progress=progress)
+        model_cards, encoding = fit_model_cards(hist, as_cards(models, "models"), archi, progress=progress)
         task_cards = {c.id: c for c in as_cards(tasks, "tasks")}
         embeddings, proxy_spec = historical_task_embeddings(
             list(hist.task_ids), task_embeddings, task_images=task_images, proxy=proxy, proxy_config=proxy_config,
@@ -188,7 +188,7 @@ class Fennec:
             **record)
         self.components = attrs.evolve(self.components, factorizer=factorizer)
         if self.components.ranker is not None:
-            from fennec_core.scoring.ranking import train_ranker
+            from fennec_core.zoo import train_ranker
 
             with self._guard("ranker", "fit"):
                 zoo = train_ranker(zoo, self.components.ranker, self.ranker, self.ranker_config)
@@ -209,7 +209,7 @@ class Fennec:
         """Train the ranker plugin ``ranker`` (with ``config``) on the fitted zoo, its transfer space
         kept, and hold it in ``zoo_.rankers`` beside any other: after :meth:`save`,
         ``Fennec.load(path, ranker=NAME)`` ranks with it. Returns ``self``."""
-        from fennec_core.scoring.ranking import train_ranker
+        from fennec_core.zoo import train_ranker
 
         built, config = self._build("ranker", ranker, dict(config or {})), dict(config or {})
         with plugin_errors((self.registry or default_registry()).label("ranker", ranker), "fit"):

@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 
 from fennec_core.errors import InputError
-from fennec_core.history.table import MAX_ABS_SCORE, History, ids_tuple
+from fennec_core.table import MAX_ABS_SCORE, History, ids_tuple
 
 __all__ = ["MAX_ABS_SCORE", "ArchGraph", "Factors", "History", "ModelCard", "Ranking", "TaskCard"]
 

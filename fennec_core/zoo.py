@@ -264,3 +264,12 @@ class FittedZoo:
     def with_changes(self, **changes: Any) -> FittedZoo:
         """A new record with some fields replaced (this one is unchanged)."""
         return attrs.evolve(self, **changes)
+
+
+def train_ranker(zoo: FittedZoo, ranker: Any, name: str, config: dict[str, Any]) -> FittedZoo:
+    """``zoo`` holding ``ranker`` (a built ranker plugin) trained on it, as ``zoo.rankers[name]``."""
+    from fennec_core.plugin.contracts import Stateful, supports
+
+    ranker.fit(zoo)
+    state = ComponentState(*ranker.state()) if supports(ranker, Stateful) else ComponentState()
+    return zoo.with_changes(rankers={**zoo.rankers, name: TrainedRanker(config, state)})

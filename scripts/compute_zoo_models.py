@@ -6,7 +6,7 @@ depth, log10 FLOPs, nominal input size) and the archi2vec features (the first 4 
 components of the ``dgl-gin`` vectors, contrastive: the encoder that predicts new models best
 in ``benchmarks/bench_graph_encoders.py``), and ``fennec_core/data/zoo105_archi.json.gz``: the
 encoding (the 105 graphs, their vectors, the PCA, the GIN weights; JSON, no pickle) that
-``python -m fennec_core.io.bundled`` puts in the store so ``fennec add-model`` on the bundled zoo
+``python -m fennec_core.bundled_zoo`` puts in the store so ``fennec add-model`` on the bundled zoo
 encodes new architectures in the same basis.
 No weights are downloaded: models are built on the meta device. Captures are cached in
 ``$FENNEC_CACHE_DIR`` (``~/.cache/fennec``); ``--no-cache`` captures again.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 
 
@@ -21,5 +22,6 @@ def same_report(a, b) -> None:
     assert a.to_dict() == b.to_dict()
     assert len(a.predictions) == len(b.predictions)
     for x, y in zip(a.predictions, b.predictions, strict=True):
+        x, y = attrs.astuple(x), attrs.astuple(y)
         assert x[:2] == y[:2]
         np.testing.assert_array_equal(np.array(x[2:], dtype=float), np.array(y[2:], dtype=float))

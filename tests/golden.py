@@ -109,7 +109,9 @@ def evaluation_cases() -> dict[str, Any]:
             report = _evaluate(history, protocol)
             out[f"{name}/{protocol}"] = {
                 "per_task": {t.task: {"method": t.method, "static": t.static} for t in report.tasks},
-                "predictions": [[p[0], p[1], p[2], p[3], p[4], p[5]] for p in report.predictions],
+                # the files predate the Prediction record: a protocol that does not repeat wrote draw 0
+                "predictions": [[p.model, p.task, p.score, p.truth, p.static, p.repeat or 0]
+                                for p in report.predictions],
             }
     return out
 

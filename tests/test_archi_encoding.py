@@ -199,7 +199,7 @@ def test_encoding_document_round_trip_and_foreign_document(tiny_models):
 
 
 def test_bundled_zoo_ships_its_architecture_encoding():
-    from fennec_core.io.bundled import load_bundled
+    from fennec_core.bundled_zoo import load_bundled
 
     zoo = load_bundled(device="cpu")
     assert zoo.zoo_.archi is not None and len(zoo.zoo_.archi.model_ids) == 105 and zoo.zoo_.archi.encoder == "dgl-gin"

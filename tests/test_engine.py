@@ -110,7 +110,7 @@ def _low_rank_history(m=40, n=8, k=2, seed=0, scale=None):
 def test_warm_start_recovers_a_task(factorizer):
     """With many known scores of a task that follows the history's structure, the fold-in
     ranking matches the truth far better than the cold one."""
-    from fennec_core.evaluation.metrics import weighted_tau
+    from fennec_core.metrics import weighted_tau
 
     h = _low_rank_history(scale=np.linspace(0.5, 2.0, 8))
     train = h.without_task("t3")
@@ -178,7 +178,7 @@ def test_update_new_model_and_refit_triggers(small_history):
 
 
 def test_bundled_zoo_loads_and_ranks():
-    from fennec_core.io.bundled import load_bundled
+    from fennec_core.bundled_zoo import load_bundled
 
     eng = load_bundled(device="cpu")
     assert eng.zoo_.history.shape == (105, 7)
@@ -188,12 +188,12 @@ def test_bundled_zoo_loads_and_ranks():
 
 @pytest.mark.slow
 def test_bundled_zoo_is_reproducible(tmp_path):
-    """The shipped store equals what `python -m fennec_core.io.bundled` builds now; its Model
+    """The shipped store equals what `python -m fennec_core.bundled_zoo` builds now; its Model
     Spider (trained on the text proxy's embeddings of the task descriptions, float32) to
     within what float32 kernels of another processor may change."""
     from conftest import require
 
-    from fennec_core.io.bundled import build, bundled_zoo_path, load_bundled
+    from fennec_core.bundled_zoo import build, bundled_zoo_path, load_bundled
 
     require("onnxruntime")
     fresh = build(str(tmp_path / "zoo"))

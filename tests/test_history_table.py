@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fennec_core import table
 from fennec_core.errors import InputError
-from fennec_core.history import table
 from fennec_core.history.normalize import METHODS, TaskNormalizer
 from fennec_core.records import History
 

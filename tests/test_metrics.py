@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import weightedtau
 
-from fennec_core.evaluation import metrics
+from fennec_core import metrics
 
 
 def test_perfect_and_reversed():

@@ -59,7 +59,7 @@ def test_model_spider_learns_saves_reloads_and_ranks_new_models(tmp_path):
     assert info["val_tasks"] and info["epochs_run"] <= FAST["epochs"]
     r = eng.rank(task_embeddings=emb[hidden])
     assert r.info["ranker"] == "model-spider" and len(r) == 18
-    from fennec_core.evaluation.metrics import weighted_tau
+    from fennec_core.metrics import weighted_tau
 
     truth = h.column(hidden)[0]
     pos = {m: i for i, m in enumerate(r.model_ids)}

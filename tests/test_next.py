@@ -162,11 +162,13 @@ def test_search_protocol_bad_k_and_python_api(cli, small_history_csv, small_hist
     assert code == 2 and "--strategy goes with --protocol search:K" in err
     from fennec_core.evaluation import evaluate, evaluate_search
 
-    with pytest.raises(InputError, match="evaluate_search"):
-        evaluate(Fennec(device="cpu"), small_history, protocol="search:2")
-    report = evaluate_search(Fennec(device="cpu", factorizer_config={"k": 2, "max_iter": 15}, warm_strength=10),
-                             small_history, 2, strategy="greedy")
+    with pytest.raises(InputError, match="option 'repeats' goes with loo or loo-model or loo-warm:K, not search:2"):
+        evaluate(Fennec(device="cpu"), small_history, protocol="search:2", repeats=3)
+    engine = Fennec(device="cpu", factorizer_config={"k": 2, "max_iter": 15}, warm_strength=10)
+    report = evaluate_search(engine, small_history, 2, strategy="greedy")
     assert len(report.mean("fennec", "regret")) == 2 and len(report.predictions) == 2 * len(report.tasks)
+    same = evaluate(engine, small_history, protocol="search:2", strategy="greedy")  # one entry point for both
+    assert same.to_dict() == report.to_dict() and same.predictions == report.predictions
 
 
 def test_suggest_without_an_interval_says_so(bundled):

@@ -83,7 +83,7 @@ def test_reg_auto_picks_a_candidate_on_held_out_cells(spark, small_history):
 def test_engine_ranks_with_intervals_and_agrees_with_pmf(spark, published_105):
     """The whole pipeline on the 105-model table: intervals, warm start and a ranking that
     agrees with pmf's (same model, fitted another way)."""
-    from fennec_core.evaluation.metrics import weighted_tau
+    from fennec_core.metrics import weighted_tau
 
     history = published_105
     als = Fennec(factorizer="spark-als", factorizer_config={"k": 3, "reg": 0.03}).fit(history)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fennec_core import Fennec
-from fennec_core.history import factorize, table
+from fennec_core import Fennec, table
+from fennec_core.history import factorize
 from fennec_core.records import History
 
 

@@ -309,13 +309,12 @@ def apply_archi(archi: ArchiSpec | ArchiEncoding | str | None, cards: Sequence[M
     return spec.apply(cards, progress=progress)
 
 
-def fit_model_cards(history: Any, models: Any, archi: ArchiSpec | ArchiEncoding | str | None, *,
+def fit_model_cards(history: Any, models: Sequence[ModelCard], archi: ArchiSpec | ArchiEncoding | str | None, *,
                     progress: bool = False) -> tuple[dict[str, ModelCard], ArchiEncoding | None]:
-    """(model cards by id, the architecture encoding) for ``Fennec.fit``: ``models`` (cards or a
-    CSV path) checked against the history's models, with architecture features (:func:`apply_archi`)."""
-    from fennec_core.io.tables import as_cards
-
-    cards = as_cards(models, "models")
+    """(model cards by id, the architecture encoding) for ``Fennec.fit``: ``models`` (cards, read
+    from a table by the caller) checked against the history's models, with architecture features
+    (:func:`apply_archi`)."""
+    cards = list(models)
     unknown = [c.id for c in cards if not history.has_model(c.id)]
     if unknown:
         raise InputError(f"models table lists {len(unknown)} model(s) not in the history, e.g. {unknown[0]!r}; "

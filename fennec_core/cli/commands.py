@@ -155,11 +155,22 @@ def cmd_rank(args: argparse.Namespace) -> int:
     return 0
 
 
+#: how ``fennec evaluate`` spells each protocol option (``compare`` is --baseline)
+PROTOCOL_FLAGS = {"repeats": "--repeats", "strategy": "--strategy", "compare": "--baseline"}
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Evaluate a configuration on a history under a protocol, beside the static baseline."""
-    from fennec_core.evaluation import evaluate
+    """Evaluate a configuration on a history under a protocol, beside the baseline suite."""
+    from fennec_core.evaluation.runner import check_options, protocol_from_spec, run_protocol
     from fennec_core.io.tables import read_history, read_tasks
 
+    if args.protocol == "list":
+        print(format_protocols())
+        return 0
+    protocol = protocol_from_spec(args.protocol)  # a bad spec or option fails before anything is read
+    options = {key: value for key, value in (("repeats", args.repeats), ("strategy", args.strategy),
+                                             ("compare", args.baseline)) if value is not None}
+    check_options(protocol, options, PROTOCOL_FLAGS)
     if args.predictions:
         _check_out(args.predictions, "--predictions")
     if bool(args.zoo) == bool(args.history):
@@ -190,28 +201,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from fennec_core.task.proxies import description_embeddings
 
         embeddings, _ = description_embeddings(tasks or [], args.proxy)
-    from fennec_core.evaluation.search import evaluate_search, parse_search
-
-    k = parse_search(args.protocol)
-    if args.baseline != "best":
-        from fennec_core.evaluation.baselines import get_baseline
-
-        get_baseline(args.baseline)  # an unknown name fails before any fold runs
-        if k is not None:
-            raise InputError(f"--baseline goes with loo and loo-warm:K; search:K shows every baseline's top-{k} and "
-                             "marks the best")
-    if k is None and args.strategy != "ei":
-        raise InputError(f"--strategy goes with --protocol search:K (got --protocol {args.protocol})")
     from fennec_core.evaluation.folds import dask_scheduler
 
     with dask_scheduler(args.scheduler):  # --scheduler: the folds run on that Dask cluster
-        if k is not None:
-            report = evaluate_search(engine, history, k, strategy=args.strategy, models=models, tasks=tasks,
-                                     task_embeddings=embeddings, progress=not args.quiet, jobs=args.jobs)
-        else:
-            report = evaluate(engine, history, protocol=args.protocol, models=models, tasks=tasks, progress=not
-                              args.quiet, repeats=args.repeats, task_embeddings=embeddings, jobs=args.jobs)
-            report = report.with_compare(args.baseline)
+        report = run_protocol(protocol, engine, history, models=models, tasks=tasks, task_embeddings=embeddings,
+                              progress=not args.quiet, jobs=args.jobs, flags=PROTOCOL_FLAGS, **options)
     if args.predictions:
         report.write_predictions(args.predictions)
         say(args, f"wrote {len(report.predictions)} predictions to {args.predictions}")
@@ -220,6 +214,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         print(report.format_table())
     return 0
+
+
+def format_protocols() -> str:
+    """One line per registered protocol: how it is written, the options it takes, its summary."""
+    from fennec_core.evaluation.runner import KIND, protocol_usages
+    from fennec_core.plugin.registry import default_registry
+
+    reg = default_registry()
+    lines = []
+    for name, usage in zip(reg.available(KIND), protocol_usages(reg), strict=True):
+        component = reg.get(KIND, name)
+        doc = (component.factory.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        doc = " ".join(doc.split())
+        opts = ", ".join(PROTOCOL_FLAGS[o] for o in getattr(component.factory, "options", ()) if o in PROTOCOL_FLAGS)
+        lines.append(f"{usage:<14} {doc}" + (f" [{opts}]" if opts else "") + f" ({component.origin})")
+    return "\n".join(lines)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -291,7 +301,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     from fennec_core.evaluation import fit_without_task, static_scores
-    from fennec_core.evaluation.metrics import all_metrics, format_metric, metric_label
+    from fennec_core.metrics import all_metrics, format_metric, metric_label
 
     t0 = time.perf_counter()
     loaded = _load_zoo(args)

@@ -242,10 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
                                              "ranked from its own embeddings")
     s.add_argument("--proxy", help="embed each task's description (tasks table) with this text proxy (text) and rank "
                                    "each hidden task from its description, mapped by the other tasks only")
-    s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model (hide a model row), "
-                                                "search:K (K sequential picks, regret per step)")
-    s.add_argument("--strategy", default="ei", help="search:K only: ei (default), ucb, thompson or greedy")
-    s.add_argument("--repeats", type=whole(1), default=5, help="draws of known cells per target for loo-warm:K")
+    s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model "
+                                                     "(hide a model row), search:K (K sequential picks, regret per "
+                                                     "step), or a plugin's; `list` shows every registered one")
+    s.add_argument("--strategy", help="search:K only: ei (default), ucb, thompson or greedy")
+    s.add_argument("--repeats", type=whole(1), help="draws of known cells per target for loo-warm:K (default 5)")
     s.add_argument("--jobs", type=int, default=1, help="run the folds in this many worker processes (default 1; -1: "
                                                       "one per core); the numbers are the same for any")
     s.add_argument("--scheduler", help="run the folds on the Dask cluster at this scheduler address "
@@ -253,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "the same as here")
     s.add_argument("--predictions", help="write model,task,predicted,truth,low,high,score,static for every hidden "
                                            "cell (predicted, low, high in the task's units; search:K: task,step,model,truth)")
-    s.add_argument("--baseline", default="best",
+    s.add_argument("--baseline",
                    help="report gains against this member of the baseline suite: best (default: the member with the "
                         "best mean on the table, per metric), static, static-zscore-clip, static-minmax, static-none, "
                         "card, size, nearest (warm)")

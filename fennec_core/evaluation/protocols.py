@@ -31,33 +31,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fennec_core.errors import InputError
-from fennec_core.evaluation.metrics import all_metrics
+from fennec_core.evaluation.protocol_base import EvaluationInputs, Prediction
 from fennec_core.evaluation.report import EvaluationReport, TaskResult
 from fennec_core.history.normalize import TaskNormalizer
+from fennec_core.metrics import all_metrics
 from fennec_core.records import History, ModelCard, TaskCard
 
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.engine import Fennec
-
-PROTOCOLS = ("loo", "loo-warm:K", "loo-model", "search:K")
-
-
-def parse_protocol(protocol: str) -> int:
-    """Number of known target cells of ``protocol``: 0 for ``loo``, K for ``loo-warm:K``."""
-    if protocol in ("loo", "loo-model"):
-        return 0
-    if protocol.startswith("search:"):  # sequential picks: its own module, fennec_core.evaluation.search
-        raise InputError(f"{protocol}: the search protocol runs through fennec_core.evaluation.evaluate_search("
-                         "engine, history, K) or `fennec evaluate --protocol search:K`")
-    if protocol.startswith("loo-warm:"):
-        try:
-            k = int(protocol.split(":", 1)[1])
-        except ValueError:
-            k = 0
-        if k >= 1:
-            return k
-    raise InputError(f"unknown protocol {protocol!r}; available: {', '.join(PROTOCOLS)} (K >= 1 known cells)")
-
 
 def is_probe(card: TaskCard | None) -> bool:
     """A task whose card says ``probe=1`` (e.g. a linear probe such as ``mnli_lp``): a cheap
@@ -79,15 +60,17 @@ def evaluate(
     engine: Fennec,
     history: History | str | os.PathLike[str] | None = None,
     *,
-    protocol: str = "loo",
+    protocol: Any = "loo",
     models: Sequence[ModelCard] | None = None,
     tasks: Sequence[TaskCard] | None = None,
     progress: bool = False,
-    repeats: int = 5,
+    repeats: int | None = None,
     task_embeddings: Mapping[str, np.ndarray] | None = None,
     jobs: int = 1,
-) -> EvaluationReport:
-    """Run ``protocol`` (``loo``, ``loo-warm:K``, ``loo-model``) for ``engine``'s configuration.
+    **options: Any,
+) -> Any:
+    """Run ``protocol`` (``loo``, ``loo-warm:K``, ``loo-model``, ``search:K`` or any registered
+    one, as a spec or a protocol object) for ``engine``'s configuration.
 
     ``history``: a History or CSV path; None evaluates on the engine's fitted zoo (its history,
     cards and task embeddings unless given). Each fold fits a clone of the engine (its
@@ -95,54 +78,60 @@ def evaluate(
     features where they lack them, as in ``fit``. With ``task_embeddings`` (proxy embeddings per task),
     each hidden task is ranked from its own embeddings through a mapping learned on the other
     tasks only. ``jobs``: folds run in that many worker processes (-1: one per core; see
-    :mod:`fennec_core.evaluation.folds`), with the same report for any number. Returns the
-    report, with the static baseline beside every number.
+    :mod:`fennec_core.evaluation.folds`), with the same report for any number. ``repeats`` (draws
+    of known cells per target, default 5) and ``options`` (``compare``, ``strategy``, ...) go to
+    the protocol, which refuses one it does not take. Returns the protocol's report, with the
+    baseline suite beside every number.
     """
-    from fennec_core.evaluation.folds import check_jobs
+    from fennec_core.evaluation.runner import run_protocol
 
-    check_jobs(jobs)
-    if history is None:
-        zoo = engine.check_is_fitted()
-        history = zoo.history
-        models = models if models is not None else list(zoo.models.values())
-        tasks = tasks if tasks is not None else list(zoo.tasks.values())
-        task_embeddings = task_embeddings if task_embeddings is not None else (zoo.task_embeddings or None)
-    else:
-        from fennec_core.io.tables import as_history
+    if repeats is not None:
+        options["repeats"] = repeats
+    return run_protocol(protocol, engine, history, models=models, tasks=tasks, task_embeddings=task_embeddings,
+                        progress=progress, jobs=jobs, **options)
 
-        history = as_history(history)
-    n_known = parse_protocol(protocol)
-    _check_k_per_fold(engine, history, protocol)
-    if models is not None:  # once here, not in every fold: cards with an architecture get its meta features
-        from fennec_core.architecture.encoding import ArchiSpec
-        from fennec_core.io.tables import as_cards
 
-        models, _ = ArchiSpec(None).apply(as_cards(models, "models"), progress=progress)
-    if isinstance(repeats, bool) or not isinstance(repeats, int | np.integer) or repeats < 1:
-        raise InputError(f"repeats must be a whole number >= 1 (draws of known cells per target), got {repeats!r}")
-    if protocol == "loo-model":
-        return _evaluate_loo_model(engine, history, models=models, tasks=tasks, progress=progress)
-    repeats = 1 if n_known == 0 else int(repeats)
+def loo_targets(history: History, tasks: Sequence[TaskCard] | None, n_known: int) -> list[tuple[int, str]]:
+    """The targets of leave-one-task-out with ``n_known`` known cells: ``(column, task)`` of each
+    task with ``n_known + 2`` observed models (known cells plus two to compare) that is no probe."""
+    counts = history.task_counts()
+    cards = {t.id: t for t in (tasks or [])}
+    return [(j, task) for j, task in enumerate(history.task_ids)
+            if counts[j] >= n_known + 2 and not is_probe(cards.get(task))]
+
+
+def run_loo(protocol: Any, data: EvaluationInputs, *, repeats: int, compare: str = "best") -> EvaluationReport:
+    """Leave one task out with ``protocol.n_known`` known cells per target, each drawn ``repeats``
+    times (see the module doc); gains against ``compare``."""
+    engine, history, n_known, name = data.engine, data.history, protocol.n_known, protocol.name
+    _check_compare(compare)
+    _check_k_per_fold(engine, history, name)
     if len(history.task_ids) < 2:
         raise InputError("leave-one-task-out needs a history with at least 2 tasks")
-    counts = history.task_counts()  # observed models per task
-    most = int(counts.max())
+    most = int(history.task_counts().max())
     if most < n_known + 2:
-        raise InputError(f"{protocol}: no task has {n_known + 2} observed models ({n_known} known + 2 to compare); "
+        raise InputError(f"{name}: no task has {n_known + 2} observed models ({n_known} known + 2 to compare); "
                          f"the best-covered task has {most}" + (f", so use K <= {most - 2}" if most > 2 else ""))
-    task_cards = {t.id: t for t in (tasks or [])}
-    folds = [(j, task) for j, task in enumerate(history.task_ids)  # the targets: enough observed models, no probe
-             if counts[j] >= n_known + 2 and not is_probe(task_cards.get(task))]
+    folds = protocol.folds(history, data.tasks)
     from fennec_core.evaluation.folds import run_folds
 
-    shared = (engine.clone(), history, models, list(task_cards.values()), task_embeddings, n_known, repeats)
-    done = run_folds(_loo_fold, folds, jobs=jobs, progress=progress, desc=protocol, shared=shared)
+    shared = (engine.clone(), history, data.models, list({t.id: t for t in data.tasks or []}.values()),
+              data.task_embeddings, n_known, repeats)
+    done = run_folds(_loo_fold, folds, jobs=data.jobs, progress=data.progress, desc=name, shared=shared)
     results = [result for result, _ in done]
     predictions = [row for _, rows in done for row in rows]
     config = {**_config(engine), "factorizer_config": engine.factorizer_config,
               "score_merger_config": engine.score_merger_config, "seed": engine.seed, "repeats": repeats,
-              "task_mapping": engine.task_mapping if task_embeddings else None}
-    return EvaluationReport(protocol, config, results, predictions)
+              "task_mapping": engine.task_mapping if data.task_embeddings else None}
+    return EvaluationReport(name, config, results, predictions).with_compare(compare)
+
+
+def _check_compare(compare: str) -> None:
+    """An unknown baseline name fails before any fold runs."""
+    if compare != "best":
+        from fennec_core.evaluation.baselines import get_baseline
+
+        get_baseline(compare)
 
 
 def _check_k_per_fold(engine: Fennec, history: History, protocol: str) -> None:
@@ -174,7 +163,7 @@ def fit_without_task(engine: Fennec, history: History, task: str, *, models: Seq
 
 def _loo_fold(engine: Fennec, history: History, models: Sequence[ModelCard] | None, tasks: list[TaskCard],
               task_embeddings: Mapping[str, np.ndarray] | None, n_known: int, repeats: int, j: int, task: str,
-              ) -> tuple[TaskResult, list[tuple[str, str, float, float, float, int, float, float, float]]]:
+              ) -> tuple[TaskResult, list[Prediction]]:
     """One fold of ``loo`` / ``loo-warm:K``: ``task`` (column ``j``) hidden, the engine refit, the
     task ranked ``repeats`` times (K known cells drawn from the seed ``[engine.seed, j, repeat]``,
     so a fold's draws depend on nothing else), its metrics and prediction rows."""
@@ -229,8 +218,9 @@ def _loo_fold(engine: Fennec, history: History, models: Sequence[ModelCard] | No
             cells += int(rest.sum())
             width += float(np.sum(high[rest] - low[rest]))
         for i in np.flatnonzero(rest):
-            predictions.append((history.model_ids[i], task, float(pred[i]), float(truth[i]), float(static[i]), rep,
-                                float(units[i]), float(low[i]), float(high[i])))
+            predictions.append(Prediction(history.model_ids[i], task, float(pred[i]), float(truth[i]),
+                                          float(static[i]), float(units[i]), float(low[i]), float(high[i]),
+                                          rep if n_known else None))
     intervals = {"cells": cells, "coverage": inside / cells, "width": width / cells} if cells else {}
     baselines = {name: _mean_runs(runs) for name, runs in suite_runs.items() if len(runs) == repeats}
     return TaskResult(task, int(draws[-1][0].sum()), _mean_runs(method_runs), _mean_runs(static_runs),
@@ -252,21 +242,16 @@ def evaluate_scores(scores_path: str, truth_path: str, *, dataset_col: str = "Da
     "mean": float}}`` with ``weightedtau(truth, score, rank=None)`` per dataset; datasets
     without truth are skipped, models without truth make an error.
     """
-    from fennec_core.evaluation.metrics import weighted_tau
-    from fennec_core.io.tables import _open_text, _rows, convert_table
+    from fennec_core.io.tables import convert_table, read_score_columns
+    from fennec_core.metrics import weighted_tau
 
     source = str(scores_path)
-    header, rows = _rows(_open_text(scores_path), source, (dataset_col, model_col))
-    methods = [h for h in header if h not in (dataset_col, model_col)]
+    methods, rows = read_score_columns(scores_path, (dataset_col, model_col))
     if not methods:
         raise InputError(f"{source}: no method columns besides {dataset_col} and {model_col}")
     truth = convert_table(truth_path, wide=True)
     by_dataset: dict[str, list[tuple[str, dict[str, float]]]] = {}
-    from fennec_core.io.tables import _float
-
-    for line, row in rows:
-        ds, model = (row[dataset_col] or "").strip(), (row[model_col] or "").strip()
-        values = {m: _float(row[m], f"column {m!r}", source, line) for m in methods}
+    for (ds, model), values in rows:
         by_dataset.setdefault(ds, []).append((model, values))
     out: dict[str, dict[str, Any]] = {m: {"per_dataset": {}, "mean": math.nan} for m in methods}
     for ds, entries in by_dataset.items():
@@ -303,7 +288,7 @@ def feature_regression_scores(train_z: np.ndarray, train_mask: np.ndarray, X_tra
     return out
 
 
-def _evaluate_loo_model(engine: Fennec, history: History, *, models, tasks, progress: bool) -> EvaluationReport:
+def run_loo_model(protocol: Any, data: EvaluationInputs, *, compare: str = "best") -> EvaluationReport:
     """Leave one *model* out: its whole row is hidden and predicted from its features alone.
 
     Per task, the held-out predictions of every model are compared with the truth (metrics
@@ -314,7 +299,10 @@ def _evaluate_loo_model(engine: Fennec, history: History, *, models, tasks, prog
 
     from fennec_core.scoring.meta_score import feature_matrix
 
-    cards = {c.id: c for c in (models or [])}
+    engine, history, tasks, progress = data.engine, data.history, data.tasks, data.progress
+    _check_compare(compare)
+    _check_k_per_fold(engine, history, protocol.name)
+    cards = {c.id: c for c in (data.models or [])}
     names = sorted({k for c in cards.values() for k in c.meta})
     if not names:
         raise InputError("loo-model predicts a model from its features: give a models table with meta features")
@@ -323,7 +311,7 @@ def _evaluate_loo_model(engine: Fennec, history: History, *, models, tasks, prog
     base = np.full((m, n), np.nan)
     X = feature_matrix([cards[mid].meta if mid in cards else {} for mid in history.model_ids], names)
     Z = TaskNormalizer.fit(history.scores, history.mask, "zscore").transform(history.scores)
-    for i in tqdm(range(m), desc="loo-model", disable=not progress, leave=False):
+    for i, _ in tqdm(protocol.folds(history, tasks), desc=protocol.name, disable=not progress, leave=False):
         keep = [r for r in range(m) if r != i]
         train = history.select_models(keep)
         fitted = engine.clone().fit(train, [cards[mid] for mid in train.model_ids if mid in cards], tasks)
@@ -343,7 +331,8 @@ def _evaluate_loo_model(engine: Fennec, history: History, *, models, tasks, prog
         results.append(TaskResult(task, int(ok.sum()), all_metrics(truth[ok], pred[ok, j]),
                                   all_metrics(truth[ok], base[ok, j]), False))
         for i in np.flatnonzero(ok):
-            predictions.append((history.model_ids[i], task, float(pred[i, j]), float(truth[i]), float(base[i, j]), 0,
-                                math.nan, math.nan, math.nan))
+            predictions.append(Prediction(history.model_ids[i], task, float(pred[i, j]), float(truth[i]),
+                                          float(base[i, j])))
     config = {**_config(engine), "features": names}
-    return EvaluationReport("loo-model", config, results, predictions, baseline="feature regression")
+    return EvaluationReport(protocol.name, config, results, predictions,
+                            baseline="feature regression").with_compare(compare)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import csv
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from fennec_core.errors import InputError
-from fennec_core.evaluation.metrics import format_metric, metric_label
+from fennec_core.metrics import format_metric, metric_label
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.evaluation.protocol_base import Prediction
 
 
 @attrs.frozen(eq=False)
@@ -42,9 +45,8 @@ class EvaluationReport:
     protocol: str
     config: dict[str, Any]
     tasks: list[TaskResult]
-    #: per hidden cell: model, task, ranking score (normalised), truth, static score, repeat, and
-    #: the predicted score with its 90% interval in the task's units (NaN where the ranking has none)
-    predictions: list[tuple[str, str, float, float, float, int, float, float, float]]
+    #: one :class:`~fennec_core.evaluation.protocol_base.Prediction` per hidden cell (and draw)
+    predictions: list[Prediction]
     baseline: str = "static"
     compare: str = "best"
 
@@ -177,9 +179,10 @@ class EvaluationReport:
 
     def write_predictions(self, path: str) -> None:
         """Write ``model,task,predicted,truth,low,high,score,static`` for every hidden cell (``repeat``
-        too when warm): ``predicted``, ``low``, ``high`` in the task's units (empty where the ranking
-        has none), ``score`` the ranking's own (normalised) score, ``static`` the baseline's."""
-        warm = self.protocol != "loo"
+        too when the protocol repeats draws): ``predicted``, ``low``, ``high`` in the task's units
+        (empty where the ranking has none), ``score`` the ranking's own (normalised) score,
+        ``static`` the baseline's."""
+        warm = any(p.repeat is not None for p in self.predictions)
 
         def cell(x: float) -> str:
             return "" if math.isnan(x) else repr(x)
@@ -189,9 +192,9 @@ class EvaluationReport:
                 w = csv.writer(fh)
                 w.writerow(["model", "task", "predicted", "truth", "low", "high", "score", "static"]
                            + (["repeat"] if warm else []))
-                for row in self.predictions:
-                    w.writerow([row[0], row[1], cell(row[6]), repr(row[3]), cell(row[7]), cell(row[8]), repr(row[2]),
-                                repr(row[4])] + ([row[5]] if warm else []))
+                for p in self.predictions:
+                    w.writerow([p.model, p.task, cell(p.predicted), repr(p.truth), cell(p.low), cell(p.high),
+                                repr(p.score), repr(p.static)] + ([p.repeat] if warm else []))
         except OSError as exc:
             raise InputError(f"{path}: cannot write the predictions here ({exc.strerror or exc}); give a writable "
                              "file path") from None

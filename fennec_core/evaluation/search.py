@@ -30,7 +30,8 @@ import attrs
 import numpy as np
 
 from fennec_core.errors import InputError
-from fennec_core.evaluation.protocols import fit_without_task, is_probe, static_scores
+from fennec_core.evaluation.protocol_base import EvaluationInputs
+from fennec_core.evaluation.protocols import fit_without_task, static_scores
 from fennec_core.records import History, ModelCard, TaskCard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,19 +39,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 METHODS = ("fennec", "static", "random")
 METRICS = ("regret", "regret_share", "found_best")
-
-
-def parse_search(protocol: str) -> int | None:
-    """K of ``search:K`` (K >= 1), None for another protocol; a malformed K is one InputError."""
-    if not isinstance(protocol, str) or not protocol.startswith("search:"):
-        return None
-    try:
-        k = int(protocol.split(":", 1)[1])
-    except ValueError:
-        k = 0
-    if k < 1:
-        raise InputError(f"protocol {protocol!r}: expected search:K with K >= 1 picks, e.g. search:3")
-    return k
 
 
 def step_metrics(found: Sequence[float], best: float, span: float) -> dict[str, list[float]]:
@@ -61,6 +49,16 @@ def step_metrics(found: Sequence[float], best: float, span: float) -> dict[str, 
     return {"regret": regret.tolist(), "regret_share": share.tolist(), "found_best": (regret <= 0).astype(float).tolist()}
 
 
+@attrs.frozen(eq=True)
+class Pick:
+    """One step of Fennec's search on a hidden task: the model it picked and its true score."""
+
+    task: str
+    step: int
+    model: str
+    truth: float
+
+
 @attrs.frozen(eq=False)
 class SearchReport:
     """Per-task and mean per-step metrics of Fennec's search, the static top-k and random order."""
@@ -69,7 +67,7 @@ class SearchReport:
     k: int
     config: dict[str, Any]
     tasks: dict[str, dict[str, dict[str, list[float]]]]  # task -> method -> metric -> per step
-    predictions: list[tuple[str, int, str, float]]  # (task, step, model, truth) of Fennec's picks
+    predictions: list[Pick]  # Fennec's picks, in task and step order
     #: the baseline suite members scored on every task (their top-k orders are methods in ``tasks``)
     baselines: tuple[str, ...] = ()
 
@@ -119,8 +117,8 @@ class SearchReport:
             with open(path, "w", newline="", encoding="utf-8") as fh:
                 w = csv.writer(fh)
                 w.writerow(["task", "step", "model", "truth"])
-                for task, step, model, truth in self.predictions:
-                    w.writerow([task, step, model, repr(truth)])
+                for p in self.predictions:
+                    w.writerow([p.task, p.step, p.model, repr(p.truth)])
         except OSError as exc:
             raise InputError(f"{path}: cannot write the predictions here ({exc.strerror or exc}); give a writable "
                              "file path") from None
@@ -130,44 +128,47 @@ def evaluate_search(engine: Fennec, history: History, k: int, *, strategy: str =
                     models: Sequence[ModelCard] | None = None, tasks: Sequence[TaskCard] | None = None,
                     task_embeddings: Mapping[str, np.ndarray] | None = None, random_draws: int = 20,
                     progress: bool = False, jobs: int = 1) -> SearchReport:
-    """Run ``search:k`` (see the module doc) for ``engine``'s configuration on ``history``.
-    ``jobs``: folds run in that many worker processes (:mod:`fennec_core.evaluation.folds`),
-    with the same report for any number."""
-    from fennec_core.evaluation.folds import check_jobs, run_folds
+    """Run ``search:k`` (see the module doc) for ``engine``'s configuration on ``history``: the
+    same as ``evaluate(engine, history, protocol=f"search:{k}", ...)``. ``jobs``: folds run in
+    that many worker processes (:mod:`fennec_core.evaluation.folds`), with the same report for any
+    number."""
+    from fennec_core.evaluation.protocols import evaluate
+
+    return evaluate(engine, history, protocol=f"search:{k}", models=models, tasks=tasks,
+                    task_embeddings=task_embeddings, progress=progress, jobs=jobs, strategy=strategy,
+                    random_draws=random_draws)
+
+
+def run_search(protocol: Any, data: EvaluationInputs, *, strategy: str = "ei", random_draws: int = 20) -> SearchReport:
+    """The ``search:K`` protocol (K = ``protocol.k``) on prepared inputs: the folds of
+    ``protocol.folds``, each run by :func:`_search_fold`."""
+    from fennec_core.evaluation.folds import run_folds
     from fennec_core.scoring.acquisition import check_strategy
 
     strategy = check_strategy(strategy)
-    check_jobs(jobs)
-    if models is not None:  # as evaluate(): cards with an architecture get its meta features
-        from fennec_core.architecture.encoding import ArchiSpec
-        from fennec_core.io.tables import as_cards
-
-        models, _ = ArchiSpec(None).apply(as_cards(models, "models"), progress=progress)
+    engine, history, k = data.engine, data.history, protocol.k
     if len(history.task_ids) < 2:
-        raise InputError("search:K hides one task at a time: it needs a history with at least 2 tasks")
-    task_cards = {t.id: t for t in (tasks or [])}
-    folds = []  # (fold index, task) of the targets: k + 1 observed models, not a probe
-    for j, task in enumerate(history.task_ids):
-        _, observed = history.column(task)
-        if observed.sum() >= k + 1 and not is_probe(task_cards.get(task)):
-            folds.append((j, task))
-    shared = (engine.clone(), history, k, strategy, models, list(task_cards.values()), task_embeddings, random_draws)
-    done = run_folds(_search_fold, folds, jobs=jobs, progress=progress, desc=f"search:{k}", shared=shared)
+        raise InputError(f"{protocol.name} hides one task at a time: it needs a history with at least 2 tasks")
+    folds = protocol.folds(history, data.tasks)
+    task_cards = {t.id: t for t in (data.tasks or [])}
+    shared = (engine.clone(), history, k, strategy, data.models, list(task_cards.values()), data.task_embeddings,
+              random_draws)
+    done = run_folds(_search_fold, folds, jobs=data.jobs, progress=data.progress, desc=protocol.name, shared=shared)
     per_task = {task: metrics for (_, task), (metrics, _) in zip(folds, done, strict=True)}
     suite = tuple(b for b in (next(iter(per_task.values())) if per_task else {})
                   if b not in METHODS and all(b in t for t in per_task.values()))
     suite = ("static", *suite) if per_task else ()
     picks = [pick for _, rows in done for pick in rows]
     if not per_task:
-        raise InputError(f"search:{k}: no task has {k + 1} observed models to search among; use a smaller K")
+        raise InputError(f"{protocol.name}: no task has {k + 1} observed models to search among; use a smaller K")
     config = {"factorizer": engine.factorizer, "score_merger": engine.score_merger, "seed": engine.seed,
               "strategy": strategy, "random_draws": random_draws, "candidates": "models observed on the task"}
-    return SearchReport(f"search:{k}", k, config, per_task, picks, suite)
+    return SearchReport(protocol.name, k, config, per_task, picks, suite)
 
 
 def _search_fold(engine: Fennec, history: History, k: int, strategy: str, models: Sequence[ModelCard] | None,
                  tasks: list[TaskCard], task_embeddings: Mapping[str, np.ndarray] | None, random_draws: int, j: int,
-                 task: str) -> tuple[dict[str, dict[str, list[float]]], list[tuple[str, int, str, float]]]:
+                 task: str) -> tuple[dict[str, dict[str, list[float]]], list[Pick]]:
     """One fold of ``search:k``: ``task`` (column ``j``) hidden, the engine refit, K picks (seeds
     ``[engine.seed, j, step]``), the static and random orders (seed ``[engine.seed, j, 7]``):
     (the per-method, per-step metrics of the task, Fennec's picks)."""
@@ -186,7 +187,7 @@ def _search_fold(engine: Fennec, history: History, k: int, strategy: str, models
                            candidates=list(score), task_embeddings=own)
         model = s.proposals[0].model
         known[model] = score[model]
-        picks.append((task, step, model, score[model]))
+        picks.append(Pick(task, step, model, score[model]))
     from fennec_core.evaluation.baselines import suite_scores
 
     train = history.without_task(task)

@@ -15,7 +15,7 @@ import numpy as np
 
 from fennec_core.errors import InputError
 from fennec_core.history.factorize import factorize_cells
-from fennec_core.history.table import History
+from fennec_core.table import History
 
 DEFAULT_CANDIDATES = (1, 2, 3, 4, 5, 6, 8)
 

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from fennec_core.errors import FennecError, InputError
-from fennec_core.history.table import DENSE_VIEW_MAX_CELLS, History
 from fennec_core.plugin.contracts import CellFactorizer, supports
 from fennec_core.records import Factors
+from fennec_core.table import DENSE_VIEW_MAX_CELLS, History
 
 
 def factorize(factorizer: Any, history: History, z: np.ndarray) -> Factors:

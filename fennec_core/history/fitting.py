@@ -16,8 +16,8 @@ import numpy as np
 from fennec_core.errors import InputError
 from fennec_core.history.factorize import factorize
 from fennec_core.history.normalize import TaskNormalizer
-from fennec_core.history.table import scatter
 from fennec_core.records import Factors, History, ModelCard, TaskCard
+from fennec_core.table import scatter
 from fennec_core.zoo import FittedZoo
 
 

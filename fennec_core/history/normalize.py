@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING
 import attrs
 import numpy as np
 
+from fennec_core.checks import NORMALIZATIONS
 from fennec_core.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fennec_core.history.table import History
+    from fennec_core.table import History
 
-METHODS = ("minmax", "zscore", "zscore-clip", "none")
+METHODS = NORMALIZATIONS
 #: The floor of ``zscore-clip`` in z units (a task's mean).
 CLIP_FLOOR = 0.0
 

@@ -19,9 +19,9 @@ import numpy as np
 
 from fennec_core.history.fitting import fold_in_reference
 from fennec_core.history.normalize import TaskNormalizer
-from fennec_core.history.table import scatter
 from fennec_core.plugin.contracts import ModelFoldIn, supports
 from fennec_core.records import Factors, History, ModelCard, TaskCard
+from fennec_core.table import scatter
 from fennec_core.zoo import FittedZoo
 
 

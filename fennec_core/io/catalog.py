@@ -41,7 +41,7 @@ ZOOS: tuple[BundledZoo, ...] = (
         "pytorchcv105", "bundled_zoo.zarr",
         "105 pytorchcv image models x 7 image classification targets (the Fennec paper's benchmark)",
         "Fay-why/Fennec, fennec/oracles/large.csv (official code of arXiv 2403.06382)",
-        "as published with the Fennec code", "Fennec, arXiv 2403.06382 (fine-tuning results of its benchmark)", "python -m fennec_core.io.bundled"),
+        "as published with the Fennec code", "Fennec, arXiv 2403.06382 (fine-tuning results of its benchmark)", "python -m fennec_core.bundled_zoo"),
     BundledZoo(
         "hf-nlp", "nlp/zoo.zarr",
         "2,696 Hugging Face checkpoints (6 base models) x 36 English classification targets + an MNLI linear probe",

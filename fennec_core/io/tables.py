@@ -432,3 +432,15 @@ def convert_table(
     if not triples:
         raise InputError(f"{source}: no rows")
     return History.from_long(triples)
+
+
+def read_score_columns(path: str | Path, key_columns: Sequence[str]) -> tuple[list[str], list[tuple[list[str], dict[str, float]]]]:
+    """A CSV of numeric columns keyed by ``key_columns`` (e.g. ``Dataset,Model`` then one column
+    per transferability method): ``(value columns, [(keys, {column: value}) per row])``, every
+    value a finite number (row-numbered errors otherwise)."""
+    source = str(path)
+    header, rows = _rows(_open_text(path, ",".join(key_columns)), source, key_columns)
+    columns = [h for h in header if h not in key_columns]
+    out = [([(row[k] or "").strip() for k in key_columns], {c: _float(row[c], f"column {c!r}", source, line)
+                                                            for c in columns}) for line, row in rows]
+    return columns, out

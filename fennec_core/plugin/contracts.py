@@ -56,7 +56,7 @@ class CellFactorizer(Protocol):
     The engine prefers it: a history of 50,000 models x 10,000 tasks with 1.6M results is 26 MB
     as cells and 4.5 GB as a dense matrix plus mask. A factorizer without it gets the dense
     ``fit(P, mask)``, which only small histories allow
-    (:data:`fennec_core.history.table.DENSE_VIEW_MAX_CELLS`).
+    (:data:`fennec_core.table.DENSE_VIEW_MAX_CELLS`).
     """
 
     def fit_cells(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
@@ -121,7 +121,7 @@ class HistoryReader(Protocol):
     Spark, from any path or URL Spark reads); ``fennec fit --history PATH`` then reads it so."""
 
     def read_history(self, path: str) -> Any:
-        """The :class:`~fennec_core.history.table.History` stored at ``path`` (long ``model,task,score``)."""
+        """The :class:`~fennec_core.table.History` stored at ``path`` (long ``model,task,score``)."""
         ...
 
 
@@ -262,3 +262,22 @@ def supports(component: Any, capability: type) -> bool:
 def transfer_weight(merger: Any) -> float:
     """Weight of the transfer part in a :class:`ScoreLike` merger's output (1 when it says none)."""
     return float(getattr(merger, "transfer_weight", 1.0))
+
+
+@runtime_checkable
+class EvaluationProtocol(Protocol):
+    """An evaluation protocol (``loo``, ``loo-warm:3``, ...): ``name`` is the spec reports show,
+    ``options`` the keyword options ``run`` takes; ``folds(history, tasks)`` lists what each fold
+    hides as ``(index, id)``; ``run(data, **options)`` gets the prepared
+    :class:`fennec_core.evaluation.protocol_base.EvaluationInputs` and returns a report with
+    ``to_dict()``, ``format_table()``, ``write_predictions(path)`` and ``predictions``."""
+
+    name: str
+    options: Any
+
+    def folds(self, history: Any, tasks: Any) -> list[tuple[int, str]]: ...
+
+    def run(self, data: Any, **options: Any) -> Any: ...
+
+
+REQUIRED["protocol"] = EvaluationProtocol

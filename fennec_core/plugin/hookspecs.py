@@ -145,6 +145,30 @@ def fennec_register_rankers(register: Register) -> None:
     """
 
 
+# -------------------------------------------------------------------------
+# Evaluation: how a configuration is judged (leave one task out, search, ...)
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def fennec_register_protocols(register: Register) -> None:
+    """Register evaluation protocols: ways to judge a configuration on a history.
+
+    Called once, when the registry first loads plugins.
+
+    :param register: call ``register(name, factory)``; ``fennec evaluate --protocol
+        NAME[:ARGS]`` calls ``factory(args="ARGS")`` (``factory()`` when the spec has no
+        ``:ARGS`` and the factory takes no ``args``) and gets an
+        :class:`~fennec_core.plugin.contracts.EvaluationProtocol`: ``name`` (the spec reports
+        show), ``options`` (keyword options ``run`` takes), ``folds(history, tasks)`` (what
+        each fold hides) and ``run(data, **options)``, called with the prepared
+        :class:`~fennec_core.evaluation.protocol_base.EvaluationInputs`; it returns a report
+        (``to_dict()``, ``format_table()``, ``write_predictions(path)``, ``predictions``).
+        Optional class attributes ``usage`` (``loo-warm:K``) and ``options`` on the factory
+        let error messages and ``--protocol list`` describe it before it is built.
+    """
+
+
 __all__ = [
     "Register",
     "hookspec",
@@ -154,4 +178,5 @@ __all__ = [
     "fennec_register_score_mergers",
     "fennec_register_estimators",
     "fennec_register_rankers",
+    "fennec_register_protocols",
 ]

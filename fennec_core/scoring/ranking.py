@@ -198,16 +198,6 @@ def _anchored(final: np.ndarray, weight: float, anchor: np.ndarray) -> np.ndarra
     return final if weight == 0.0 else (1.0 - weight) * final + weight * anchor
 
 
-def train_ranker(zoo: FittedZoo, ranker: Any, name: str, config: dict[str, Any]) -> FittedZoo:
-    """``zoo`` holding ``ranker`` (a built ranker plugin) trained on it, as ``zoo.rankers[name]``."""
-    from fennec_core.plugin.contracts import Stateful
-    from fennec_core.zoo import ComponentState, TrainedRanker
-
-    ranker.fit(zoo)
-    state = ComponentState(*ranker.state()) if supports(ranker, Stateful) else ComponentState()
-    return zoo.with_changes(rankers={**zoo.rankers, name: TrainedRanker(config, state)})
-
-
 def rank_with_ranker(zoo: FittedZoo, ranker: Any, ranker_name: str, card: TaskCard | None,
                      task_embeddings: np.ndarray | None, *, top: int | None = None, notes: Sequence[str] = (),
                      unsupported: Sequence[str] = ()) -> Ranking:

@@ -192,8 +192,8 @@ def fit_anchor(zoo: FittedZoo, cold_scores: Callable[[int, TaskCard], np.ndarray
     engine's cold merged scores (m,) for task column ``j`` ranked as a new task with that card.
     ``targets``: the task columns that may be simulated (not probes). None for a zoo too large or
     with fewer than 3 tasks."""
-    from fennec_core.evaluation.metrics import weighted_tau
     from fennec_core.history.normalize import METHODS
+    from fennec_core.metrics import weighted_tau
 
     m, n = zoo.history.shape
     if m * n > MAX_CELLS or n < 3:
@@ -264,7 +264,7 @@ def choose_ridge(zoo: FittedZoo, anchor: Anchor, n_known: int, *, seed: int, tar
     """The ridge of the known-results blend for ``n_known`` known cells: leave-one-task-out on
     the zoo's tasks, :data:`DRAWS` seeded draws each; the best mean weighted tau of the anchor
     on each task's other cells wins (ties: the larger ridge, down to infinity = no move)."""
-    from fennec_core.evaluation.metrics import weighted_tau
+    from fennec_core.metrics import weighted_tau
 
     if n_known < 2:
         return math.inf

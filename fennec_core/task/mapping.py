@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from fennec_core.checks import TASK_MAPPINGS as METHODS
 from fennec_core.errors import InputError
 
-METHODS = ("random-forest", "kernel-ridge", "kernel-ridge-cv", "knn")
 #: Shrinkage grid of ``kernel-ridge-cv``.
 CV_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 1e6)
 

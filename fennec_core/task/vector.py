@@ -170,7 +170,7 @@ def choose_warm_strength(zoo: FittedZoo, factorizer: Any, *, seed: int, known_pe
     more than ``max_tasks`` tasks simulates a seeded sample of that many (the choice is one
     number; 200 tasks settle it, and 10,000 would cost minutes).
     """
-    from fennec_core.evaluation.metrics import weighted_tau
+    from fennec_core.metrics import weighted_tau
 
     hist = zoo.history
     candidates = POSTERIOR_STRENGTHS if supports(factorizer, PosteriorFactorizer) else WARM_STRENGTHS

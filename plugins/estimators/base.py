@@ -99,3 +99,18 @@ class Estimator:
     def _score(self, *, features: np.ndarray | None, labels: np.ndarray, probs: np.ndarray | None,
                **extra: Any) -> float:
         raise NotImplementedError
+
+
+def spectrum(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(u [n, r], sigma [r]): left singular vectors and squared singular values of f,
+    from the smaller Gram matrix (r = rank)."""
+    n, d = f.shape
+    if n <= d:
+        sigma, u = np.linalg.eigh(f @ f.T)
+    else:
+        sigma, v = np.linalg.eigh(f.T @ f)
+        keep = sigma > sigma.max() * 1e-12
+        u = (f @ v[:, keep]) / np.sqrt(sigma[keep])
+        return u, sigma[keep]
+    keep = sigma > sigma.max() * 1e-12
+    return u[:, keep], sigma[keep]

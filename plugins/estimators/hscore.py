@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Estimator
+from .base import Estimator, spectrum
 
 
 def class_mean_matrix(f: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -34,9 +34,7 @@ def class_mean_matrix(f: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _centred_spectrum(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from .logme import _spectrum
-
-    return _spectrum(f - f.mean(axis=0))
+    return spectrum(f - f.mean(axis=0))
 
 
 def _class_projection_norms(u: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -33,24 +33,9 @@ import numpy as np
 
 from fennec_core.errors import InputError
 
-from .base import Estimator, one_hot
+from .base import Estimator, one_hot, spectrum
 
 VARIANTS = ("reference", "exact")
-
-
-def _spectrum(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(u [n, r], sigma [r]): left singular vectors and squared singular values of f,
-    from the smaller Gram matrix (r = rank)."""
-    n, d = f.shape
-    if n <= d:
-        sigma, u = np.linalg.eigh(f @ f.T)
-    else:
-        sigma, v = np.linalg.eigh(f.T @ f)
-        keep = sigma > sigma.max() * 1e-12
-        u = (f @ v[:, keep]) / np.sqrt(sigma[keep])
-        return u, sigma[keep]
-    keep = sigma > sigma.max() * 1e-12
-    return u[:, keep], sigma[keep]
 
 
 def _fit_terms(s, x2, res_x2, t):
@@ -67,7 +52,7 @@ def log_evidence(f: np.ndarray, targets: np.ndarray, variant: str = "reference")
         raise InputError(f"logme: variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
     exact = variant == "exact"
     n, d = f.shape
-    u, sigma = _spectrum(f)
+    u, sigma = spectrum(f)
     x2 = (u.T @ targets) ** 2  # [r, t]
     res_x2 = (targets**2).sum(axis=0) - x2.sum(axis=0)  # energy outside the span of the features
     s = sigma[:, None]

@@ -57,7 +57,7 @@ class VariationalPMF:
         device: str = "auto",
         prior_floor: float = 1e-3,
     ) -> None:
-        from fennec_plugins.factorizers.nmf import number_option, whole_option
+        from fennec_plugins.factorizers.base import number_option, whole_option
 
         self.k, self.max_iter = whole_option("pmf", "k", k, 0), whole_option("pmf", "max_iter", max_iter, 1)
         self.tol, self.seed = number_option("pmf", "tol", tol), whole_option("pmf", "seed", seed, 0)
@@ -81,7 +81,7 @@ class VariationalPMF:
 
     def fit(self, P: np.ndarray, mask: np.ndarray) -> Factors:
         """Fit the posterior of every model and task vector on the observed cells of a dense ``P``."""
-        from fennec_plugins.factorizers.nmf import observed_cells
+        from fennec_plugins.factorizers.base import observed_cells
 
         rows, cols, vals = observed_cells(P, mask)
         return self.fit_cells(rows, cols, vals, np.shape(P))
@@ -89,7 +89,7 @@ class VariationalPMF:
     def fit_cells(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
                   shape: tuple[int, int]) -> Factors:
         """Fit the posterior of every model and task vector on the observed cells (row-major)."""
-        from fennec_plugins.factorizers.nmf import check_cells
+        from fennec_plugins.factorizers.base import check_cells
 
         rows, cols, vals = check_cells(rows, cols, values, shape)
         with warnings.catch_warnings():

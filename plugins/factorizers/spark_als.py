@@ -175,7 +175,7 @@ class SparkALS(VariationalPMF):
         spark_conf: dict[str, str] | None = None,
         prior_floor: float = 1e-3,
     ) -> None:
-        from fennec_plugins.factorizers.nmf import number_option, whole_option
+        from fennec_plugins.factorizers.base import number_option, whole_option
 
         self.k = whole_option(self.name, "k", k, 0)
         self.max_iter = whole_option(self.name, "max_iter", max_iter, 1)
@@ -203,7 +203,7 @@ class SparkALS(VariationalPMF):
     def read_history(self, path: str | os.PathLike[str]) -> Any:
         """Read a long history (``model,task,score``) through Spark: CSV, CSV.gz or Parquet (a
         file or a folder of parts; any URL Spark reads), checked in Spark, collected as cells."""
-        from fennec_core.history.table import History
+        from fennec_core.records import History
 
         path = os.fspath(path)
         spark = spark_session(self.master, self.spark_conf)
@@ -248,7 +248,7 @@ class SparkALS(VariationalPMF):
     def fit_cells(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
                   shape: tuple[int, int]) -> Factors:
         """Fit on the observed cells (row-major) with Spark; see the module docstring."""
-        from fennec_plugins.factorizers.nmf import check_cells
+        from fennec_plugins.factorizers.base import check_cells
 
         rows, cols, vals = check_cells(rows, cols, values, shape)
         m, n = int(shape[0]), int(shape[1])

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from fennec_core import hookimpl
-from fennec_core.architecture.graph import OP_VOCABULARY
 from fennec_core.errors import FennecError, MissingDependencyError
+from fennec_core.plugin_api import OP_VOCABULARY
 from fennec_core.records import ArchGraph
 
 OPS: tuple[str, ...] = (*sorted(set(OP_VOCABULARY.values())), "other")

@@ -111,7 +111,7 @@ class LearnedMerger(WeightedMerger):
 
     def fit(self, zoo: FittedZoo) -> LearnedMerger:
         """Choose ``w`` by leave-one-task-out on the zoo's history and factors."""
-        from fennec_core.evaluation.metrics import weighted_tau
+        from fennec_core.plugin_api import weighted_tau
 
         hist, factors = zoo.history, zoo.factors
         if zoo.meta_model is None or len(hist.task_ids) < 3:

@@ -38,7 +38,7 @@ import numpy as np
 
 from fennec_core import hookimpl
 from fennec_core.errors import FennecError, InputError
-from fennec_core.scoring.meta_score import feature_moments
+from fennec_core.plugin_api import feature_moments
 
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.zoo import FittedZoo
@@ -202,7 +202,7 @@ class ModelSpiderRanker:
         from tqdm.auto import tqdm
 
         from fennec_core.device import resolve_device
-        from fennec_core.evaluation.metrics import weighted_tau
+        from fennec_core.plugin_api import weighted_tau
 
         hist = zoo.history
         tasks = [t for t in hist.task_ids if t in zoo.task_embeddings]
