@@ -32,11 +32,12 @@ from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, 
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
 from fennec_core.scoring.filters import Within
-from fennec_core.task.cards import with_card_values
+from fennec_core.task.encoders import Encoders, registry_builder
 from fennec_core.zoo import ComponentState, FittedZoo
 
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.scoring.suggest import Suggestions
+    from fennec_core.task.request import TaskRequest
 
 #: The ``ranker`` setting that means this pipeline itself (no ranker plugin).
 PIPELINE = "fennec"
@@ -99,6 +100,8 @@ class Fennec:
         #: the fitted zoo (None until :meth:`fit` or :meth:`load`)
         self.zoo_: FittedZoo | None = None
         self._mapper: tuple[FittedZoo, Any] | None = None  # the task mapping, learned on first use
+        #: the task proxies (text, image encoders) this engine built through its registry, each once
+        self.encoders = Encoders(registry_builder(registry, device=device, seed=seed))
         self._origin: tuple[str, str | None] | None = None  # (store path, generation) last loaded or saved
 
     # -- parameters (scikit-learn style) ----------------------------------------------------------
@@ -168,7 +171,7 @@ class Fennec:
         model_cards, encoding = fit_model_cards(hist, models, archi, progress=progress)
         task_cards = {c.id: c for c in as_cards(tasks, "tasks")}
         embeddings, proxy_spec = historical_task_embeddings(
-            list(hist.task_ids), task_embeddings, task_images=task_images, proxy=proxy, proxy_config=proxy_config,
+            list(hist.task_ids), task_embeddings, encoders=self.encoders, task_images=task_images, proxy=proxy, proxy_config=proxy_config,
             images_per_task=images_per_task, device=self.device, progress=progress)
         self._fit_zoo(hist,
                       {m: model_cards.get(m, ModelCard(m)) for m in hist.model_ids},
@@ -224,9 +227,10 @@ class Fennec:
         The mapping (``task_mapping``: the paper's random forest, kernel ridge or kNN) is
         learned from the historical tasks' embeddings and fitted vectors, on first use.
         """
-        return self._task_mapper().predict(embeddings)
+        return self.task_mapper().predict(embeddings)
 
-    def _task_mapper(self) -> Any:
+    def task_mapper(self) -> Any:
+        """The fitted :class:`fennec_core.task.mapping.TaskMapper` of the zoo's task embeddings."""
         from fennec_core.task.mapping import TaskMapper
 
         zoo = self.check_is_fitted()
@@ -236,11 +240,12 @@ class Fennec:
 
     def describe_vector(self, description: str, *, proxy: Any = None) -> np.ndarray:
         """A task vector for a task described in words, placed among the zoo's described tasks
-        by the engine's task mapping (the ``text`` proxy embeds every description)."""
+        by the engine's task mapping (the zoo's text proxy, or ``proxy``, embeds every description)."""
         from fennec_core.task.proxies import describe_vector
+        from fennec_core.task.request import description_encoder
 
         return describe_vector(self.check_is_fitted(), description, mapping=self.task_mapping, seed=self.seed,
-                               proxy=proxy)
+                               proxy=proxy or description_encoder(self))
 
     def resolved_warm_strength(self) -> float:
         """The warm-start shrinkage in use, chosen on the history the first time (then kept in
@@ -256,68 +261,61 @@ class Fennec:
     # -- ranking ------------------------------------------------------------------------------------
 
     def rank(
-        self,
-        task: TaskCard | str | None = None,
-        *,
-        task_vector: np.ndarray | None = None,
-        known: Mapping[str, float] | None = None,
-        top: int | None = None,
-        explore: bool = False,
-        task_embeddings: np.ndarray | None = None,
-        task_vector_cov: np.ndarray | None = None,
-        images: str | os.PathLike[str] | None = None,
-        images_per_task: int = 100,
-        description: str | None = None,
+        self, task: TaskRequest | TaskCard | str | None = None, *, task_vector: np.ndarray | None = None,
+        known: Mapping[str, float] | None = None, top: int | None = None, explore: bool = False,
+        task_embeddings: np.ndarray | None = None, task_vector_cov: np.ndarray | None = None,
+        images: str | os.PathLike[str] | None = None, images_per_task: int = 100, description: str | None = None,
         progress: bool = False, card: Mapping[str, str] | None = None, where: Any = None,
     ) -> Ranking:
         """Rank every model for one new task.
 
         ``task``: a TaskCard (or id; a task of the zoo uses its card) with what is known about
-        the task (classes, size). What places the task in the transfer space -- at most one of:
-        ``task_vector`` (from elsewhere), ``task_embeddings`` (its items embedded by the zoo's
-        proxy, [n_items, d]), ``images`` (a folder the zoo's proxy embeds), ``description``
-        (words, through the text proxy). ``known``: ``{model id: score}`` already measured on
-        the task (warm start), in the history's units; it combines with any of those. With none
-        of them the Ranking is cold (the mean task vector). ``explore``: rank by the optimistic
-        (upper 90%) end of each model's interval. ``task_vector_cov``: the covariance of a given
-        ``task_vector`` (e.g. a task mapping's error), for intervals with a posterior factorizer.
-        ``card``: categorical values set in the task card's attributes; ``where``: a model filter (filters.py).
-        """
-        zoo = self.check_is_fitted()
-        known = checks.check_rank(task, top, images_per_task, known, {"task_vector": task_vector, "task_embeddings":
-                                  task_embeddings, "images": images, "description": description})
-        card, within = with_card_values(zoo.task_card(task), card), Within(zoo.models, where, top)
-        from fennec_core.task.placement import place_task
+        the task (classes, size), or a whole :class:`fennec_core.task.request.TaskRequest`. What
+        places the task -- at most one of: ``task_vector`` (from elsewhere), ``task_embeddings``
+        (its items embedded by the zoo's proxy, [n_items, d]), ``images`` (a folder the zoo's
+        proxy embeds), ``description`` (words, through the zoo's text proxy). ``known``: ``{model
+        id: score}`` already measured (warm start), in the history's units; it combines with any of
+        those. With none of them the Ranking is cold (the mean task vector). ``explore``: rank by
+        the optimistic (upper 90%) end of each interval. ``task_vector_cov``: the covariance of a
+        given ``task_vector``, for intervals with a posterior factorizer. ``card``: categorical values
+        set in the task card's attributes; ``where``: a model filter (filters.py)."""
+        from fennec_core.task.request import as_request, place
 
-        placed = place_task(zoo, self.components.factorizer, mapper=self._task_mapper, mapping=self.task_mapping,
-                            seed=self.seed, device=self.device, for_ranker=self.components.ranker is not None,
-                            task_vector=task_vector, task_vector_cov=task_vector_cov,
-                            task_embeddings=task_embeddings, images=images,
-                            images_per_task=images_per_task, description=description, progress=progress)
+        zoo = self.check_is_fitted()
+        checks.check_top(top)
+        placed = place(self, as_request(task, task_vector=task_vector, known=known, task_embeddings=task_embeddings,
+                                        task_vector_cov=task_vector_cov, images=images, images_per_task=images_per_task,
+                                        description=description, progress=progress, card=card))
+        within = Within(zoo.models, where, top)
         if self.components.ranker is not None:
             from fennec_core.scoring.ranking import rank_with_ranker
 
-            return within(rank_with_ranker(zoo, self.components.ranker, self.ranker, card, placed.task_embeddings,
-                                           top=within.top, notes=placed.notes,
-                                           unsupported=[n for n, v in (("task_vector", task_vector is not None),
-                                                        ("known", bool(known)), ("explore", explore)) if v]))
+            return within(rank_with_ranker(zoo, self.components.ranker, self.ranker, placed.card,
+                                           placed.task_embeddings, top=within.top, notes=placed.notes,
+                                           unsupported=[n for n, v in (("task_vector", placed.task_vector is not None),
+                                                        ("known", bool(placed.known)), ("explore", explore)) if v]))
         vector = placed.task_vector
-        return within(self.rank_many([card], task_vectors=None if vector is None else [vector], known=[known],
-                                     top=within.top, explore=explore, notes=placed.notes,
+        return within(self.rank_many([placed.card], task_vectors=None if vector is None else [vector],
+                                     known=[placed.known], top=within.top, explore=explore, notes=placed.notes,
                                      task_vector_covs=[placed.cov])[0])
 
-    def suggest(self, task: TaskCard | str | None = None, *, known: Mapping[str, float] | None = None,
+    def suggest(self, task: TaskRequest | TaskCard | str | None = None, *, known: Mapping[str, float] | None = None,
                 strategy: str = "ei", batch: int = 1, seed: int | Sequence[int] | None = None,
                 candidates: Sequence[str] | None = None, **inputs: Any) -> Suggestions:
         """Propose the next ``batch`` model(s) to fine-tune for ``task`` given the ``known`` results:
         a :class:`fennec_core.scoring.suggest.Suggestions` (``strategy`` ``ei``, ``ucb``, ``thompson``
         or ``greedy``; batches by the kriging believer; ``seed`` default the engine's). ``inputs``:
-        what places the task, as for :meth:`rank` (``description``, ``images``, ``task_embeddings``, ...)."""
+        what places the task, as for :meth:`rank` (``description``, ``images``, ``task_embeddings``, ...);
+        or ``task`` a :class:`fennec_core.task.request.TaskRequest` (``known`` then adds to its own)."""
         from fennec_core.scoring.suggest import propose
+        from fennec_core.task.request import as_request
 
-        checks.check_rank(task, None, inputs.get("images_per_task", 100), known)
-        return propose(lambda kn: self.rank(task, known=kn, **inputs), known, strategy=strategy, batch=batch,
-                       seed=self.seed if seed is None else seed, candidates=candidates)
+        options = {k: inputs.pop(k) for k in ("where", "explore") if k in inputs}
+        request = as_request(task, **inputs)
+        checks.check_rank(request.task, None, request.images_per_task, known)
+        known = checks.check_known({**(request.known or {}), **(known or {})} if request.known or known else None)
+        return propose(lambda kn: self.rank(attrs.evolve(request, known=kn), **options), known, strategy=strategy,
+                       batch=batch, seed=self.seed if seed is None else seed, candidates=candidates)
 
     def rank_many(
         self,

@@ -143,8 +143,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
     """Rank the zoo's models for a new task."""
     from fennec_core.cli.task_inputs import model_filter, task_request
 
-    engine, card, known, placing = task_request(args)
-    ranking = engine.rank(card, known=known, top=args.top, explore=args.explore, where=model_filter(args), **placing)
+    engine, request = task_request(args)
+    ranking = engine.rank(request, top=args.top, explore=args.explore, where=model_filter(args))
     if args.json:
         print(ranking.to_json(indent=2))
     else:

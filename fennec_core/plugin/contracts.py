@@ -15,7 +15,8 @@ factorizer         Factorizer          CellFactorizer, NonNegative, PriorFoldIn,
 score_merger       ScoreMerger         ScoreLike, FittableMerger, Stateful
 ranker             Ranker              Stateful
 graph_encoder      GraphEncoder        (``state``/``load_state`` of arrays, see dgl-gin)
-task_proxy         TaskProxy           (``spec()``: what a zoo records about it)
+task_proxy         TaskProxy           Specified (``spec()``: what a zoo records about it),
+                                       Modal (``modality``: ``"text"`` or ``"images"``)
 estimator          Estimator
 =================  ==================  ===============================================
 """
@@ -218,6 +219,34 @@ class TaskProxy(Protocol):
     def embed(self, inputs: Any) -> np.ndarray:
         """Return per-item embeddings, shape (n_items, d)."""
         ...
+
+
+@runtime_checkable
+class Specified(Protocol):
+    """A task proxy that says what a zoo records about it (to embed new tasks the same way)."""
+
+    def spec(self) -> dict[str, Any]:
+        """``{"name": registered name, "config": JSON settings}``."""
+        ...
+
+
+@runtime_checkable
+class Modal(Protocol):
+    """A task proxy that says what it embeds: ``modality`` is ``"text"`` (descriptions, class
+    names) or ``"images"``; a proxy without it embeds images. Read from the built proxy object."""
+
+    modality: str
+
+
+def proxy_modality(proxy: Any) -> str:
+    """What ``proxy`` embeds: its ``modality`` (:class:`Modal`), ``"images"`` when it says none."""
+    return str(proxy.modality) if supports(proxy, Modal) else "images"
+
+
+def proxy_spec(proxy: Any, name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """What a zoo records about ``proxy``: its ``spec()`` (:class:`Specified`), else the name and
+    config it was built with."""
+    return proxy.spec() if supports(proxy, Specified) else {"name": name, "config": dict(config)}
 
 
 @runtime_checkable
