@@ -168,7 +168,7 @@ class Fennec:
         from fennec_core.task.proxies import historical_task_embeddings
 
         hist = as_history(history)
-        model_cards, encoding = fit_model_cards(hist, models, archi, progress=progress)
+        model_cards, encoding = fit_model_cards(hist, models, archi, progress=progress, registry=self.registry)
         task_cards = {c.id: c for c in as_cards(tasks, "tasks")}
         embeddings, proxy_spec = historical_task_embeddings(
             list(hist.task_ids), task_embeddings, encoders=self.encoders, task_images=task_images, proxy=proxy, proxy_config=proxy_config,
@@ -383,7 +383,8 @@ class Fennec:
         from fennec_core.architecture.encoding import architecture_cards
 
         zoo = self.check_is_fitted()
-        return self.add_models(architecture_cards(references, names, encoding=zoo.archi, cache=cache))
+        return self.add_models(architecture_cards(references, names, encoding=zoo.archi, cache=cache,
+                                                  registry=self.registry))
 
     def update(
         self,

@@ -14,7 +14,7 @@ factorizer         Factorizer          CellFactorizer, NonNegative, PriorFoldIn,
                                        PosteriorFactorizer, ModelFoldIn, HistoryReader
 score_merger       ScoreMerger         ScoreLike, FittableMerger, Stateful
 ranker             Ranker              Stateful
-graph_encoder      GraphEncoder        (``state``/``load_state`` of arrays, see dgl-gin)
+graph_encoder      GraphEncoder        Configured, EncoderState
 task_proxy         TaskProxy           Specified (``spec()``: what a zoo records about it),
                                        Modal (``modality``: ``"text"`` or ``"images"``)
 estimator          Estimator
@@ -209,11 +209,36 @@ class GraphEncoder(Protocol):
 
 
 @runtime_checkable
+class Configured(Protocol):
+    """A graph encoder that reports its full settings (defaults included), which the zoo records
+    to build the same encoder again for new models."""
+
+    def config(self) -> dict[str, Any]:
+        """JSON settings: ``factory(**config())`` builds an equivalent encoder."""
+        ...
+
+
+@runtime_checkable
+class EncoderState(Protocol):
+    """A graph encoder whose fitted state is stored as named arrays (``dgl-gin``'s weights), so new
+    models are encoded later without fitting again; one without it is refitted on the stored
+    graphs (which must reproduce the stored vectors)."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted state as named arrays."""
+        ...
+
+    def load_state(self, arrays: Mapping[str, np.ndarray]) -> Any:
+        """Restore :meth:`state` into this (unfitted) encoder; returns the encoder."""
+        ...
+
+
+@runtime_checkable
 class TaskProxy(Protocol):
     """Embeds a task's unlabeled inputs (images, text) with a large pretrained model.
 
-    Optional class attribute ``modality``: ``"images"`` (the default when absent) or
-    ``"text"``; ``fit(task_images=...)`` refuses a text proxy in one line.
+    Optional: ``modality`` (:class:`Modal`: ``"images"``, the default when absent, or ``"text"``;
+    ``fit(task_images=...)`` refuses a text proxy in one line) and ``spec()`` (:class:`Specified`).
     """
 
     def embed(self, inputs: Any) -> np.ndarray:

@@ -313,20 +313,20 @@ class ModelSpiderRanker:
 
 
 def rerank_top_k(ranking_ids: Sequence[str], features: Mapping[str, np.ndarray], labels: np.ndarray, *,
-                 k: int = 5, estimator: str = "logme") -> list[str]:
+                 k: int = 5, estimator: str = "logme", registry: Any = None) -> list[str]:
     """Reorder the top ``k`` models by the mean of their learned rank and a forward-pass
     estimator's rank on their own features (``features[m]``: [n, d] from a forward pass of m
     on the task's labelled images), ties going to the estimator. Models outside the top k keep
-    their places."""
+    their places. The estimator is built by ``registry`` (an engine's; default: the process's)."""
     from scipy.stats import rankdata
 
-    from fennec_core.plugin import registry
+    from fennec_core.plugin.registry import default_registry
 
     top = list(ranking_ids[:k])
     missing = [m for m in top if m not in features]
     if missing:
         raise InputError(f"re-ranking needs forward-pass features of every top-{k} model; missing {missing[0]!r}")
-    est = registry.create("estimator", estimator)
+    est = (registry or default_registry()).build("estimator", estimator)
     est_scores = np.array([est.score(features=np.asarray(features[m], dtype=np.float64), labels=labels) for m in top])
     learned_rank = np.arange(1, len(top) + 1, dtype=float)
     est_rank = rankdata(-est_scores, method="average")
