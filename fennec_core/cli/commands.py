@@ -109,6 +109,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a zoo from a history CSV and save it as a Zarr store."""
+    from fennec_core.plugin.contracts import latent_size
+
     t0 = time.perf_counter()
     if args.task_images and args.task_embeddings:
         raise InputError("give --task-images or --task-embeddings, not both")
@@ -127,7 +129,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     engine.save(args.out)
     zoo = engine.zoo_
     m, n = zoo.history.shape
-    k = getattr(engine.components.factorizer, "k", zoo.factors.k)  # pmf stores two bias columns beside its k
+    k = latent_size(zoo.factors, engine.components.factorizer)
     how = f"{engine.factorizer}, k={k}" + (" chosen by CV" if zoo.k_selection else "") + \
         (f"; ranker {engine.ranker}" if engine.components.ranker is not None else "")
     seconds = time.perf_counter() - t0

@@ -11,7 +11,8 @@ Plugins see a fitted zoo as a :class:`fennec_core.zoo.FittedZoo` record -- never
 kind               required            optional capabilities
 =================  ==================  ===============================================
 factorizer         Factorizer          CellFactorizer, NonNegative, PriorFoldIn,
-                                       PosteriorFactorizer, ModelFoldIn, HistoryReader
+                                       PosteriorFactorizer, ModelFoldIn, HistoryReader,
+                                       LatentSize (and ``Factors.info["k"]``), Named
 score_merger       ScoreMerger         ScoreLike, FittableMerger, Stateful
 ranker             Ranker              Stateful
 graph_encoder      GraphEncoder        Configured, EncoderState
@@ -48,6 +49,23 @@ class Factorizer(Protocol):
     def fold_in(self, factors: Factors, observed: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Return the vector (k,) of a new task from its observed normalised scores (m,) under ``mask``."""
         ...
+
+
+@runtime_checkable
+class LatentSize(Protocol):
+    """A factorizer that says its latent size ``k`` (a fitted one also writes it in
+    ``Factors.info["k"]``, which is what the engine reads: ``U`` may hold more columns, as pmf's
+    two bias columns)."""
+
+    k: int
+
+
+def latent_size(factors: Factors, factorizer: Any = None) -> int:
+    """The latent size of fitted ``factors``: ``info["k"]``; for factors stored before factorizers
+    wrote it, the ``factorizer``'s ``k`` (:class:`LatentSize`), else ``U``'s column count."""
+    if "k" in factors.info:
+        return int(factors.info["k"])
+    return int(factorizer.k) if supports(factorizer, LatentSize) else int(factors.k)
 
 
 @runtime_checkable
@@ -292,6 +310,18 @@ REQUIRED: dict[str, type] = {
     "task_proxy": TaskProxy,
     "estimator": Estimator,
 }
+
+
+@runtime_checkable
+class Named(Protocol):
+    """A component that says its registered name (messages use it; else its class name)."""
+
+    name: str
+
+
+def component_name(component: Any) -> str:
+    """``component``'s ``name`` (:class:`Named`), else its class name: for messages."""
+    return str(component.name) if supports(component, Named) else type(component).__name__
 
 
 def supports(component: Any, capability: type) -> bool:

@@ -69,15 +69,14 @@ class Service:
     def summary(self, served: ServedZoo) -> dict[str, Any]:
         """One zoo's entry in ``GET /zoos``."""
         from fennec_core.io import catalog
-        from fennec_core.task.proxies import described_tasks
+        from fennec_core.io.summary import zoo_summary
 
-        zoo = served.engine.zoo_
+        doc = zoo_summary(served.engine, limit=0)
         entry = catalog.get(served.spec.bundled) if served.spec.bundled else None
-        return {"name": served.name, "models": len(zoo.history.model_ids), "tasks": len(zoo.history.task_ids),
-                "observed": zoo.history.nnz, "generation": served.generation,
-                "bundled": served.spec.bundled, "title": entry.title if entry else None,
+        return {"name": served.name, "models": doc["models"], "tasks": doc["tasks"], "observed": doc["observed"],
+                "generation": served.generation, "bundled": served.spec.bundled, "title": entry.title if entry else None,
                 "writable": self.token is not None and catalog.bundled_entry(served.spec.path) is None,
-                "describable": len(described_tasks(zoo)) >= 2}
+                "describable": doc["describable"]}
 
     def zoo_list(self) -> dict[str, Any]:
         """``GET /zoos``."""
@@ -85,32 +84,12 @@ class Service:
                 "zoos": [self.summary(self.zoos.get(name)) for name in self.zoos.names()]}
 
     def zoo_detail(self, name: str, offset: int, limit: int) -> dict[str, Any]:
-        """``GET /zoos/{zoo}``: settings, a page of tasks and a page of models (same window)."""
+        """``GET /zoos/{zoo}``: what ``fennec zoo info`` shows (:func:`fennec_core.io.summary.zoo_summary`),
+        a page of tasks and a page of models (same window)."""
+        from fennec_core.io.summary import zoo_summary
+
         served = self.zoos.get(name)
-        engine = served.engine
-        zoo = engine.zoo_
-        hist = zoo.history
-        per_task, per_model = hist.task_counts(), hist.model_counts()
-        window = slice(offset, offset + limit)
-        tasks = []
-        for j, t in list(enumerate(hist.task_ids))[window]:
-            card = zoo.tasks.get(t)
-            tasks.append({"task": t, "observed_models": int(per_task[j]),
-                          "num_classes": card.num_classes if card else None,
-                          "train_size": card.train_size if card else None,
-                          "description": card.description if card else None})
-        models = []
-        for i, m in list(enumerate(hist.model_ids))[window]:
-            card = zoo.models.get(m)
-            models.append({"model": m, "observed_tasks": int(per_model[i]),
-                           "architecture": card.architecture if card else None,
-                           "predicted": m in zoo.predicted_models,
-                           "meta": {k: v for k, v in (card.meta if card else {}).items() if math.isfinite(v)}})
-        return {**self.summary(served), "factorizer": engine.factorizer, "score_merger": engine.score_merger,
-                "ranker": engine.ranker, "normalization": engine.resolved_normalization,
-                "model_features": zoo.model_feature_names(), "task_proxy": (zoo.proxy or {}).get("name"),
-                "task_table": {"total": len(hist.task_ids), "offset": offset, "limit": limit, "items": tasks},
-                "model_table": {"total": len(hist.model_ids), "offset": offset, "limit": limit, "items": models}}
+        return {**self.summary(served), **zoo_summary(served.engine, offset=offset, limit=limit)}
 
     # -- ranking ----------------------------------------------------------------------------------
 

@@ -246,7 +246,7 @@ class MaskedNMF:
                 prev = cur
         return Factors(
             U.double().cpu().numpy(), V.double().cpu().numpy(),
-            info={"factorizer": "nmf", "loss": prev, "n_iter": it, "converged": converged,
+            info={"factorizer": "nmf", "k": self.k, "loss": prev, "n_iter": it, "converged": converged,
                   "rmse": float(((ops.y - pred) ** 2).mean().sqrt())},
         )
 

@@ -189,7 +189,7 @@ class VariationalPMF:
             U, V,
             extras={"U_cov": S_u.cpu().numpy(), "V_cov": S_v.cpu().numpy(),
                     "noise_var": np.array([1.0 / tau])},
-            info={"factorizer": "pmf", "n_iter": it, "converged": converged, "noise_sd": float(np.sqrt(1 / tau)),
+            info={"factorizer": "pmf", "k": self.k, "n_iter": it, "converged": converged, "noise_sd": float(np.sqrt(1 / tau)),
                   "rmse": float(np.sqrt(np.mean((vals - np.einsum("ij,ij->i", U[rows], V[cols])) ** 2)))},
         )
 

@@ -262,7 +262,7 @@ class SparkALS(VariationalPMF):
         self.reg_selection_ = scores
         U_cov, V_cov, noise_var = posterior_covariances(U, V, rows, cols, vals, self.k, self.prior_floor)
         fitted = np.einsum("ij,ij->i", U[rows], V[cols])
-        info: dict[str, Any] = {"factorizer": self.name, "reg": reg, "master": self.master, "n_iter": self.max_iter,
+        info: dict[str, Any] = {"factorizer": self.name, "k": self.k, "reg": reg, "master": self.master, "n_iter": self.max_iter,
                                 "noise_sd": float(np.sqrt(noise_var)),
                                 "rmse": float(np.sqrt(np.mean((vals - fitted) ** 2)))}
         if scores:
