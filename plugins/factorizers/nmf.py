@@ -172,11 +172,6 @@ class MaskedNMF:
         self.max_iter, self.tol, self.init, self.seed = max_iter, tol, init, seed
         self.device, self.dtype = device, dtype
 
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments, for storing beside the fitted factors."""
-        return {"k": self.k, "l1": self.l1, "l2": self.l2, "max_iter": self.max_iter,
-                "tol": self.tol, "init": self.init, "seed": self.seed, "dtype": self.dtype}
-
     def _start(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
                shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         m, n = shape

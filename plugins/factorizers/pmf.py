@@ -63,10 +63,6 @@ class VariationalPMF:
         self.tol, self.seed = number_option("pmf", "tol", tol), whole_option("pmf", "seed", seed, 0)
         self.device, self.prior_floor = device, number_option("pmf", "prior_floor", prior_floor, 1e-12)
 
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments, for storing beside the fitted factors."""
-        return {"k": self.k, "max_iter": self.max_iter, "tol": self.tol, "seed": self.seed}
-
     # index bookkeeping: model rows [w (k), b, 1], task rows [x (k), 1, c]
     @property
     def D(self) -> int:

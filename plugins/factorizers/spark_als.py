@@ -192,12 +192,6 @@ class SparkALS(VariationalPMF):
         self.tol, self.device = 0.0, "cpu"
         self.reg_selection_: dict[float, float] | None = None
 
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments, for storing beside the fitted factors (the ``reg`` that
-        ``reg="auto"`` chose is in the factors' ``info``)."""
-        return {"k": self.k, "reg": self.reg, "max_iter": self.max_iter, "seed": self.seed, "master": self.master,
-                "blocks": self.blocks}
-
     # -- reading ---------------------------------------------------------------------------------
 
     def read_history(self, path: str | os.PathLike[str]) -> Any:

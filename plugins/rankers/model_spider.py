@@ -158,15 +158,6 @@ class ModelSpiderRanker:
         self._net: Any = None
         self._fit_info: dict[str, Any] = {}
 
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments (stored in the zoo)."""
-        return {"dim": self.dim, "heads": self.heads, "layers": self.layers, "task_tokens": self.task_tokens,
-                "epochs": self.epochs, "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
-                "dropout": self.dropout, "patience": self.patience, "val_fraction": self.val_fraction,
-                "batch_tasks": self.batch_tasks, "seed": self.seed}
-
-    # -- model initialisation features ------------------------------------------------------
-
     def _raw_init(self, zoo: FittedZoo) -> tuple[np.ndarray, list[str]]:
         names = zoo.model_feature_names()
         return np.hstack([zoo.factors.U, zoo.model_features(names)]), names
