@@ -1,19 +1,14 @@
 """The Fennec engine: settings and components around one fitted-zoo record.
 
-Pipeline (arXiv 2403.06382; see docs/architecture.md), each stage in its own package:
-
-1. ``history/``: normalise each task's scores, choose ``k`` (``k="auto"``), factorize the
-   masked history ``P ~ U V^T`` with a *factorizer* plugin, fit the meta model
-   (:func:`fennec_core.history.fitting.fit_zoo`); fold new cells in later (:mod:`~fennec_core.history.update`);
-2. ``architecture/``: model features from architectures, vectors of models without history;
-3. ``task/``: a new task's vector from known scores, a proxy (images, embeddings, a
-   description) or nothing (:mod:`fennec_core.task.vector`);
-4. ``scoring/``: ``U v`` in batches on the device, the meta part, the *score merger*, 90%
-   intervals with a posterior factorizer, the order (:mod:`fennec_core.scoring.ranking`).
+Pipeline (arXiv 2403.06382; see docs/architecture.md), a package per stage: ``history/``
+(normalise, choose ``k``, factorize ``P ~ U V^T``, fit the meta model; fold new cells in later),
+``architecture/`` (model features, vectors of models without history), ``task/`` (a new task
+placed from what is known about it: :mod:`fennec_core.task.request`), ``scoring/`` (``U v`` on
+the device, the meta part, the *score merger*, intervals, the order).
 
 :class:`Fennec` holds its settings (the constructor's parameters, :meth:`Fennec.get_params`),
 its components and, once fitted, ``zoo_``: a :class:`fennec_core.zoo.FittedZoo`. Plugins see
-that record, never the engine. No global state; two engines share only the plugin registry.
+that record, never the engine. No global state; every component comes from the engine's registry.
 """
 
 from __future__ import annotations
@@ -198,10 +193,16 @@ class Fennec:
         fixed = None if self.warm_strength == "auto" else float(self.warm_strength)
         self._set_zoo(zoo.with_changes(warm_strength=fixed))
 
-    def _set_zoo(self, zoo: FittedZoo) -> None:
+    def adopt(self, zoo: FittedZoo, *, origin: tuple[str, str | None] | None = None) -> None:
+        """Hold ``zoo`` (read from the store at ``origin``: its path and generation): a fittable merger
+        without stored state is fitted on it (stores written before merger state was kept)."""
+        self._set_zoo(zoo, fit_merger=zoo.merger_state is None)
+        self._origin = origin
+
+    def _set_zoo(self, zoo: FittedZoo, *, fit_merger: bool = True) -> None:
         """Adopt ``zoo``: fit a fittable merger on it and keep the merger's state in the record."""
         merger = self.components.merger
-        if supports(merger, FittableMerger):
+        if fit_merger and supports(merger, FittableMerger):
             with self._guard("score_merger", "fit"):
                 merger.fit(zoo)
             zoo = zoo.with_changes(merger_state=ComponentState(*merger.state()) if supports(merger, Stateful)

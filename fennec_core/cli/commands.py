@@ -380,8 +380,3 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return _print_json({"cells": history.nnz, "models": m, "tasks": n, "out": args.out})
     say(args, f"wrote {history.nnz} cells ({m} models x {n} tasks) to {args.out}")
     return 0
-
-
-from fennec_core.cli.next_command import cmd_next  # noqa: E402,F401  (handlers named by the parser)
-from fennec_core.cli.serve_command import cmd_serve  # noqa: E402,F401
-from fennec_core.cli.zoo_commands import cmd_zoo_info, cmd_zoos  # noqa: E402,F401

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from fennec_core import checks
-from fennec_core.plugin.contracts import FittableMerger, Stateful, supports
+from fennec_core.plugin.contracts import Stateful, supports
 
 
 def load_engine(cls: Any, path: str | os.PathLike[str], *, device: str, registry: Any, ranker: str | None,
@@ -36,9 +36,5 @@ def load_engine(cls: Any, path: str | os.PathLike[str], *, device: str, registry
                                  (eng.components.ranker, trained.state if trained else None)):
             if state is not None and supports(component, Stateful):
                 component.load_state(state.arrays, state.attributes)
-    if zoo.merger_state is None and supports(eng.components.merger, FittableMerger):
-        eng._set_zoo(zoo)  # a store written before merger state was stored
-    else:
-        eng.zoo_ = zoo
-    eng._origin = (str(path), man.get("generation"))
+    eng.adopt(zoo, origin=(str(path), man.get("generation")))
     return eng
