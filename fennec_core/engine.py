@@ -223,11 +223,8 @@ class Fennec:
     # -- the new task's vector --------------------------------------------------------------------
 
     def map_task(self, embeddings: np.ndarray) -> np.ndarray:
-        """A new task's vector in the transfer space from its items' proxy embeddings.
-
-        The mapping (``task_mapping``: the paper's random forest, kernel ridge or kNN) is
-        learned from the historical tasks' embeddings and fitted vectors, on first use.
-        """
+        """A new task's vector from its items' proxy embeddings, by the ``task_mapping`` (random forest,
+        kernel ridge or kNN) learned from the historical tasks' embeddings and vectors on first use."""
         return self.task_mapper().predict(embeddings)
 
     def task_mapper(self) -> Any:
@@ -299,6 +296,10 @@ class Fennec:
         return within(self.rank_many([placed.card], task_vectors=None if vector is None else [vector],
                                      known=[placed.known], top=within.top, explore=explore, notes=placed.notes,
                                      task_vector_covs=[placed.cov])[0])
+
+    def check_request(self, request: TaskRequest) -> dict[str, float] | None:
+        """A request's ``known``, checked with its other fields (at most one placing input, ...)."""
+        return checks.check_rank(request.task, None, request.images_per_task, request.known, request.placing())
 
     def suggest(self, task: TaskRequest | TaskCard | str | None = None, *, known: Mapping[str, float] | None = None,
                 strategy: str = "ei", batch: int = 1, seed: int | Sequence[int] | None = None,
@@ -426,16 +427,11 @@ class Fennec:
         The warm-start strength is resolved first, so loading the store fits nothing. Saving
         back to the store this engine was loaded from fails if another writer changed it since.
         """
-        from fennec_core.io.store import write_store
-        from fennec_core.io.zoo_codec import encode
+        from fennec_core.io.engine_store import save_engine
 
         checks.check_store_path(path)
         self.resolved_warm_strength()
-        arrays, manifest = encode(self.check_is_fitted(), {**self.get_params(),
-                                                           "normalization": self.resolved_normalization})
-        origin, generation = self._origin or (None, None)  # refuse to overwrite another writer's change
-        self._origin = (str(path), write_store(path, arrays, manifest,
-                                               expect_generation=generation if origin == str(path) else None))
+        self._origin = save_engine(self, path, self._origin)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, device: str = "auto", registry: Registry | None = None,

@@ -1,4 +1,5 @@
-"""Loading an engine from a Zarr store: decode the record, rebuild the components, restore their state.
+"""An engine to and from a Zarr store: encode its record; decode it, rebuild the components,
+restore their state.
 
 Kept out of :mod:`fennec_core.engine` so the engine class stays small; it receives the engine
 class rather than importing it (no import cycle).
@@ -38,3 +39,17 @@ def load_engine(cls: Any, path: str | os.PathLike[str], *, device: str, registry
                 component.load_state(state.arrays, state.attributes)
     eng.adopt(zoo, origin=(str(path), man.get("generation")))
     return eng
+
+
+def save_engine(engine: Any, path: str | os.PathLike[str], origin: tuple[str, str | None] | None,
+                ) -> tuple[str, str | None]:
+    """Write ``engine``'s fitted zoo and settings to ``path`` (atomically; arrays and JSON only);
+    returns the new origin (path, generation). ``origin``: where the engine was last loaded from
+    or saved to: saving back there fails if another writer changed the store since."""
+    from fennec_core.io.store import write_store
+    from fennec_core.io.zoo_codec import encode
+
+    arrays, manifest = encode(engine.check_is_fitted(), {**engine.get_params(),
+                                                         "normalization": engine.resolved_normalization})
+    last, generation = origin or (None, None)  # refuse to overwrite another writer's change
+    return str(path), write_store(path, arrays, manifest, expect_generation=generation if last == str(path) else None)

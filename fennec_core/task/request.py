@@ -22,7 +22,6 @@ from typing import Any
 import attrs
 import numpy as np
 
-from fennec_core import checks
 from fennec_core.errors import InputError
 from fennec_core.plugin.contracts import PosteriorFactorizer, supports
 from fennec_core.records import TaskCard
@@ -108,7 +107,7 @@ def place(engine: Any, request: TaskRequest) -> PlacedTask:
     from fennec_core.task.placement import DESCRIPTION_NOTE, describe_placement
 
     zoo = engine.check_is_fitted()
-    known = checks.check_rank(request.task, None, request.images_per_task, request.known, request.placing())
+    known = engine.check_request(request)
     card = task_card(zoo, request)
     if request.task_vector_cov is not None and request.task_vector is None:
         raise InputError("task_vector_cov is the covariance of a given task_vector: give task_vector too")
