@@ -441,4 +441,5 @@ class Fennec:
         (``zoo_.rankers``, e.g. the bundled zoo's ``model-spider``) instead of the saved one."""
         from fennec_core.io.engine_store import load_engine
 
+        checks.check_load(path, device)  # before the store's errors take them for a corrupt store
         return load_engine(cls, path, device=device, registry=registry, ranker=ranker, pipeline=PIPELINE)

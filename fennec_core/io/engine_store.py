@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from fennec_core import checks
 from fennec_core.plugin.contracts import Stateful, supports
 
 
@@ -18,12 +17,10 @@ def load_engine(cls: Any, path: str | os.PathLike[str], *, device: str, registry
                 pipeline: str) -> Any:
     """An engine of class ``cls`` holding the zoo saved at ``path`` (see :meth:`Fennec.load`):
     nothing is fitted, no code from the store runs; ``ranker`` picks the pipeline (``pipeline``)
-    or a ranker the zoo holds trained."""
+    or a ranker the zoo holds trained. ``path`` and ``device`` are checked by the caller."""
+    from fennec_core.io.manifest import validate_zoo_manifest
     from fennec_core.io.store import read_store
     from fennec_core.io.zoo_codec import decode, select_ranker, store_errors
-
-    checks.check_load(path, device)  # before the store's errors take them for a corrupt store
-    from fennec_core.io.manifest import validate_zoo_manifest
 
     arrays, man = read_store(path)
     validate_zoo_manifest(str(path), man)  # every field the engine reads, before anything is built
