@@ -36,6 +36,16 @@ class ToyText:
         return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
+class OtherText(ToyText):
+    """A second text proxy, with which a zoo's tasks may have been embedded."""
+
+    def __init__(self, **config) -> None:
+        BUILT["other-text"] += 1
+
+    def spec(self) -> dict:
+        return {"name": "other-text", "config": {}}
+
+
 class ToyRanker:
     """A ranker: each model's mean observed score, whatever the task."""
 
@@ -70,6 +80,7 @@ class Toys:
     @hookimpl
     def fennec_register_task_proxies(self, register):
         register("text", ToyText)
+        register("other-text", OtherText)
 
     @hookimpl
     def fennec_register_rankers(self, register):
@@ -144,3 +155,18 @@ def test_no_component_of_any_kind_comes_from_the_global_registry(iso, small_hist
     kinds = {k.removeprefix("build:") for k in BUILT if k.startswith("build:")}
     assert kinds == {"factorizer", "score_merger", "task_proxy", "ranker", "graph_encoder", "estimator"}
     assert BUILT["graph_encoder"] >= 2 and BUILT["ranker"] >= 1
+
+
+def test_the_zoo_says_which_proxy_places_a_description(iso, small_history):
+    """A zoo whose tasks a text proxy embedded places a described task with that proxy (its
+    ``modality``, read from the built proxy, says it embeds text); any other zoo with ``text``."""
+    other = OtherText()
+    emb = {t: other.embed(d) for t, d in zip(small_history.task_ids, DESCRIPTIONS, strict=True)}
+    BUILT.clear()
+    eng = Fennec(device="cpu", registry=iso).fit(small_history, tasks=_cards(small_history), task_embeddings=emb,
+                                                proxy="other-text")
+    eng.rank(description="photos of kittens")
+    assert BUILT["other-text"] == 1 and BUILT["task_proxy"] == 0
+    plain = Fennec(device="cpu", registry=iso).fit(small_history, tasks=_cards(small_history))
+    plain.rank(description="photos of kittens")
+    assert BUILT["task_proxy"] == 1

@@ -151,15 +151,15 @@ def embed_historical_tasks(root: str | os.PathLike[str], task_ids: list[str], pr
 DEFAULT_DESCRIBER = "text"
 
 
-def describer(zoo: FittedZoo, encoders: Encoders) -> str:
+def describer(zoo: FittedZoo, encoders: Encoders, config: Mapping[str, Any] | None = None) -> str:
     """The task proxy that embeds descriptions for ``zoo``, a setting of the zoo: the proxy its
-    tasks were embedded with when that one embeds text (its ``modality``, read from the built
-    proxy), else :data:`DEFAULT_DESCRIBER`."""
+    tasks were embedded with when that one embeds text (its ``modality``, read from the proxy
+    built with ``config``, the one that will embed), else :data:`DEFAULT_DESCRIBER`."""
     name = (zoo.proxy or {}).get("name")
     if not name or name == "external" or name == DEFAULT_DESCRIBER:
         return DEFAULT_DESCRIBER
     try:
-        modality = encoders.get(name).modality
+        modality = encoders.get(name, config).modality
     except FennecError:  # a proxy this process cannot build (a plugin not installed here)
         return DEFAULT_DESCRIBER
     return name if modality == "text" else DEFAULT_DESCRIBER

@@ -92,7 +92,8 @@ def description_encoder(engine: Any, *, progress: bool = False) -> Any:
     :func:`fennec_core.task.proxies.describer`)."""
     from fennec_core.task.proxies import describer
 
-    return engine.encoders.get(describer(engine.check_is_fitted(), engine.encoders), {"progress": progress})
+    config = {"progress": progress}
+    return engine.encoders.get(describer(engine.check_is_fitted(), engine.encoders, config), config)
 
 
 def place(engine: Any, request: TaskRequest) -> PlacedTask:
