@@ -27,7 +27,7 @@ from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, 
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
 from fennec_core.scoring.filters import Within
-from fennec_core.task.encoders import Encoders, registry_builder
+from fennec_core.task.encoders import Encoders, RegistryBuilder
 from fennec_core.zoo import ComponentState, FittedZoo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -96,7 +96,7 @@ class Fennec:
         self.zoo_: FittedZoo | None = None
         self._mapper: tuple[FittedZoo, Any] | None = None  # the task mapping, learned on first use
         #: the task proxies (text, image encoders) this engine built through its registry, each once
-        self.encoders = Encoders(registry_builder(registry, device=device, seed=seed))
+        self.encoders = Encoders(RegistryBuilder(registry, device=device, seed=seed))
         self._origin: tuple[str, str | None] | None = None  # (store path, generation) last loaded or saved
 
     # -- parameters (scikit-learn style) ----------------------------------------------------------

@@ -15,16 +15,19 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 
-def registry_builder(registry: Any, *, device: str, seed: int) -> Callable[[str, dict[str, Any]], Any]:
+class RegistryBuilder:
     """``build(name, config)``: a task proxy built and checked by ``registry`` (None: the process's
     default registry, looked up when needed), given the engine's ``device`` and ``seed`` where its
-    factory takes them."""
-    def build(name: str, config: dict[str, Any]) -> Any:
+    factory takes them. A plain object, so an engine pickles (evaluation folds on Dask workers)."""
+
+    def __init__(self, registry: Any, *, device: str, seed: int) -> None:
+        self.registry, self.device, self.seed = registry, device, seed
+
+    def __call__(self, name: str, config: dict[str, Any]) -> Any:
         from fennec_core.plugin.registry import default_registry
 
-        return (registry or default_registry()).build("task_proxy", name, config, device=device, seed=seed)
-
-    return build
+        return (self.registry or default_registry()).build("task_proxy", name, config, device=self.device,
+                                                           seed=self.seed)
 
 
 class Encoders:
@@ -35,6 +38,12 @@ class Encoders:
         self._made: dict[str, Encoder] = {}
         self._lock = threading.Lock()
         self._memo: tuple[Hashable, dict[Hashable, Any]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:  # a copy in another process builds its own proxies
+        return {"build": self._build}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["build"])  # type: ignore[misc]
 
     def get(self, name: str, config: Mapping[str, Any] | None = None) -> Encoder:
         """The proxy ``name`` with ``config``, built on the first request for it."""
