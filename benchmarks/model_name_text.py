@@ -45,9 +45,9 @@ def main() -> None:
     parser.parse_args()
     from fennec_core import Fennec
     from fennec_core.evaluation.baselines import normalised_mean
-    from fennec_core.metrics import weighted_tau
     from fennec_core.evaluation.protocols import is_probe
     from fennec_core.io import catalog
+    from fennec_core.metrics import weighted_tau
     from fennec_core.plugin.registry import default_registry
 
     zoo = Fennec.load(catalog.get("hf-nlp").path, device="cpu").zoo_

@@ -1,19 +1,14 @@
 """The Fennec engine: settings and components around one fitted-zoo record.
 
-Pipeline (arXiv 2403.06382; see docs/architecture.md), each stage in its own package:
-
-1. ``history/``: normalise each task's scores, choose ``k`` (``k="auto"``), factorize the
-   masked history ``P ~ U V^T`` with a *factorizer* plugin, fit the meta model
-   (:func:`fennec_core.history.fitting.fit_zoo`); fold new cells in later (:mod:`~fennec_core.history.update`);
-2. ``architecture/``: model features from architectures, vectors of models without history;
-3. ``task/``: a new task's vector from known scores, a proxy (images, embeddings, a
-   description) or nothing (:mod:`fennec_core.task.vector`);
-4. ``scoring/``: ``U v`` in batches on the device, the meta part, the *score merger*, 90%
-   intervals with a posterior factorizer, the order (:mod:`fennec_core.scoring.ranking`).
+Pipeline (arXiv 2403.06382; see docs/architecture.md), a package per stage: ``history/``
+(normalise, choose ``k``, factorize ``P ~ U V^T``, fit the meta model; fold new cells in later),
+``architecture/`` (model features, vectors of models without history), ``task/`` (a new task
+placed from what is known about it: :mod:`fennec_core.task.request`), ``scoring/`` (``U v`` on
+the device, the meta part, the *score merger*, intervals, the order).
 
 :class:`Fennec` holds its settings (the constructor's parameters, :meth:`Fennec.get_params`),
 its components and, once fitted, ``zoo_``: a :class:`fennec_core.zoo.FittedZoo`. Plugins see
-that record, never the engine. No global state; two engines share only the plugin registry.
+that record, never the engine. No global state; every component comes from the engine's registry.
 """
 
 from __future__ import annotations
@@ -32,11 +27,12 @@ from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, 
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
 from fennec_core.scoring.filters import Within
-from fennec_core.task.cards import with_card_values
+from fennec_core.task.encoders import Encoders, RegistryBuilder
 from fennec_core.zoo import ComponentState, FittedZoo
 
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.scoring.suggest import Suggestions
+    from fennec_core.task.request import TaskRequest
 
 #: The ``ranker`` setting that means this pipeline itself (no ranker plugin).
 PIPELINE = "fennec"
@@ -99,6 +95,8 @@ class Fennec:
         #: the fitted zoo (None until :meth:`fit` or :meth:`load`)
         self.zoo_: FittedZoo | None = None
         self._mapper: tuple[FittedZoo, Any] | None = None  # the task mapping, learned on first use
+        #: the task proxies (text, image encoders) this engine built through its registry, each once
+        self.encoders = Encoders(RegistryBuilder(registry, device=device, seed=seed))
         self._origin: tuple[str, str | None] | None = None  # (store path, generation) last loaded or saved
 
     # -- parameters (scikit-learn style) ----------------------------------------------------------
@@ -165,10 +163,11 @@ class Fennec:
         from fennec_core.task.proxies import historical_task_embeddings
 
         hist = as_history(history)
-        model_cards, encoding = fit_model_cards(hist, as_cards(models, "models"), archi, progress=progress)
+        model_cards, encoding = fit_model_cards(hist, as_cards(models, "models"), archi, progress=progress,
+                                                registry=self.registry)
         task_cards = {c.id: c for c in as_cards(tasks, "tasks")}
         embeddings, proxy_spec = historical_task_embeddings(
-            list(hist.task_ids), task_embeddings, task_images=task_images, proxy=proxy, proxy_config=proxy_config,
+            list(hist.task_ids), task_embeddings, encoders=self.encoders, task_images=task_images, proxy=proxy, proxy_config=proxy_config,
             images_per_task=images_per_task, device=self.device, progress=progress)
         self._fit_zoo(hist,
                       {m: model_cards.get(m, ModelCard(m)) for m in hist.model_ids},
@@ -195,10 +194,16 @@ class Fennec:
         fixed = None if self.warm_strength == "auto" else float(self.warm_strength)
         self._set_zoo(zoo.with_changes(warm_strength=fixed))
 
-    def _set_zoo(self, zoo: FittedZoo) -> None:
+    def adopt(self, zoo: FittedZoo, *, origin: tuple[str, str | None] | None = None) -> None:
+        """Hold ``zoo`` (read from the store at ``origin``: its path and generation): a fittable merger
+        without stored state is fitted on it (stores written before merger state was kept)."""
+        self._set_zoo(zoo, fit_merger=zoo.merger_state is None)
+        self._origin = origin
+
+    def _set_zoo(self, zoo: FittedZoo, *, fit_merger: bool = True) -> None:
         """Adopt ``zoo``: fit a fittable merger on it and keep the merger's state in the record."""
         merger = self.components.merger
-        if supports(merger, FittableMerger):
+        if fit_merger and supports(merger, FittableMerger):
             with self._guard("score_merger", "fit"):
                 merger.fit(zoo)
             zoo = zoo.with_changes(merger_state=ComponentState(*merger.state()) if supports(merger, Stateful)
@@ -219,14 +224,12 @@ class Fennec:
     # -- the new task's vector --------------------------------------------------------------------
 
     def map_task(self, embeddings: np.ndarray) -> np.ndarray:
-        """A new task's vector in the transfer space from its items' proxy embeddings.
+        """A new task's vector from its items' proxy embeddings, by the ``task_mapping`` (random forest,
+        kernel ridge or kNN) learned from the historical tasks' embeddings and vectors on first use."""
+        return self.task_mapper().predict(embeddings)
 
-        The mapping (``task_mapping``: the paper's random forest, kernel ridge or kNN) is
-        learned from the historical tasks' embeddings and fitted vectors, on first use.
-        """
-        return self._task_mapper().predict(embeddings)
-
-    def _task_mapper(self) -> Any:
+    def task_mapper(self) -> Any:
+        """The fitted :class:`fennec_core.task.mapping.TaskMapper` of the zoo's task embeddings."""
         from fennec_core.task.mapping import TaskMapper
 
         zoo = self.check_is_fitted()
@@ -236,11 +239,12 @@ class Fennec:
 
     def describe_vector(self, description: str, *, proxy: Any = None) -> np.ndarray:
         """A task vector for a task described in words, placed among the zoo's described tasks
-        by the engine's task mapping (the ``text`` proxy embeds every description)."""
+        by the engine's task mapping (the zoo's text proxy, or ``proxy``, embeds every description)."""
         from fennec_core.task.proxies import describe_vector
+        from fennec_core.task.request import description_encoder
 
         return describe_vector(self.check_is_fitted(), description, mapping=self.task_mapping, seed=self.seed,
-                               proxy=proxy)
+                               proxy=proxy or description_encoder(self))
 
     def resolved_warm_strength(self) -> float:
         """The warm-start shrinkage in use, chosen on the history the first time (then kept in
@@ -256,68 +260,65 @@ class Fennec:
     # -- ranking ------------------------------------------------------------------------------------
 
     def rank(
-        self,
-        task: TaskCard | str | None = None,
-        *,
-        task_vector: np.ndarray | None = None,
-        known: Mapping[str, float] | None = None,
-        top: int | None = None,
-        explore: bool = False,
-        task_embeddings: np.ndarray | None = None,
-        task_vector_cov: np.ndarray | None = None,
-        images: str | os.PathLike[str] | None = None,
-        images_per_task: int = 100,
-        description: str | None = None,
+        self, task: TaskRequest | TaskCard | str | None = None, *, task_vector: np.ndarray | None = None,
+        known: Mapping[str, float] | None = None, top: int | None = None, explore: bool = False,
+        task_embeddings: np.ndarray | None = None, task_vector_cov: np.ndarray | None = None,
+        images: str | os.PathLike[str] | None = None, images_per_task: int = 100, description: str | None = None,
         progress: bool = False, card: Mapping[str, str] | None = None, where: Any = None,
     ) -> Ranking:
         """Rank every model for one new task.
 
         ``task``: a TaskCard (or id; a task of the zoo uses its card) with what is known about
-        the task (classes, size). What places the task in the transfer space -- at most one of:
-        ``task_vector`` (from elsewhere), ``task_embeddings`` (its items embedded by the zoo's
-        proxy, [n_items, d]), ``images`` (a folder the zoo's proxy embeds), ``description``
-        (words, through the text proxy). ``known``: ``{model id: score}`` already measured on
-        the task (warm start), in the history's units; it combines with any of those. With none
-        of them the Ranking is cold (the mean task vector). ``explore``: rank by the optimistic
-        (upper 90%) end of each model's interval. ``task_vector_cov``: the covariance of a given
-        ``task_vector`` (e.g. a task mapping's error), for intervals with a posterior factorizer.
-        ``card``: categorical values set in the task card's attributes; ``where``: a model filter (filters.py).
-        """
-        zoo = self.check_is_fitted()
-        known = checks.check_rank(task, top, images_per_task, known, {"task_vector": task_vector, "task_embeddings":
-                                  task_embeddings, "images": images, "description": description})
-        card, within = with_card_values(zoo.task_card(task), card), Within(zoo.models, where, top)
-        from fennec_core.task.placement import place_task
+        the task (classes, size), or a whole :class:`fennec_core.task.request.TaskRequest`. What
+        places the task -- at most one of: ``task_vector`` (from elsewhere), ``task_embeddings``
+        (its items embedded by the zoo's proxy, [n_items, d]), ``images`` (a folder the zoo's
+        proxy embeds), ``description`` (words, through the zoo's text proxy). ``known``: ``{model
+        id: score}`` already measured (warm start), in the history's units; it combines with any of
+        those. With none of them the Ranking is cold (the mean task vector). ``explore``: rank by
+        the optimistic (upper 90%) end of each interval. ``task_vector_cov``: the covariance of a
+        given ``task_vector``, for intervals with a posterior factorizer. ``card``: categorical values
+        set in the task card's attributes; ``where``: a model filter (filters.py)."""
+        from fennec_core.task.request import as_request, place
 
-        placed = place_task(zoo, self.components.factorizer, mapper=self._task_mapper, mapping=self.task_mapping,
-                            seed=self.seed, device=self.device, for_ranker=self.components.ranker is not None,
-                            task_vector=task_vector, task_vector_cov=task_vector_cov,
-                            task_embeddings=task_embeddings, images=images,
-                            images_per_task=images_per_task, description=description, progress=progress)
+        zoo = self.check_is_fitted()
+        checks.check_top(top)
+        placed = place(self, as_request(task, task_vector=task_vector, known=known, task_embeddings=task_embeddings,
+                                        task_vector_cov=task_vector_cov, images=images, images_per_task=images_per_task,
+                                        description=description, progress=progress, card=card))
+        within = Within(zoo.models, where, top)
         if self.components.ranker is not None:
             from fennec_core.scoring.ranking import rank_with_ranker
 
-            return within(rank_with_ranker(zoo, self.components.ranker, self.ranker, card, placed.task_embeddings,
-                                           top=within.top, notes=placed.notes,
-                                           unsupported=[n for n, v in (("task_vector", task_vector is not None),
-                                                        ("known", bool(known)), ("explore", explore)) if v]))
+            return within(rank_with_ranker(zoo, self.components.ranker, self.ranker, placed.card,
+                                           placed.task_embeddings, top=within.top, notes=placed.notes,
+                                           unsupported=[n for n, v in (("task_vector", placed.task_vector is not None),
+                                                        ("known", bool(placed.known)), ("explore", explore)) if v]))
         vector = placed.task_vector
-        return within(self.rank_many([card], task_vectors=None if vector is None else [vector], known=[known],
-                                     top=within.top, explore=explore, notes=placed.notes,
+        return within(self.rank_many([placed.card], task_vectors=None if vector is None else [vector],
+                                     known=[placed.known], top=within.top, explore=explore, notes=placed.notes,
                                      task_vector_covs=[placed.cov])[0])
 
-    def suggest(self, task: TaskCard | str | None = None, *, known: Mapping[str, float] | None = None,
+    def check_request(self, request: TaskRequest) -> dict[str, float] | None:
+        """A request's ``known``, checked with its other fields (at most one placing input, ...)."""
+        return checks.check_rank(request.task, None, request.images_per_task, request.known, request.placing())
+
+    def suggest(self, task: TaskRequest | TaskCard | str | None = None, *, known: Mapping[str, float] | None = None,
                 strategy: str = "ei", batch: int = 1, seed: int | Sequence[int] | None = None,
                 candidates: Sequence[str] | None = None, **inputs: Any) -> Suggestions:
         """Propose the next ``batch`` model(s) to fine-tune for ``task`` given the ``known`` results:
         a :class:`fennec_core.scoring.suggest.Suggestions` (``strategy`` ``ei``, ``ucb``, ``thompson``
         or ``greedy``; batches by the kriging believer; ``seed`` default the engine's). ``inputs``:
-        what places the task, as for :meth:`rank` (``description``, ``images``, ``task_embeddings``, ...)."""
+        what places the task, as for :meth:`rank` (``description``, ``images``, ``task_embeddings``, ...);
+        or ``task`` a :class:`fennec_core.task.request.TaskRequest` (``known`` then adds to its own)."""
         from fennec_core.scoring.suggest import propose
+        from fennec_core.task.request import as_request
 
-        checks.check_rank(task, None, inputs.get("images_per_task", 100), known)
-        return propose(lambda kn: self.rank(task, known=kn, **inputs), known, strategy=strategy, batch=batch,
-                       seed=self.seed if seed is None else seed, candidates=candidates)
+        options = {k: inputs.pop(k) for k in ("where", "explore") if k in inputs}
+        request = as_request(task, **inputs)
+        checks.check_rank(request.task, None, request.images_per_task, known)
+        known = checks.check_known({**(request.known or {}), **(known or {})} if request.known or known else None)
+        return propose(lambda kn: self.rank(attrs.evolve(request, known=kn), **options), known, strategy=strategy,
+                       batch=batch, seed=self.seed if seed is None else seed, candidates=candidates)
 
     def rank_many(
         self,
@@ -385,7 +386,8 @@ class Fennec:
         from fennec_core.architecture.encoding import architecture_cards
 
         zoo = self.check_is_fitted()
-        return self.add_models(architecture_cards(references, names, encoding=zoo.archi, cache=cache))
+        return self.add_models(architecture_cards(references, names, encoding=zoo.archi, cache=cache,
+                                                  registry=self.registry))
 
     def update(
         self,
@@ -426,16 +428,11 @@ class Fennec:
         The warm-start strength is resolved first, so loading the store fits nothing. Saving
         back to the store this engine was loaded from fails if another writer changed it since.
         """
-        from fennec_core.io.store import write_store
-        from fennec_core.io.zoo_codec import encode
+        from fennec_core.io.engine_store import save_engine
 
         checks.check_store_path(path)
         self.resolved_warm_strength()
-        arrays, manifest = encode(self.check_is_fitted(), {**self.get_params(),
-                                                           "normalization": self.resolved_normalization})
-        origin, generation = self._origin or (None, None)  # refuse to overwrite another writer's change
-        self._origin = (str(path), write_store(path, arrays, manifest,
-                                               expect_generation=generation if origin == str(path) else None))
+        self._origin = save_engine(self, path, self._origin)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, device: str = "auto", registry: Registry | None = None,
@@ -445,4 +442,5 @@ class Fennec:
         (``zoo_.rankers``, e.g. the bundled zoo's ``model-spider``) instead of the saved one."""
         from fennec_core.io.engine_store import load_engine
 
+        checks.check_load(path, device)  # before the store's errors take them for a corrupt store
         return load_engine(cls, path, device=device, registry=registry, ranker=ranker, pipeline=PIPELINE)

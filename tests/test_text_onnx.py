@@ -64,12 +64,12 @@ def test_backend_names_and_bad_combinations():
 def test_bundled_zoos_store_the_default_backends_embeddings(minilm):
     from fennec_core import Fennec
     from fennec_core.io import catalog
-    from fennec_core.task.proxies import _default_text, described_tasks
+    from fennec_core.task.proxies import _same_proxy, described_tasks
 
     text = registry.create("task_proxy", "text")
     for name in ("pytorchcv105", "hf-nlp", "timm"):
         zoo = Fennec.load(catalog.get(name).path, device="cpu").zoo_
-        assert _default_text(zoo.proxy), name
+        assert _same_proxy(zoo.proxy, text.spec()), name
         described = described_tasks(zoo)
         ids = sorted(described)
         got = text.embed([described[t] for t in ids])

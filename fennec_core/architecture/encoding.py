@@ -84,11 +84,12 @@ class ArchiEncoding:
         pcs = (vectors - self.projection["mean"]) @ self.projection["components"].T
         return [{f"arch_pc_{j}": float(row[j]) for j in range(pcs.shape[1])} for row in pcs]
 
-    def _encoder(self) -> Any:
-        from fennec_core.plugin import registry
+    def _encoder(self, registry: Any = None) -> Any:
+        from fennec_core.plugin.contracts import EncoderState, supports
+        from fennec_core.plugin.registry import default_registry
 
-        enc = registry.create("graph_encoder", self.encoder, **self.encoder_config)
-        if self.encoder_state and hasattr(enc, "load_state"):
+        enc = (registry or default_registry()).build("graph_encoder", self.encoder, dict(self.encoder_config))
+        if self.encoder_state and supports(enc, EncoderState):
             return enc.load_state(self.encoder_state)
         graphs = list(self.graphs)
         enc.fit(graphs)
@@ -100,9 +101,10 @@ class ArchiEncoding:
                 "libraries?); refit the zoo with `fennec fit --archi ...` in this environment")
         return enc
 
-    def encode_new(self, graphs: Sequence[ArchGraph]) -> list[dict[str, float]]:
-        """archi2vec features of architectures outside the zoo, in the zoo's own basis."""
-        return self.features(self._encoder().transform(graphs))
+    def encode_new(self, graphs: Sequence[ArchGraph], *, registry: Any = None) -> list[dict[str, float]]:
+        """archi2vec features of architectures outside the zoo, in the zoo's own basis (the
+        encoder built by ``registry``: an engine's; default: the process's)."""
+        return self.features(self._encoder(registry).transform(graphs))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Arrays to store (graphs packed, vectors, projection, encoder state)."""
@@ -167,14 +169,18 @@ def encode_graphs(
     clusters: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    registry: Any = None,
 ) -> tuple[list[dict[str, float]], ArchiEncoding]:
     """Fit a graph encoder on a zoo's graphs: (archi2vec features per graph, the encoding).
-    ``progress`` goes to an encoder that takes it (``dgl-gin``: a bar over its epochs)."""
-    from fennec_core.plugin import registry
+    ``progress`` goes to an encoder that takes it (``dgl-gin``: a bar over its epochs); the
+    encoder is built by ``registry`` (an engine's; default: the process's)."""
+    from fennec_core.plugin.contracts import Configured, EncoderState, supports
+    from fennec_core.plugin.registry import default_registry
 
     if len(graphs) < 2:
         raise InputError("architecture features need at least 2 architectures")
-    enc = registry.default_registry().build("graph_encoder", encoder, dict(encoder_config or {}), progress=progress)
+    enc = (registry or default_registry()).build("graph_encoder", encoder, dict(encoder_config or {}),
+                                                  progress=progress)
     vectors = np.asarray(enc.fit(graphs).transform(graphs), dtype=np.float64)
     if clusters:
         from sklearn.cluster import KMeans
@@ -187,8 +193,8 @@ def encode_graphs(
         k = min(dims, len(graphs) - 1, vectors.shape[1])
         pca = PCA(n_components=k, random_state=seed).fit(vectors)
         projection = {"mean": pca.mean_, "components": pca.components_}
-    config = enc.config() if hasattr(enc, "config") else dict(encoder_config or {})
-    state = enc.state() if hasattr(enc, "state") else {}
+    config = enc.config() if supports(enc, Configured) else dict(encoder_config or {})
+    state = enc.state() if supports(enc, EncoderState) else {}
     encoding = ArchiEncoding(encoder, config, None if clusters else dims, clusters, list(graphs), vectors,
                              projection, state)
     return encoding.features(vectors), encoding
@@ -204,6 +210,7 @@ def fit_architectures(
     seed: int = 0,
     progress: bool = False,
     cache: Any = None,
+    registry: Any = None,
 ) -> tuple[list[ModelCard], ArchiEncoding]:
     """Cards with architecture meta features and archi2vec features added, and the encoding."""
     from tqdm.auto import tqdm
@@ -218,7 +225,7 @@ def fit_architectures(
         graphs.append(graph)
         feats.append(f)
     extra, encoding = encode_graphs(graphs, encoder=encoder, encoder_config=encoder_config, dims=dims,
-                                    clusters=clusters, seed=seed, progress=progress)
+                                    clusters=clusters, seed=seed, progress=progress, registry=registry)
     by_id = {c.id: (f, e) for c, f, e in zip(with_arch, feats, extra, strict=True)}
     out = []
     for card in cards:
@@ -263,21 +270,22 @@ class ArchiSpec:
     clusters: int | None = None
     cache: bool = True
 
-    def apply(self, cards: Sequence[ModelCard], *,
-              progress: bool = False) -> tuple[list[ModelCard], ArchiEncoding | None]:
+    def apply(self, cards: Sequence[ModelCard], *, progress: bool = False,
+              registry: Any = None) -> tuple[list[ModelCard], ArchiEncoding | None]:
         """(cards with architecture and archi2vec features, the encoding the zoo keeps: None
-        without an encoder)."""
+        without an encoder); the encoder built by ``registry`` (default: the process's)."""
         from fennec_core.architecture.graph_io import ArchCache
 
         if self.encoder is None:
             return architecture_features(cards, progress=progress, cache=ArchCache() if self.cache else None), None
         return fit_architectures(cards, encoder=self.encoder, encoder_config=dict(self.encoder_config),
                                  dims=self.dims, clusters=self.clusters, progress=progress,
-                                 cache=ArchCache() if self.cache else None)
+                                 cache=ArchCache() if self.cache else None, registry=registry)
 
 
 def architecture_cards(references: Sequence[str], names: Sequence[str] | None = None, *,
-                       encoding: ArchiEncoding | None = None, cache: bool = True) -> list[ModelCard]:
+                       encoding: ArchiEncoding | None = None, cache: bool = True,
+                       registry: Any = None) -> list[ModelCard]:
     """Cards of new models from their architecture references alone: architecture meta
     features, plus archi2vec features in ``encoding``'s basis when the zoo has one."""
     from fennec_core.architecture.graph_io import ArchCache
@@ -292,13 +300,13 @@ def architecture_cards(references: Sequence[str], names: Sequence[str] | None = 
         graphs.append(graph)
         cards.append(ModelCard(name, ref, feats))
     if encoding is not None:
-        extra = encoding.encode_new(graphs)
+        extra = encoding.encode_new(graphs, registry=registry)
         cards = [attrs.evolve(c, meta={**c.meta, **e}) for c, e in zip(cards, extra, strict=True)]
     return cards
 
 
 def apply_archi(archi: ArchiSpec | ArchiEncoding | str | None, cards: Sequence[ModelCard], *,
-                progress: bool = False) -> tuple[list[ModelCard], ArchiEncoding | None]:
+                progress: bool = False, registry: Any = None) -> tuple[list[ModelCard], ArchiEncoding | None]:
     """(cards, encoding) for ``Fennec.fit(archi=...)``: None adds the architecture meta
     features of cards with an ``architecture`` (:func:`architecture_features`); an ArchiSpec
     (or an encoder name) adds archi2vec features too; a fitted ArchiEncoding is kept as it is
@@ -306,11 +314,12 @@ def apply_archi(archi: ArchiSpec | ArchiEncoding | str | None, cards: Sequence[M
     if isinstance(archi, ArchiEncoding):
         return list(cards), archi
     spec = ArchiSpec(None) if archi is None else ArchiSpec(archi) if isinstance(archi, str) else archi
-    return spec.apply(cards, progress=progress)
+    return spec.apply(cards, progress=progress, registry=registry)
 
 
 def fit_model_cards(history: Any, models: Sequence[ModelCard], archi: ArchiSpec | ArchiEncoding | str | None, *,
-                    progress: bool = False) -> tuple[dict[str, ModelCard], ArchiEncoding | None]:
+                    progress: bool = False, registry: Any = None,
+                    ) -> tuple[dict[str, ModelCard], ArchiEncoding | None]:
     """(model cards by id, the architecture encoding) for ``Fennec.fit``: ``models`` (cards, read
     from a table by the caller) checked against the history's models, with architecture features
     (:func:`apply_archi`)."""
@@ -319,5 +328,5 @@ def fit_model_cards(history: Any, models: Sequence[ModelCard], archi: ArchiSpec 
     if unknown:
         raise InputError(f"models table lists {len(unknown)} model(s) not in the history, e.g. {unknown[0]!r}; "
                          "add their scores to the history, or leave them out of the models table")
-    cards, encoding = apply_archi(archi, cards, progress=progress)
+    cards, encoding = apply_archi(archi, cards, progress=progress, registry=registry)
     return {c.id: c for c in cards}, encoding

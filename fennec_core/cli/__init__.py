@@ -15,7 +15,7 @@ import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 #: Exit code when stdout's reader closed the pipe (128 + SIGPIPE), like ``head`` makes ``cat`` exit.
@@ -66,10 +66,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = stdout
 
 
+#: The modules of the handlers that do not live in :mod:`fennec_core.cli.commands` (each imported
+#: only when its command runs, so ``fennec --help`` and the other commands stay light).
+HANDLER_MODULES = {
+    "cmd_next": "fennec_core.cli.next_command",
+    "cmd_serve": "fennec_core.cli.serve_command",
+    "cmd_zoos": "fennec_core.cli.zoo_commands",
+    "cmd_zoo_info": "fennec_core.cli.zoo_commands",
+}
+
+
+def handler(name: str) -> Callable[[argparse.Namespace], int]:
+    """The function a subcommand's ``handler`` names (the parser names them; see HANDLER_MODULES)."""
+    import importlib
+
+    return getattr(importlib.import_module(HANDLER_MODULES.get(name, "fennec_core.cli.commands")), name)
+
+
 def _run(args: argparse.Namespace) -> int:
     """Run the parsed command; every failure becomes one line on stderr and an exit code."""
     from fennec_core.architecture.sources import allow_code
-    from fennec_core.cli import commands
     from fennec_core.cli.parser import EXIT_USER
     from fennec_core.errors import FennecError
 
@@ -80,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
             warnings.showwarning = _one_line_warning
         try:
             with allow_code(bool(getattr(args, "allow_code", False))):  # --allow-code: stores may name code too
-                code = int(getattr(commands, args.handler)(args) or 0)
+                code = int(handler(args.handler)(args) or 0)
             sys.stdout.flush()  # a closed pipe shows up here, inside the try, not at exit
             return code
         except BrokenPipeError:

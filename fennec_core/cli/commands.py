@@ -112,6 +112,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a zoo from a history CSV and save it as a Zarr store."""
+    from fennec_core.plugin.contracts import latent_size
+
     t0 = time.perf_counter()
     if args.task_images and args.task_embeddings:
         raise InputError("give --task-images or --task-embeddings, not both")
@@ -130,7 +132,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     engine.save(args.out)
     zoo = engine.zoo_
     m, n = zoo.history.shape
-    k = getattr(engine.components.factorizer, "k", zoo.factors.k)  # pmf stores two bias columns beside its k
+    k = latent_size(zoo.factors, engine.components.factorizer)
     how = f"{engine.factorizer}, k={k}" + (" chosen by CV" if zoo.k_selection else "") + \
         (f"; ranker {engine.ranker}" if engine.components.ranker is not None else "")
     seconds = time.perf_counter() - t0
@@ -146,8 +148,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
     """Rank the zoo's models for a new task."""
     from fennec_core.cli.task_inputs import model_filter, task_request
 
-    engine, card, known, placing = task_request(args)
-    ranking = engine.rank(card, known=known, top=args.top, explore=args.explore, where=model_filter(args), **placing)
+    engine, request = task_request(args)
+    ranking = engine.rank(request, top=args.top, explore=args.explore, where=model_filter(args))
     if args.json:
         print(ranking.to_json(indent=2))
     else:
@@ -391,8 +393,3 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return _print_json({"cells": history.nnz, "models": m, "tasks": n, "out": args.out})
     say(args, f"wrote {history.nnz} cells ({m} models x {n} tasks) to {args.out}")
     return 0
-
-
-from fennec_core.cli.next_command import cmd_next  # noqa: E402,F401  (handlers named by the parser)
-from fennec_core.cli.serve_command import cmd_serve  # noqa: E402,F401
-from fennec_core.cli.zoo_commands import cmd_zoo_info, cmd_zoos  # noqa: E402,F401

@@ -14,7 +14,8 @@ def cmd_next(args: argparse.Namespace) -> int:
     from fennec_core.scoring.acquisition import check_strategy
 
     check_strategy(args.strategy)  # before loading anything
-    engine, card, known, placing = task_request(args)
+    engine, request = task_request(args)
+    known = request.known
     zoo_models = engine.zoo_.history.model_ids
     if known and set(zoo_models) <= set(known):  # valid input with a plain answer: nothing to propose
         if args.json:
@@ -22,7 +23,7 @@ def cmd_next(args: argparse.Namespace) -> int:
         else:
             print(f"every one of the zoo's {len(zoo_models)} models has a known result: nothing left to propose")
         return 0
-    result = engine.suggest(card, known=known, strategy=args.strategy, batch=args.batch, seed=args.seed, **placing)
+    result = engine.suggest(request, strategy=args.strategy, batch=args.batch, seed=args.seed)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0

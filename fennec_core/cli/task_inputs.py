@@ -38,25 +38,18 @@ def _check_new_task(args: argparse.Namespace, task_ids: list[str]) -> None:
                      "--images, --embeddings or --num-classes")
 
 
-def task_request(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float] | None, dict[str, Any]]:
-    """(loaded engine, task card or None, known scores or None, keyword arguments placing the task
-    for :meth:`Fennec.rank`) from ``--zoo``, ``--task``, ``--num-classes``, ``--train-size``, ``--known``,
-    ``--images``, ``--embeddings``, ``--describe``, ``--card``."""
+def task_request(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(loaded engine, the :class:`fennec_core.task.request.TaskRequest` to place on it) from ``--zoo``,
+    ``--task``, ``--num-classes``, ``--train-size``, ``--known``, ``--images``, ``--embeddings``,
+    ``--describe``, ``--card``: the CLI only reads them; :func:`fennec_core.task.request.place` places."""
     from fennec_core.cli.zoo_commands import load_zoo
-    from fennec_core.records import TaskCard
+    from fennec_core.task.cards import parse_card_values
+    from fennec_core.task.request import TaskRequest
 
     engine = load_zoo(args)
-    card = engine.zoo_.tasks.get(args.task) if args.task else None
-    if args.task and card is None and not getattr(args, "new_task", False):
+    if args.task and args.task not in engine.zoo_.tasks and not getattr(args, "new_task", False):
         _check_new_task(args, list(engine.zoo_.tasks))
-    if args.task and card is None or args.num_classes is not None or args.train_size is not None:
-        base = card or TaskCard(args.task or "new-task")
-        card = TaskCard(base.id, base.num_classes if args.num_classes is None else args.num_classes,
-                        base.train_size if args.train_size is None else args.train_size, base.description, base.meta,
-                        attributes=base.attributes)
-    from fennec_core.task.cards import parse_card_values, with_card_values
-
-    card = with_card_values(card, parse_card_values(getattr(args, "card", None)))
+    card = parse_card_values(getattr(args, "card", None))
     known = None
     if args.known:
         from fennec_core.io.tables import read_known
@@ -65,10 +58,10 @@ def task_request(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float] |
     inputs = [o for o in ("images", "embeddings", "describe") if getattr(args, o)]
     if len(inputs) > 1:
         raise InputError(f"give one of --images, --embeddings, --describe (got {', '.join('--' + i for i in inputs)})")
-    placing = {"images": args.images, "images_per_task": args.images_per_task, "description": args.describe,
-               "task_embeddings": read_one_embedding(args.embeddings) if args.embeddings else None,
-               "progress": not args.quiet}
-    return engine, card, known, placing
+    return engine, TaskRequest(args.task, num_classes=args.num_classes, train_size=args.train_size, card=card or None,
+                               known=known, images=args.images, images_per_task=args.images_per_task,
+                               description=args.describe, progress=not args.quiet,
+                               task_embeddings=read_one_embedding(args.embeddings) if args.embeddings else None)
 
 
 def model_filter(args: argparse.Namespace) -> Any:

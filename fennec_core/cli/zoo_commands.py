@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from typing import Any
 
 from fennec_core.cli.format import print_table
@@ -37,46 +36,17 @@ def cmd_zoos(args: argparse.Namespace) -> int:
 
 
 def zoo_document(engine: Any, ref: str | None, *, all_models: bool) -> dict[str, Any]:
-    """What a fitted zoo holds, as JSON-ready data: settings, tasks with cards, models with features."""
+    """What a fitted zoo holds (:func:`fennec_core.io.summary.zoo_summary`, as the server sends it),
+    with where it comes from; the first 10 models unless ``all_models``."""
     from fennec_core.io import catalog
+    from fennec_core.io.summary import zoo_summary
 
-    zoo = engine.zoo_
-    hist = zoo.history
-    observed_per_task = hist.task_counts()
-    observed_per_model = hist.model_counts()
+    summary = zoo_summary(engine)
     entry = catalog.bundled_entry(catalog.resolve(ref))
-    tasks = []
-    for j, t in enumerate(hist.task_ids):
-        card = zoo.tasks.get(t)
-        tasks.append({"task": t, "observed_models": int(observed_per_task[j]),
-                      "num_classes": card.num_classes if card else None,
-                      "train_size": card.train_size if card else None,
-                      "description": card.description if card else None,
-                      "meta": dict(card.meta) if card else {}})
-    described = [t for t in zoo.tasks if t not in hist.task_ids]
-    models = []
-    for i, m in enumerate(hist.model_ids):
-        if not all_models and i >= 10:
-            break
-        card = zoo.models.get(m)
-        models.append({"model": m, "observed_tasks": int(observed_per_model[i]),
-                       "architecture": card.architecture if card else None,
-                       "predicted": m in zoo.predicted_models,
-                       "meta": {k: v for k, v in (card.meta if card else {}).items() if math.isfinite(v)}})
-    return {
-        "zoo": entry.name if entry else str(ref),
-        "credit": entry.credit if entry else None,
-        "models": len(hist.model_ids), "tasks": len(hist.task_ids), "observed": hist.nnz,
-        "models_without_history": len(zoo.predicted_models),
-        "factorizer": engine.factorizer,
-        "k": int(getattr(engine.components.factorizer, "k", zoo.factors.k)),  # pmf stores 2 bias columns beside k
-        "normalization": engine.resolved_normalization,
-        "score_merger": engine.score_merger, "ranker": engine.ranker,
-        "model_features": zoo.model_feature_names(),
-        "task_proxy": (zoo.proxy or {}).get("name"), "tasks_with_embeddings": sorted(zoo.task_embeddings),
-        "task_table": tasks, "described_tasks": described, "model_table": models,
-        "model_table_complete": all_models or len(hist.model_ids) <= 10,
-    }
+    models = summary["model_table"]["items"]
+    return {"zoo": entry.name if entry else str(ref), "credit": entry.credit if entry else None, **summary,
+            "task_table": summary["task_table"]["items"], "model_table": models if all_models else models[:10],
+            "model_table_complete": all_models or len(models) <= 10}
 
 
 def cmd_zoo_info(args: argparse.Namespace) -> int:

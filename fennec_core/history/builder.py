@@ -101,14 +101,13 @@ def extract(net: Any, images: np.ndarray, batch_size: int = 32) -> tuple[np.ndar
 _MODEL_CACHE: dict[tuple[str, bool, bool], Any] = {}
 
 
-def score_pair(model_ref: str, sample: TaskSample, estimator: str, estimator_config: dict[str, Any],
-               allow_random_weights: bool, batch_size: int, image_size: int | None,
-               allow_download: bool = False) -> tuple[str, str, float]:
-    """Score one (model, task) pair: runs on a Dask worker. Returns (model, task, score)."""
+def score_pair(model_ref: str, sample: TaskSample, est: Any, allow_random_weights: bool, batch_size: int,
+               image_size: int | None, allow_download: bool = False) -> tuple[str, str, float]:
+    """Score one (model, task) pair with the built estimator ``est``: runs on a Dask worker.
+    Returns (model, task, score)."""
     import torch
 
     from fennec_core.architecture.sources import build_model, input_size
-    from fennec_core.plugin import registry
 
     torch.set_num_threads(1)
     key = (model_ref, allow_random_weights, allow_download)
@@ -118,7 +117,6 @@ def score_pair(model_ref: str, sample: TaskSample, estimator: str, estimator_con
     net = _MODEL_CACHE[key]
     images = load_images(sample.files, image_size or input_size(net))
     features, probs = extract(net, images, batch_size)
-    est = registry.create("estimator", estimator, **estimator_config)
     score = est.score(features=features, labels=np.array(sample.labels), probs=probs)
     return model_ref, sample.task, float(score)
 
@@ -168,11 +166,13 @@ def build_history(
     retries: int = 2,
     progress: bool = True,
     allow_download: bool = False,
+    registry: Any = None,
 ) -> BuildReport:
     """Score every model on every task folder and append the rows to ``out`` (resumable).
 
     Pretrained weights come from local caches; ``allow_download`` lets timm and pytorchcv fetch
-    missing ones (the only network access Fennec ever makes, and only when asked)."""
+    missing ones (the only network access Fennec ever makes, and only when asked). The estimator
+    is built once, by ``registry`` (default: the process's), and sent to the workers."""
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
@@ -180,11 +180,11 @@ def build_history(
     from tqdm.auto import tqdm
 
     from fennec_core.architecture.sources import parse_model_ref
-    from fennec_core.plugin import registry
+    from fennec_core.plugin.registry import default_registry
 
     for ref in models:
         parse_model_ref(ref)
-    registry.create("estimator", estimator, **(estimator_config or {}))  # fail early on a bad name
+    est = (registry or default_registry()).build("estimator", estimator, dict(estimator_config or {}))
     root = Path(tasks_dir)
     if not root.is_dir():
         raise InputError(f"{root}: no such folder; give a folder with one subfolder per task")
@@ -207,8 +207,8 @@ def build_history(
         client = Client(scheduler)
     computed = 0
     try:
-        futures = [client.submit(score_pair, m, s, estimator, estimator_config or {}, allow_random_weights,
-                                 batch_size, image_size, allow_download, pure=False, retries=retries, key=f"fennec-{m}-{s.task}-{i}")
+        futures = [client.submit(score_pair, m, s, est, allow_random_weights, batch_size, image_size, allow_download,
+                                 pure=False, retries=retries, key=f"fennec-{m}-{s.task}-{i}")
                    for i, (m, s) in enumerate(todo)]
         with open(out_path, "a", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)

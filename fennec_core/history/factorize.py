@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from fennec_core.errors import FennecError, InputError
-from fennec_core.plugin.contracts import CellFactorizer, supports
+from fennec_core.plugin.contracts import CellFactorizer, component_name, supports
 from fennec_core.records import Factors
 from fennec_core.table import DENSE_VIEW_MAX_CELLS, History
 
@@ -34,8 +34,7 @@ def factorize_cells(factorizer: Any, rows: np.ndarray, cols: np.ndarray, z: np.n
     else:
         m, n = shape
         if m * n > DENSE_VIEW_MAX_CELLS:
-            name = getattr(factorizer, "name", type(factorizer).__name__)
-            raise InputError(f"factorizer {name!r} needs a dense {m} x {n} matrix (more than "
+            raise InputError(f"factorizer {component_name(factorizer)!r} needs a dense {m} x {n} matrix (more than "
                              f"{DENSE_VIEW_MAX_CELLS:,} cells); use one with fit_cells (pmf, nmf) for a history "
                              "this large")
         Pn, mask = np.zeros(shape), np.zeros(shape, dtype=bool)

@@ -19,7 +19,7 @@ import numpy as np
 
 from fennec_core.history.fitting import fold_in_reference
 from fennec_core.history.normalize import TaskNormalizer
-from fennec_core.plugin.contracts import ModelFoldIn, supports
+from fennec_core.plugin.contracts import ModelFoldIn, component_name, supports
 from fennec_core.records import Factors, History, ModelCard, TaskCard
 from fennec_core.table import scatter
 from fennec_core.zoo import FittedZoo
@@ -80,7 +80,7 @@ def plan_update(zoo: FittedZoo, factorizer: Any, new: History, *, models: Sequen
     elif overlap:
         reason = f"{overlap} cell(s) of existing models on existing tasks changed"
     elif new_models and not supports(factorizer, ModelFoldIn):
-        reason = f"factorizer {getattr(factorizer, 'name', type(factorizer).__name__)!r} cannot fold in new models"
+        reason = f"factorizer {component_name(factorizer)!r} cannot fold in new models"
     folded = extended
     if reason is None:
         folded, reason = _fold_in_new(extended, factorizer, old, threshold, report, use_meta)

@@ -11,11 +11,13 @@ Plugins see a fitted zoo as a :class:`fennec_core.zoo.FittedZoo` record -- never
 kind               required            optional capabilities
 =================  ==================  ===============================================
 factorizer         Factorizer          CellFactorizer, NonNegative, PriorFoldIn,
-                                       PosteriorFactorizer, ModelFoldIn, HistoryReader
+                                       PosteriorFactorizer, ModelFoldIn, HistoryReader,
+                                       LatentSize (and ``Factors.info["k"]``), Named
 score_merger       ScoreMerger         ScoreLike, FittableMerger, Stateful
 ranker             Ranker              Stateful
-graph_encoder      GraphEncoder        (``state``/``load_state`` of arrays, see dgl-gin)
-task_proxy         TaskProxy           (``spec()``: what a zoo records about it)
+graph_encoder      GraphEncoder        Configured, EncoderState
+task_proxy         TaskProxy           Specified (``spec()``: what a zoo records about it),
+                                       Modal (``modality``: ``"text"`` or ``"images"``)
 estimator          Estimator
 =================  ==================  ===============================================
 """
@@ -47,6 +49,23 @@ class Factorizer(Protocol):
     def fold_in(self, factors: Factors, observed: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Return the vector (k,) of a new task from its observed normalised scores (m,) under ``mask``."""
         ...
+
+
+@runtime_checkable
+class LatentSize(Protocol):
+    """A factorizer that says its latent size ``k`` (a fitted one also writes it in
+    ``Factors.info["k"]``, which is what the engine reads: ``U`` may hold more columns, as pmf's
+    two bias columns)."""
+
+    k: int
+
+
+def latent_size(factors: Factors, factorizer: Any = None) -> int:
+    """The latent size of fitted ``factors``: ``info["k"]``; for factors stored before factorizers
+    wrote it, the ``factorizer``'s ``k`` (:class:`LatentSize`), else ``U``'s column count."""
+    if "k" in factors.info:
+        return int(factors.info["k"])
+    return int(factorizer.k) if supports(factorizer, LatentSize) else int(factors.k)
 
 
 @runtime_checkable
@@ -208,16 +227,69 @@ class GraphEncoder(Protocol):
 
 
 @runtime_checkable
+class Configured(Protocol):
+    """A graph encoder that reports its full settings (defaults included), which the zoo records
+    to build the same encoder again for new models."""
+
+    def config(self) -> dict[str, Any]:
+        """JSON settings: ``factory(**config())`` builds an equivalent encoder."""
+        ...
+
+
+@runtime_checkable
+class EncoderState(Protocol):
+    """A graph encoder whose fitted state is stored as named arrays (``dgl-gin``'s weights), so new
+    models are encoded later without fitting again; one without it is refitted on the stored
+    graphs (which must reproduce the stored vectors)."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted state as named arrays."""
+        ...
+
+    def load_state(self, arrays: Mapping[str, np.ndarray]) -> Any:
+        """Restore :meth:`state` into this (unfitted) encoder; returns the encoder."""
+        ...
+
+
+@runtime_checkable
 class TaskProxy(Protocol):
     """Embeds a task's unlabeled inputs (images, text) with a large pretrained model.
 
-    Optional class attribute ``modality``: ``"images"`` (the default when absent) or
-    ``"text"``; ``fit(task_images=...)`` refuses a text proxy in one line.
+    Optional: ``modality`` (:class:`Modal`: ``"images"``, the default when absent, or ``"text"``;
+    ``fit(task_images=...)`` refuses a text proxy in one line) and ``spec()`` (:class:`Specified`).
     """
 
     def embed(self, inputs: Any) -> np.ndarray:
         """Return per-item embeddings, shape (n_items, d)."""
         ...
+
+
+@runtime_checkable
+class Specified(Protocol):
+    """A task proxy that says what a zoo records about it (to embed new tasks the same way)."""
+
+    def spec(self) -> dict[str, Any]:
+        """``{"name": registered name, "config": JSON settings}``."""
+        ...
+
+
+@runtime_checkable
+class Modal(Protocol):
+    """A task proxy that says what it embeds: ``modality`` is ``"text"`` (descriptions, class
+    names) or ``"images"``; a proxy without it embeds images. Read from the built proxy object."""
+
+    modality: str
+
+
+def proxy_modality(proxy: Any) -> str:
+    """What ``proxy`` embeds: its ``modality`` (:class:`Modal`), ``"images"`` when it says none."""
+    return str(proxy.modality) if supports(proxy, Modal) else "images"
+
+
+def proxy_spec(proxy: Any, name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """What a zoo records about ``proxy``: its ``spec()`` (:class:`Specified`), else the name and
+    config it was built with."""
+    return proxy.spec() if supports(proxy, Specified) else {"name": name, "config": dict(config)}
 
 
 @runtime_checkable
@@ -238,6 +310,18 @@ REQUIRED: dict[str, type] = {
     "task_proxy": TaskProxy,
     "estimator": Estimator,
 }
+
+
+@runtime_checkable
+class Named(Protocol):
+    """A component that says its registered name (messages use it; else its class name)."""
+
+    name: str
+
+
+def component_name(component: Any) -> str:
+    """``component``'s ``name`` (:class:`Named`), else its class name: for messages."""
+    return str(component.name) if supports(component, Named) else type(component).__name__
 
 
 def supports(component: Any, capability: type) -> bool:

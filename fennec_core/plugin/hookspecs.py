@@ -41,9 +41,11 @@ def fennec_register_graph_encoders(register: Register) -> None:
         :class:`~fennec_core.plugin.contracts.GraphEncoder`: ``fit(graphs)`` learns from the
         zoo's :class:`~fennec_core.records.ArchGraph` list when a zoo is fitted with
         ``archi=``; ``transform(graphs)`` returns one vector per graph, for the zoo's models
-        and later for new models (``add_architectures``). Optional ``state()`` /
-        ``load_state(arrays)`` keep learned weights as arrays in the store; without them the
-        encoder is refit on the stored graphs and must reproduce the stored vectors.
+        and later for new models (``add_architectures``). Optional: ``Configured``
+        (``config()``: its full JSON settings, recorded with the encoding) and ``EncoderState``
+        (``state()`` / ``load_state(arrays)`` keep learned weights as arrays in the store;
+        without them the encoder is refit on the stored graphs and must reproduce the stored
+        vectors). Built by the engine's registry (``Registry.build`` checks the contract).
     """
 
 
@@ -63,7 +65,9 @@ def fennec_register_task_proxies(register: Register) -> None:
         ``[n_items, d]`` array for a folder of images or a list of texts. It is called at
         ``fit(task_images=...)`` for every historical task and at ``rank(images=...)`` /
         ``rank(description=...)`` for a new one. Weights are read from local files only.
-        Optional ``spec()`` returns the JSON the zoo records to rebuild the same proxy.
+        Optional: ``Specified`` (``spec()`` returns the JSON the zoo records to rebuild the
+        same proxy) and ``Modal`` (``modality``: ``"text"`` or ``"images"``, the default; read
+        from the built proxy). Built once per engine, by its registry.
     """
 
 
@@ -85,7 +89,8 @@ def fennec_register_factorizers(register: Register) -> None:
         places a new task from its known normalised scores (warm start, ``update``). Optional
         capabilities: ``NonNegative`` (needs min-max scores), ``PriorFoldIn`` (``fold_in``
         shrinks toward a prior), ``PosteriorFactorizer`` (intervals, ``explore``, Bayesian
-        warm start), ``ModelFoldIn`` (``update`` folds in new models).
+        warm start), ``ModelFoldIn`` (``update`` folds in new models), ``LatentSize`` (``k``;
+        a fitted factorizer writes it as ``Factors.info["k"]``).
     """
 
 

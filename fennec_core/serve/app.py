@@ -38,7 +38,6 @@ from fennec_core.serve.schemas import (
 )
 from fennec_core.serve.service import Service, dumps
 from fennec_core.serve.settings import ServeSettings, settings_from_env
-from fennec_core.serve.state import TEXT
 
 log = logging.getLogger("fennec.serve")
 JSON = "application/json"
@@ -275,7 +274,7 @@ def app_from_env() -> FastAPI:
     app = create_app(settings)
     if settings.preload_text and any(z["describable"] for z in app.state.service.zoo_list()["zoos"]):
         try:
-            TEXT.load()
+            app.state.service.zoos.load_text()
         except Exception as exc:  # described requests will say what is missing; the rest works
             log.warning("text proxy not loaded: %s", one_line(exc))
     return app

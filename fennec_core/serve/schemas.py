@@ -150,14 +150,19 @@ class Page(BaseModel):
 
 
 class ZooDetail(ZooSummary):
-    """``GET /zoos/{zoo}``: settings, then a page of its tasks and one of its models."""
+    """``GET /zoos/{zoo}``: what ``fennec zoo info`` shows: settings, then a page of its tasks and
+    one of its models."""
 
+    models_without_history: int = Field(description="models ranked from their features alone")
     factorizer: str
+    k: int = Field(description="the latent size of the transfer space")
     score_merger: str
     ranker: str
     normalization: str
     model_features: list[str]
     task_proxy: str | None
+    tasks_with_embeddings: list[str] = Field(description="tasks the task proxy embedded")
+    described_tasks: list[str] = Field(description="tasks with a card but no result yet")
     task_table: Page
     model_table: Page
 

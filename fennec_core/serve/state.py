@@ -1,4 +1,4 @@
-"""What a server process holds: its zoos, the text proxy, a cache of answers.
+"""What a server process holds: its zoos (each engine with the proxies it built), a cache of answers.
 
 :class:`ZooSet` keeps one loaded engine per served zoo as an immutable :class:`ServedZoo`
 snapshot. A request takes the current snapshot and keeps it to the end, so replacing it (after
@@ -84,60 +84,17 @@ class LRU:
         return len(self._items)
 
 
-class TextEncoder:
-    """The ``text`` task proxy (MiniLM), loaded once per process on first use and shared by
-    every request and zoo; calls into it are serialised."""
-
-    def __init__(self) -> None:
-        self._proxy: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def loaded(self) -> bool:
-        """Whether the model is loaded already."""
-        return self._proxy is not None
-
-    def _get(self) -> Any:
-        if self._proxy is None:
-            from fennec_core.task.proxies import make_proxy
-
-            proxy = make_proxy("text", {"device": "cpu"})
-            proxy.embed(["load the model"])  # loads the weights now, not on the first real request
-            self._proxy = proxy
-        return self._proxy
-
-    def load(self) -> None:
-        """Load the model now (a server warms it up at start)."""
-        with self._lock:
-            self._get()
-
-    def place(self, engine: Any, description: str) -> tuple[Any, Any, Any]:
-        """(task vector, its covariance or None, notes) of a description on ``engine``'s zoo, as
-        :func:`fennec_core.task.placement.place_task` places it, with this process's proxy."""
-        from fennec_core.task.placement import describe_placement
-
-        with self._lock:
-            return describe_placement(engine.zoo_, engine.components.factorizer, description,
-                                      mapping=engine.task_mapping, seed=engine.seed, proxy=self._get())
-
-    def embed(self, description: str) -> Any:
-        """The description's embedding [1, d] (what a learned ranker reads)."""
-        with self._lock:
-            return self._get().embed(description)
-
-
-#: The text proxy of this process (the model takes seconds to load: once per process).
-TEXT = TextEncoder()
-
-
-def _load(spec: ZooSpec, device: str) -> ServedZoo:
-    """Load the zoo of ``spec`` and warm it up (the first ranking builds caches)."""
+def _load(spec: ZooSpec, device: str, before: ServedZoo | None = None) -> ServedZoo:
+    """Load the zoo of ``spec`` and warm it up (the first ranking builds caches); a zoo loaded
+    again keeps the proxies its ``before`` snapshot built (the text model loads once)."""
     from fennec_core.engine import Fennec
     from fennec_core.io.store import current_generation
 
     stamp = store_stamp(spec.path)  # read before the store: a write meanwhile only means one more reload
     generation = current_generation(spec.path)
     engine = Fennec.load(spec.path, device=device)
+    if before is not None:
+        engine.encoders = before.engine.encoders
     engine.resolved_warm_strength()  # resolved (and stored) already: then ranking never changes the engine
     engine.rank(None, top=1)
     return ServedZoo(spec, engine, generation, stamp, time.time())
@@ -152,6 +109,16 @@ class ZooSet:
         self._zoos = {s.name: _load(s, device) for s in specs}
         self._reload = {s.name: threading.Lock() for s in specs}
         self._write = {s.name: threading.Lock() for s in specs}
+
+    def load_text(self) -> None:
+        """Load the text model of every zoo that can place a description now (a server warms it
+        up at start), through the one path a request takes."""
+        from fennec_core.task.proxies import described_tasks
+        from fennec_core.task.request import description_encoder
+
+        for served in self._zoos.values():
+            if len(described_tasks(served.engine.zoo_)) >= 2:
+                description_encoder(served.engine).embed(["load the model"])
 
     def names(self) -> list[str]:
         """The served zoos' names, in the order given."""
@@ -188,7 +155,7 @@ class ZooSet:
                 self._zoos[name] = current = attrs.evolve(current, stamp=store_stamp(spec.path))
                 return current
             try:
-                self._zoos[name] = current = _load(spec, self.device)
+                self._zoos[name] = current = _load(spec, self.device, current)
             except FennecError:  # a store that cannot be read now: keep serving the zoo as it was
                 return current
         return current
@@ -212,6 +179,7 @@ class ZooSet:
             raise InputError(f"tasks: {stray[0]!r} has no result in `results`; describe only tasks you add results for")
         with self._write[name], store_lock(spec.path):
             engine = Fennec.load(spec.path, device=self.device)
+            engine.encoders = self._zoos[name].engine.encoders
             report = engine.update(new, tasks=list(cards) or None, refit_threshold=refit_threshold)
             engine.save(spec.path)
             engine.rank(None, top=1)

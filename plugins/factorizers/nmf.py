@@ -22,7 +22,6 @@ are known, optionally shrunk toward a prior vector (the cold or proxy vector):
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 from fennec_plugins.factorizers.base import check_cells, number_option, observed_cells, whole_option
@@ -127,11 +126,6 @@ class MaskedNMF:
         self.max_iter, self.tol, self.init, self.seed = max_iter, tol, init, seed
         self.device, self.dtype = device, dtype
 
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments, for storing beside the fitted factors."""
-        return {"k": self.k, "l1": self.l1, "l2": self.l2, "max_iter": self.max_iter,
-                "tol": self.tol, "init": self.init, "seed": self.seed, "dtype": self.dtype}
-
     def _start(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
                shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         m, n = shape
@@ -201,7 +195,7 @@ class MaskedNMF:
                 prev = cur
         return Factors(
             U.double().cpu().numpy(), V.double().cpu().numpy(),
-            info={"factorizer": "nmf", "loss": prev, "n_iter": it, "converged": converged,
+            info={"factorizer": "nmf", "k": self.k, "loss": prev, "n_iter": it, "converged": converged,
                   "rmse": float(((ops.y - pred) ** 2).mean().sqrt())},
         )
 

@@ -63,10 +63,6 @@ class VariationalPMF:
         self.tol, self.seed = number_option("pmf", "tol", tol), whole_option("pmf", "seed", seed, 0)
         self.device, self.prior_floor = device, number_option("pmf", "prior_floor", prior_floor, 1e-12)
 
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments, for storing beside the fitted factors."""
-        return {"k": self.k, "max_iter": self.max_iter, "tol": self.tol, "seed": self.seed}
-
     # index bookkeeping: model rows [w (k), b, 1], task rows [x (k), 1, c]
     @property
     def D(self) -> int:
@@ -189,7 +185,7 @@ class VariationalPMF:
             U, V,
             extras={"U_cov": S_u.cpu().numpy(), "V_cov": S_v.cpu().numpy(),
                     "noise_var": np.array([1.0 / tau])},
-            info={"factorizer": "pmf", "n_iter": it, "converged": converged, "noise_sd": float(np.sqrt(1 / tau)),
+            info={"factorizer": "pmf", "k": self.k, "n_iter": it, "converged": converged, "noise_sd": float(np.sqrt(1 / tau)),
                   "rmse": float(np.sqrt(np.mean((vals - np.einsum("ij,ij->i", U[rows], V[cols])) ** 2)))},
         )
 

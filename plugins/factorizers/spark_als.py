@@ -192,12 +192,6 @@ class SparkALS(VariationalPMF):
         self.tol, self.device = 0.0, "cpu"
         self.reg_selection_: dict[float, float] | None = None
 
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments, for storing beside the fitted factors (the ``reg`` that
-        ``reg="auto"`` chose is in the factors' ``info``)."""
-        return {"k": self.k, "reg": self.reg, "max_iter": self.max_iter, "seed": self.seed, "master": self.master,
-                "blocks": self.blocks}
-
     # -- reading ---------------------------------------------------------------------------------
 
     def read_history(self, path: str | os.PathLike[str]) -> Any:
@@ -262,7 +256,7 @@ class SparkALS(VariationalPMF):
         self.reg_selection_ = scores
         U_cov, V_cov, noise_var = posterior_covariances(U, V, rows, cols, vals, self.k, self.prior_floor)
         fitted = np.einsum("ij,ij->i", U[rows], V[cols])
-        info: dict[str, Any] = {"factorizer": self.name, "reg": reg, "master": self.master, "n_iter": self.max_iter,
+        info: dict[str, Any] = {"factorizer": self.name, "k": self.k, "reg": reg, "master": self.master, "n_iter": self.max_iter,
                                 "noise_sd": float(np.sqrt(noise_var)),
                                 "rmse": float(np.sqrt(np.mean((vals - fitted) ** 2)))}
         if scores:

@@ -58,10 +58,6 @@ class WeightedMerger:
         """Weight of the transfer part in the final score (for intervals)."""
         return 1.0 - self.w
 
-    def config(self) -> dict[str, float]:
-        """The constructor arguments."""
-        return {"w": self.w}
-
     def merge(self, parts: Mapping[str, np.ndarray]) -> np.ndarray:
         """Merge ``transfer`` and (if present) ``meta``."""
         p = _parts(parts)
@@ -104,10 +100,6 @@ class LearnedMerger(WeightedMerger):
             raise InputError(f"learned merger: grid must be a whole number >= 2, got {grid!r}")
         self.grid = int(grid)
         self.scores: dict[str, float] = {}
-
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments (the fitted ``w`` is stored as state)."""
-        return {"grid": self.grid}
 
     def fit(self, zoo: FittedZoo) -> LearnedMerger:
         """Choose ``w`` by leave-one-task-out on the zoo's history and factors."""

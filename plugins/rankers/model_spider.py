@@ -170,15 +170,6 @@ class ModelSpiderRanker:
         self._net: Any = None
         self._fit_info: dict[str, Any] = {}
 
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments (stored in the zoo)."""
-        return {"dim": self.dim, "heads": self.heads, "layers": self.layers, "task_tokens": self.task_tokens,
-                "epochs": self.epochs, "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
-                "dropout": self.dropout, "patience": self.patience, "val_fraction": self.val_fraction,
-                "batch_tasks": self.batch_tasks, "seed": self.seed}
-
-    # -- model initialisation features ------------------------------------------------------
-
     def _raw_init(self, zoo: FittedZoo) -> tuple[np.ndarray, list[str]]:
         names = zoo.model_feature_names()
         return np.hstack([zoo.factors.U, zoo.model_features(names)]), names
@@ -325,20 +316,20 @@ class ModelSpiderRanker:
 
 
 def rerank_top_k(ranking_ids: Sequence[str], features: Mapping[str, np.ndarray], labels: np.ndarray, *,
-                 k: int = 5, estimator: str = "logme") -> list[str]:
+                 k: int = 5, estimator: str = "logme", registry: Any = None) -> list[str]:
     """Reorder the top ``k`` models by the mean of their learned rank and a forward-pass
     estimator's rank on their own features (``features[m]``: [n, d] from a forward pass of m
     on the task's labelled images), ties going to the estimator. Models outside the top k keep
-    their places."""
+    their places. The estimator is built by ``registry`` (an engine's; default: the process's)."""
     from scipy.stats import rankdata
 
-    from fennec_core.plugin import registry
+    from fennec_core.plugin.registry import default_registry
 
     top = list(ranking_ids[:k])
     missing = [m for m in top if m not in features]
     if missing:
         raise InputError(f"re-ranking needs forward-pass features of every top-{k} model; missing {missing[0]!r}")
-    est = registry.create("estimator", estimator)
+    est = (registry or default_registry()).build("estimator", estimator)
     est_scores = np.array([est.score(features=np.asarray(features[m], dtype=np.float64), labels=labels) for m in top])
     learned_rank = np.arange(1, len(top) + 1, dtype=float)
     est_rank = rankdata(-est_scores, method="average")
