@@ -56,6 +56,7 @@ def test_fit_shows_its_stages_unless_quiet(cli, tmp_path, small_history, monkeyp
     from fennec_core.history import fitting
 
     write_history(small_history, tmp_path / "h.csv")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # bars are drawn on a terminal only
     monkeypatch.setattr(fitting, "PROGRESS_DELAY", 1e6)  # a wait shorter than the delay draws no bar
     code, _, err = cli("fit", "--history", tmp_path / "h.csv", "--out", tmp_path / "a")
     assert code == 0 and "fit:" not in err
@@ -66,10 +67,20 @@ def test_fit_shows_its_stages_unless_quiet(cli, tmp_path, small_history, monkeyp
     assert code == 0 and err == ""
 
 
+def test_no_progress_bar_floods_a_log(tmp_path, small_history):
+    """stderr to a file or a pipe (a CI log, `2> log`): notes yes, bars no."""
+    write_history(small_history, tmp_path / "h.csv")
+    res = subprocess.run([sys.executable, "-m", "fennec_core.cli", "evaluate", "--history", tmp_path / "h.csv"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "\r" not in res.stderr and "it/s" not in res.stderr and "loo:" not in res.stderr
+
+
 def test_the_demo_shows_its_fit_and_labels_pearson(cli, monkeypatch):
     from fennec_core.history import fitting
 
     monkeypatch.setattr(fitting, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code, out, err = cli("demo", "--task", "yoga", "--top", "3")
     assert code == 0, err
     assert "fit: factorize" in err and "fit: meta model" in err

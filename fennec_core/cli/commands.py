@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from fennec_core.cli.format import print_ranking, print_table, say
+from fennec_core.cli.format import bars, print_ranking, print_table, say
 from fennec_core.cli.parser import key_values, parse_config
 from fennec_core.errors import InputError
 
@@ -128,7 +128,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     engine = engine.fit(
         history, _models(args), args.tasks, archi=_archi(args), task_embeddings=embeddings,
         proxy=spec or args.proxy, proxy_config=key_values(args.proxy_config, "--proxy-config", "model=ViT-B-32"),
-        task_images=args.task_images, images_per_task=args.images_per_task, progress=not args.quiet)
+        task_images=args.task_images, images_per_task=args.images_per_task, progress=bars(args))
     engine.save(args.out)
     zoo = engine.zoo_
     m, n = zoo.history.shape
@@ -194,7 +194,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         models = _models(args)
         spec = _archi(args)
         if spec is not None:
-            models, _ = spec.apply(models, progress=not args.quiet)
+            models, _ = spec.apply(models, progress=bars(args))
         tasks = read_tasks(args.tasks) if args.tasks else None
         embeddings, _ = _task_embeddings_file(args.task_embeddings)
     if args.proxy:
@@ -207,7 +207,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     with dask_scheduler(args.scheduler):  # --scheduler: the folds run on that Dask cluster
         report = run_protocol(protocol, engine, history, models=models, tasks=tasks, task_embeddings=embeddings,
-                              progress=not args.quiet, jobs=args.jobs, flags=PROTOCOL_FLAGS, **options)
+                              progress=bars(args), jobs=args.jobs, flags=PROTOCOL_FLAGS, **options)
     if args.predictions:
         report.write_predictions(args.predictions)
         say(args, f"wrote {len(report.predictions)} predictions to {args.predictions}")
@@ -311,7 +311,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     history = zoo.history
     truth_col, observed = history.column(task)  # a clear error for an unknown target
     engine = fit_without_task(loaded, history, task, models=list(zoo.models.values()),
-                              tasks=list(zoo.tasks.values()), progress=not args.quiet)
+                              tasks=list(zoo.tasks.values()), progress=bars(args))
     ranking = engine.rank(zoo.tasks[task])
     elapsed = time.perf_counter() - t0
     truth = {m: float(truth_col[i]) for i, m in enumerate(history.model_ids) if observed[i]}
@@ -372,7 +372,7 @@ def cmd_build_history(args: argparse.Namespace) -> int:
                            n_workers=args.workers, images_per_task=args.images_per_task, seed=args.seed,
                            allow_random_weights=args.allow_random_weights, allow_download=args.allow_download,
                            batch_size=args.batch_size,
-                           image_size=args.image_size, progress=not args.quiet)
+                           image_size=args.image_size, progress=bars(args))
     if args.json:
         return _print_json({"pairs": report.total, "skipped": report.skipped, "computed": report.computed,
                             "out": str(report.out), "estimator": args.estimator})

@@ -44,6 +44,12 @@ def print_table(headers: list[str], rows: list[list[str]], out: Any = None) -> N
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out)
 
 
+def bars(args: argparse.Namespace) -> bool:
+    """Whether to draw progress bars: on a terminal only (in a log or a pipe they are thousands
+    of carriage-return lines), and never with ``--quiet``. Notes are not bars: :func:`say`."""
+    return not args.quiet and sys.stderr.isatty()
+
+
 def say(args: argparse.Namespace, msg: str) -> None:
     """A progress line or note on stderr, unless ``--quiet``."""
     if not args.quiet:

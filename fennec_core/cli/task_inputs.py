@@ -42,6 +42,7 @@ def task_request(args: argparse.Namespace) -> tuple[Any, Any]:
     """(loaded engine, the :class:`fennec_core.task.request.TaskRequest` to place on it) from ``--zoo``,
     ``--task``, ``--num-classes``, ``--train-size``, ``--known``, ``--images``, ``--embeddings``,
     ``--describe``, ``--card``: the CLI only reads them; :func:`fennec_core.task.request.place` places."""
+    from fennec_core.cli.format import bars
     from fennec_core.cli.zoo_commands import load_zoo
     from fennec_core.task.cards import parse_card_values
     from fennec_core.task.request import TaskRequest
@@ -60,7 +61,7 @@ def task_request(args: argparse.Namespace) -> tuple[Any, Any]:
         raise InputError(f"give one of --images, --embeddings, --describe (got {', '.join('--' + i for i in inputs)})")
     return engine, TaskRequest(args.task, num_classes=args.num_classes, train_size=args.train_size, card=card or None,
                                known=known, images=args.images, images_per_task=args.images_per_task,
-                               description=args.describe, progress=not args.quiet,
+                               description=args.describe, progress=bars(args),
                                task_embeddings=read_one_embedding(args.embeddings) if args.embeddings else None)
 
 
