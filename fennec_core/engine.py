@@ -403,8 +403,8 @@ class Fennec:
         New cells are folded in (:mod:`fennec_core.history.update`); a full refit happens
         instead when cells of existing (model, task) pairs change, the factorizer cannot fold
         in models, or the fold-in residual RMSE exceeds ``refit_threshold`` x the median
-        residual of existing tasks folded in the same way. Returns a report: what was added,
-        whether it refit, and why.
+        residual of existing tasks folded in the same way; a refit trains the zoo's other rankers
+        again. Returns a report: what was added, whether it refit and why, what was retrained.
         """
         from fennec_core.history.update import plan_update
         from fennec_core.io.tables import as_history
@@ -418,6 +418,9 @@ class Fennec:
             z = plan.zoo
             self._fit_zoo(z.history, z.models, z.tasks, task_embeddings=z.task_embeddings, proxy=z.proxy,
                           archi=z.archi, predicted_models=z.predicted_models)
+            plan.report["retrained_rankers"] = [n for n in zoo.rankers if n not in self.zoo_.rankers]
+            for name in plan.report["retrained_rankers"]:  # the refit's transfer space: train them again
+                self.add_ranker(name, dict(zoo.rankers[name].config))
         return plan.report
 
     # -- persistence --------------------------------------------------------------------------------

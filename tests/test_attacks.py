@@ -539,3 +539,17 @@ def test_an_unknown_task_id_names_the_closest_ids(root):
 def test_an_unknown_known_model_names_the_closest_ids(tmp_path):
     (tmp_path / "k.csv").write_text("model,score\nresnet5,0.5\n")
     _refused(_fennec("rank", "--known", tmp_path / "k.csv"), "unknown model 'resnet5'", "closest: resnet50")
+
+
+@pytest.mark.slow
+def test_a_refit_during_update_trains_the_zoos_other_rankers_again(tmp_path):
+    """The bundled zoo holds a trained Model Spider; an update that refits dropped it."""
+    from fennec_core.io import catalog
+
+    engine = Fennec.load(catalog.get("pytorchcv105").path, device="cpu")
+    assert "model-spider" in engine.zoo_.rankers
+    report = engine.update(History.from_long([("resnet50", "flower", 0.5)]))
+    assert report["refit"] and report["retrained_rankers"] == ["model-spider"]
+    assert "model-spider" in engine.zoo_.rankers
+    engine.save(tmp_path / "z")
+    assert Fennec.load(tmp_path / "z", ranker="model-spider").rank(description="photos of flowers", top=3).model_ids

@@ -269,6 +269,8 @@ def cmd_update(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         how = f"full refit ({report['reason']})" if report["refit"] else "fold-in, no refit"
+        if report.get("retrained_rankers"):
+            how += f"; ranker(s) {', '.join(report['retrained_rankers'])} trained again on the refit"
         print(f"added {len(report['new_tasks'])} task(s), {len(report['new_models'])} model(s) by {how}; "
               f"saved to {target}")
     return 0
