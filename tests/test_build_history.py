@@ -186,3 +186,27 @@ def test_py_source_with_weights(tmp_path, digit_tasks, monkeypatch):
     torch.save(build_model(REFS[1]).state_dict(), tmp_path / "other.pt")
     with pytest.raises(InputError, match="do not match the architecture"):
         build_model(f"{REFS[0]}@{tmp_path / 'other.pt'}")
+
+
+@pytest.mark.slow
+def test_a_failing_pair_is_one_error_line_without_the_workers_logs(digit_tasks, tmp_path):
+    """An unloadable weights file printed 20 lines of Dask "Compute Failed ... Traceback" first."""
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    res = _cli(digit_tasks, "build-history", "--models", f"{REFS[0]}@{tmp_path / 'bad.pt'}", "--tasks",
+               digit_tasks / "tasks", "--estimator", "fda", "--out", tmp_path / "H.csv", "--workers", "1",
+               "--image-size", "16", "--quiet")
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("\n") == 1 and "Compute Failed" not in res.stderr and "bad.pt" in res.stderr, res.stderr
+    assert "cannot load" in res.stderr
+
+
+def test_task_images_past_the_pixel_limit_are_refused_from_their_header(digit_tasks, monkeypatch):
+    from fennec_core import images
+    from fennec_core.errors import InputError
+    from fennec_core.history.builder import load_images
+
+    files = sorted(str(p) for p in (digit_tasks / "tasks" / "low" / "digit0").glob("*.png"))[:2]
+    assert load_images(files, 16).shape == (2, 3, 16, 16)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 63)  # the digits are 8x8 = 64 pixels
+    with pytest.raises(InputError, match="8x8 pixels, more than the 6.3e-05-megapixel limit"):
+        load_images(files, 16)

@@ -20,7 +20,7 @@ PLUGINS = Path(fennec_plugins.__file__).parent
 #: The core's packages (and top-level modules), bottom layer first: a module imports only from
 #: its own layer or the layers below (docs/architecture.md draws the same list).
 LAYERS: list[set[str]] = [
-    {"fennec_core", "errors", "device", "records", "table", "metrics", "checks"},  # records, checks, metrics
+    {"fennec_core", "errors", "device", "records", "table", "metrics", "checks", "images"},  # records, checks, metrics
     {"plugin"},  # hookspecs, contracts, registry
     {"scoring"},  # the meta model, U v, merging, acquisition
     {"zoo"},  # FittedZoo

@@ -19,11 +19,12 @@ from typing import Any
 import attrs
 import numpy as np
 
+from fennec_core import images as _images
 from fennec_core.errors import InputError
 
 #: Largest image (width x height) decoded: a bigger file is refused before decoding, by its
-#: header (a 50-megapixel RGB image already takes 150 MB; a decompression bomb far more).
-MAX_IMAGE_PIXELS = 50_000_000
+#: header (:mod:`fennec_core.images`).
+MAX_IMAGE_PIXELS = _images.MAX_IMAGE_PIXELS
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
@@ -64,15 +65,8 @@ def _balanced_sample(labels: Sequence[str] | None, total: int, n: int, seed: int
 
 
 def _pil() -> Any:
-    """The PIL package, or one actionable error: images need the ``proxies`` (or ``history``) extra."""
-    try:
-        import PIL.Image
-    except ImportError:
-        from fennec_core.errors import MissingDependencyError
-
-        raise MissingDependencyError("reading images needs Pillow: pip install 'fennec[proxies]' "
-                                     "(or pip install pillow)") from None
-    return PIL
+    """The PIL package, or one actionable error (:func:`fennec_core.images.pil`)."""
+    return _images.pil()
 
 
 def _to_pil(item: Any) -> Any:
@@ -160,22 +154,10 @@ def load_task_images(source: Any, *, n: int = 100, seed: int = 0) -> TaskImages:
 
 
 def _read_image(path: Path) -> Any:
-    """One image file as a PIL RGB image; one larger than ``MAX_IMAGE_PIXELS`` is an InputError
-    naming it, found from its header before anything is decoded (PIL's decompression-bomb
-    warning and error become that error too)."""
-    Image = _pil().Image
+    """One image file as a PIL RGB image, bounded by ``MAX_IMAGE_PIXELS`` (:func:`fennec_core.images.read_rgb`)."""
+    from fennec_core.images import read_rgb
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                width, height = im.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise InputError(f"{path}: image is {width}x{height} pixels, more than the "
-                                     f"{MAX_IMAGE_PIXELS / 1e6:g}-megapixel limit; downscale it (or remove it)")
-                return im.convert("RGB")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(f"{path}: image too large to decode safely ({exc}); downscale it (or remove it)") from None
+    return read_rgb(path, MAX_IMAGE_PIXELS)
 
 
 def _from_items(source: Any, *, n: int, seed: int) -> TaskImages:
