@@ -27,7 +27,7 @@ import attrs
 import numpy as np
 
 from fennec_core import checks
-from fennec_core.errors import FennecError, plugin_errors
+from fennec_core.errors import FennecError, InputError, plugin_errors
 from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, supports
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
@@ -216,6 +216,28 @@ class Fennec:
             self.zoo_ = train_ranker(self.check_is_fitted(), built, ranker, config)
         return self
 
+    def fit_probes(self, table: Mapping[str, Mapping[str, Mapping[str, float]]] | str | os.PathLike[str] | None = None,
+                   *, estimators: Sequence[str] | None = None) -> Fennec:
+        """Learn how probe scores map onto this zoo's normalised results and keep the mapping in
+        ``zoo_.probe_mapping`` (stored by :meth:`save`), beside any estimators mapped before.
+
+        ``table``: ``{task: {estimator: {model: score}}}`` or a CSV ``model,task,estimator,score``
+        on the history's tasks; None uses the zoo's probe tasks (cards with ``probe=1``, e.g.
+        ``mnli_lp``). ``estimators``: only these. See :mod:`fennec_core.task.probes`. Returns ``self``."""
+        from fennec_core.task.probes import fit_probe_mapping, probes_from_history, read_probe_table
+
+        zoo = self.check_is_fitted()
+        if table is None:
+            table = probes_from_history(zoo.history, zoo.tasks)
+        elif isinstance(table, str | os.PathLike):
+            table = read_probe_table(table)
+        normalised = zoo.normalizer.transform(zoo.history.scores)
+        mapping = fit_probe_mapping(zoo.history, normalised, table, estimators=estimators, seed=self.seed)
+        if zoo.probe_mapping is not None:
+            mapping = zoo.probe_mapping.aligned(zoo.model_ids).merged(mapping)
+        self.zoo_ = zoo.with_changes(probe_mapping=mapping)
+        return self
+
     # -- the new task's vector --------------------------------------------------------------------
 
     def map_task(self, embeddings: np.ndarray) -> np.ndarray:
@@ -269,6 +291,7 @@ class Fennec:
         images_per_task: int = 100,
         description: str | None = None,
         progress: bool = False, card: Mapping[str, str] | None = None, where: Any = None,
+        probes: Mapping[str, Mapping[str, float]] | None = None,
     ) -> Ranking:
         """Rank every model for one new task.
 
@@ -282,8 +305,15 @@ class Fennec:
         (upper 90%) end of each model's interval. ``task_vector_cov``: the covariance of a given
         ``task_vector`` (e.g. a task mapping's error), for intervals with a posterior factorizer.
         ``card``: categorical values set in the task card's attributes; ``where``: a model filter (filters.py).
+        ``probes``: ``{model id: {estimator: score}}`` measured on the task's own data (LogME, NCE, ... or a
+        probe task of the zoo), fused with the history's prediction through the zoo's probe mapping
+        (:meth:`fit_probes`; :mod:`fennec_core.task.probes`).
         """
         zoo = self.check_is_fitted()
+        if probes:
+            from fennec_core.task.probes import check_probes
+
+            probes = check_probes(probes, zoo.probe_mapping)
         known = checks.check_rank(task, top, images_per_task, known, {"task_vector": task_vector, "task_embeddings":
                                   task_embeddings, "images": images, "description": description})
         card, within = with_card_values(zoo.task_card(task), card), Within(zoo.models, where, top)
@@ -300,11 +330,12 @@ class Fennec:
             return within(rank_with_ranker(zoo, self.components.ranker, self.ranker, card, placed.task_embeddings,
                                            top=within.top, notes=placed.notes,
                                            unsupported=[n for n, v in (("task_vector", task_vector is not None),
-                                                        ("known", bool(known)), ("explore", explore)) if v]))
+                                                        ("known", bool(known)), ("explore", explore),
+                                                        ("probes", bool(probes))) if v]))
         vector = placed.task_vector
         return within(self.rank_many([card], task_vectors=None if vector is None else [vector], known=[known],
                                      top=within.top, explore=explore, notes=placed.notes,
-                                     task_vector_covs=[placed.cov])[0])
+                                     task_vector_covs=[placed.cov], probes=[probes] if probes else None)[0])
 
     def suggest(self, task: TaskCard | str | None = None, *, known: Mapping[str, float] | None = None,
                 strategy: str = "ei", batch: int = 1, seed: int | Sequence[int] | None = None,
@@ -329,17 +360,25 @@ class Fennec:
         explore: bool = False,
         notes: Sequence[str] = (),
         task_vector_covs: Sequence[np.ndarray | None] | None = None,
+        probes: Sequence[Mapping[str, Mapping[str, float]] | None] | None = None,
     ) -> list[Ranking]:
         """Rank every model for several tasks at once (one batched product on the device).
 
         ``task_vector_covs``: the covariance of each given task vector (e.g. a task mapping's
-        error), which posterior factorizers turn into intervals; None where unknown."""
+        error), which posterior factorizers turn into intervals; None where unknown. ``probes``:
+        per task, probe scores as :meth:`rank` takes them (or None)."""
         from fennec_core.scoring.ranking import rank_from_vectors
         from fennec_core.task.vector import resolve_task_vector
 
         zoo = self.check_is_fitted()
         known = checks.check_rank_many(tasks, task_vectors, known, top)
         cards = [zoo.task_card(t) for t in tasks]
+        if probes is not None:
+            from fennec_core.task.probes import check_probes
+
+            if len(probes) != len(cards):
+                raise InputError(f"probes must have one entry per task ({len(cards)}), got {len(probes)}")
+            probes = [check_probes(p, zoo.probe_mapping) if p else None for p in probes]
         with self._guard("factorizer", "fold-in"):
             strength = self.resolved_warm_strength() if known is not None and any(known) else 1.0
             zoo = self.check_is_fitted()  # resolving the warm strength may have replaced the record
@@ -349,7 +388,7 @@ class Fennec:
                                            task_vector_cov=None if task_vector_covs is None else task_vector_covs[i])
                        for i in range(len(cards))]
         return rank_from_vectors(zoo, self.components.factorizer, self.components.merger, cards, vectors, top=top,
-                                 explore=explore, device=self.device, notes=notes,
+                                 explore=explore, device=self.device, notes=notes, probes=probes,
                                  components={"factorizer": self.factorizer, "score_merger": self.score_merger})
 
     def predict_cells(self, model_ids: Sequence[str], task_ids: Sequence[str]) -> np.ndarray:

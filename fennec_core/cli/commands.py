@@ -201,8 +201,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise InputError(f"--strategy goes with --protocol search:K (got --protocol {args.protocol})")
     from fennec_core.evaluation.folds import dask_scheduler
 
+    probing = args.protocol.startswith("loo-probe:")
+    if getattr(args, "probes", None) and not probing:
+        raise InputError(f"--probes goes with --protocol loo-probe:EST[:N] (got --protocol {args.protocol})")
     with dask_scheduler(args.scheduler):  # --scheduler: the folds run on that Dask cluster
-        if k is not None:
+        if probing:
+            from fennec_core.evaluation.probe_protocol import evaluate_probes
+            from fennec_core.task.probes import read_probe_table
+
+            table = read_probe_table(args.probes) if args.probes else None
+            report = evaluate_probes(engine, history, table, args.protocol, models=models, tasks=tasks,
+                                     progress=not args.quiet).with_compare(args.baseline)
+        elif k is not None:
             report = evaluate_search(engine, history, k, strategy=args.strategy, models=models, tasks=tasks,
                                      task_embeddings=embeddings, progress=not args.quiet, jobs=args.jobs)
         else:

@@ -241,7 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proxy", help="embed each task's description (tasks table) with this text proxy (text) and rank "
                                    "each hidden task from its description, mapped by the other tasks only")
     s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model (hide a model row), "
-                                                "search:K (K sequential picks, regret per step)")
+                                                "search:K (K sequential picks, regret per step), loo-probe:EST[:N] "
+                                                "(reveal estimator EST's scores of the top N models, with --probes)")
+    s.add_argument("--probes", help="loo-probe: long CSV model,task,estimator,score of probe scores (default: the "
+                                    "history's probe tasks, e.g. mnli_lp)")
     s.add_argument("--strategy", default="ei", help="search:K only: ei (default), ucb, thompson or greedy")
     s.add_argument("--repeats", type=whole(1), default=5, help="draws of known cells per target for loo-warm:K")
     s.add_argument("--jobs", type=int, default=1, help="run the folds in this many worker processes (default 1; -1: "

@@ -39,7 +39,7 @@ from fennec_core.records import History, ModelCard, TaskCard
 if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.engine import Fennec
 
-PROTOCOLS = ("loo", "loo-warm:K", "loo-model", "search:K")
+PROTOCOLS = ("loo", "loo-warm:K", "loo-model", "search:K", "loo-probe:EST[:N]")
 
 
 def parse_protocol(protocol: str) -> int:
@@ -49,6 +49,10 @@ def parse_protocol(protocol: str) -> int:
     if protocol.startswith("search:"):  # sequential picks: its own module, fennec_core.evaluation.search
         raise InputError(f"{protocol}: the search protocol runs through fennec_core.evaluation.evaluate_search("
                          "engine, history, K) or `fennec evaluate --protocol search:K`")
+    if protocol.startswith("loo-probe:"):  # probe scores revealed: its own module, fennec_core.evaluation.probe_protocol
+        raise InputError(f"{protocol}: the probe protocol runs through fennec_core.evaluation.probe_protocol."
+                         "evaluate_probes(engine, history, table, protocol) or `fennec evaluate --protocol "
+                         "loo-probe:EST[:N] --probes P.csv`")
     if protocol.startswith("loo-warm:"):
         try:
             k = int(protocol.split(":", 1)[1])

@@ -117,13 +117,16 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
                       vectors: Sequence[TaskVector], *, top: int | None = None, explore: bool = False,
                       device: str = "auto", components: dict[str, str] | None = None,
                       notes: Sequence[str] = (),
-                      anchors: Sequence[tuple[float, np.ndarray, str] | None] | None = None) -> list[Ranking]:
+                      anchors: Sequence[tuple[float, np.ndarray, str] | None] | None = None,
+                      probes: Sequence[Any] | None = None) -> list[Ranking]:
     """One Ranking per task: transfer scores in one batched product, merged with the meta part.
 
     ``components`` (factorizer and score merger names) go into each Ranking's info; ``notes``
     are added to every Ranking's notes. ``anchors``: per task, None or (weight, anchor scores,
     note): the merged score becomes ``(1 - weight) merged + weight anchor`` (a model without an
     anchor score keeps its merged one; :mod:`fennec_core.task.anchor`), before its interval.
+    ``probes``: per task, None or checked probe scores ``{model: {estimator: score}}``, fused with
+    the merged score through the zoo's probe mapping (:mod:`fennec_core.scoring.probe_fusion`).
     """
     from fennec_core.scoring.transfer import transfer_scores
 
@@ -152,6 +155,16 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
             parts["merged"] = final
             final = _anchored(final, weight, anchor_scores)
             parts["anchor"] = anchor_scores
+            task_notes.append(note)
+        task_probes = None if probes is None else probes[i]
+        if task_probes:
+            if explore:
+                raise InputError("explore ranks by the history's optimistic bound; it does not combine with probes")
+            from fennec_core.scoring.probe_fusion import fuse_final
+
+            final, added, shrink, note = fuse_final(zoo, final, task_probes)
+            parts.update(added)
+            sd = None if sd is None else sd * shrink
             task_notes.append(note)
         if card is not None and zoo.history.has_task(card.id):  # the zoo's own results on its task
             parts["observed"], _ = zoo.history.column(card.id)
