@@ -339,16 +339,18 @@ class Fennec:
 
     def suggest(self, task: TaskCard | str | None = None, *, known: Mapping[str, float] | None = None,
                 strategy: str = "ei", batch: int = 1, seed: int | Sequence[int] | None = None,
-                candidates: Sequence[str] | None = None, **inputs: Any) -> Suggestions:
+                candidates: Sequence[str] | None = None, probes: Mapping[str, Mapping[str, float]] | None = None,
+                **inputs: Any) -> Suggestions:
         """Propose the next ``batch`` model(s) to fine-tune for ``task`` given the ``known`` results:
         a :class:`fennec_core.scoring.suggest.Suggestions` (``strategy`` ``ei``, ``ucb``, ``thompson``
         or ``greedy``; batches by the kriging believer; ``seed`` default the engine's). ``inputs``:
-        what places the task, as for :meth:`rank` (``description``, ``images``, ``task_embeddings``, ...)."""
+        what places the task, as for :meth:`rank` (``description``, ``images``, ``task_embeddings``, ...);
+        ``probes``: probe scores on the task's own data, fused as in :meth:`rank`."""
         from fennec_core.scoring.suggest import propose
 
         checks.check_rank(task, None, inputs.get("images_per_task", 100), known)
-        return propose(lambda kn: self.rank(task, known=kn, **inputs), known, strategy=strategy, batch=batch,
-                       seed=self.seed if seed is None else seed, candidates=candidates)
+        return propose(lambda kn: self.rank(task, known=kn, probes=probes, **inputs), known, strategy=strategy,
+                       batch=batch, seed=self.seed if seed is None else seed, candidates=candidates)
 
     def rank_many(
         self,

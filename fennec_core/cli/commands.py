@@ -124,6 +124,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         history, _models(args), args.tasks, archi=_archi(args), task_embeddings=embeddings,
         proxy=spec or args.proxy, proxy_config=key_values(args.proxy_config, "--proxy-config", "model=ViT-B-32"),
         task_images=args.task_images, images_per_task=args.images_per_task, progress=not args.quiet)
+    if args.probes:
+        engine.fit_probes(args.probes)
     engine.save(args.out)
     zoo = engine.zoo_
     m, n = zoo.history.shape

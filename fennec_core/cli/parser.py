@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proxy-config", action="append", metavar="KEY=VALUE",
                    help="proxy option, e.g. model=ViT-B-32, pretrained=/path/to/open_clip_pytorch_model.bin")
     s.add_argument("--images-per-task", type=whole(1), default=100, help="images sampled per task (100)")
+    s.add_argument("--probes", help="long CSV model,task,estimator,score of probe scores on the history's tasks: "
+                                    "the zoo learns how each estimator maps onto its results (rank --probes)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_fit")
 
@@ -176,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--card", action="append", metavar="NAME=VALUE",
                       help="a categorical value of the task, as in the zoo's tasks table, e.g. --card type=Retrieval "
                            "--card languages=deu (several values comma-separated); repeatable")
+    task.add_argument("--probes", help="CSV model,estimator,score: probe scores measured on the task's own data "
+                                       "(e.g. logme), fused with the history through the zoo's probe mapping")
 
     s = sub.add_parser("rank", parents=[common, device, task], help="rank the zoo's models for a new task")
     s.add_argument("--known", help="CSV model,score: scores already measured on this task (warm start)")

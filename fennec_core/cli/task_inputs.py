@@ -27,7 +27,7 @@ def _check_new_task(args: argparse.Namespace, task_ids: list[str]) -> None:
     a typo (``flowers`` for ``flower``): one error naming the closest ids, unless ``--new-task``."""
     import difflib
 
-    informed = [o for o in ("known", "images", "embeddings", "describe", "num_classes", "train_size")
+    informed = [o for o in ("known", "images", "embeddings", "describe", "num_classes", "train_size", "probes")
                 if getattr(args, o, None) is not None]
     if informed:
         return
@@ -68,6 +68,10 @@ def task_request(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float] |
     placing = {"images": args.images, "images_per_task": args.images_per_task, "description": args.describe,
                "task_embeddings": read_one_embedding(args.embeddings) if args.embeddings else None,
                "progress": not args.quiet}
+    if getattr(args, "probes", None):
+        from fennec_core.task.probes import read_probes
+
+        placing["probes"] = read_probes(args.probes)
     return engine, card, known, placing
 
 

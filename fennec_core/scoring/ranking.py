@@ -195,7 +195,7 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
                              f"{components.get('factorizer', 'this factorizer')!r} has none")
         idx = order(final) if top is None else top_k(final, top)
         ids = [zoo.model_ids[j] for j in idx]
-        info = ranking_info(zoo, ids, source=tv.source, score_space=f"normalised ({zoo.normalizer.method})",
+        info = ranking_info(zoo, ids, source=tv.source + ("+probes" if task_probes else ""), score_space=f"normalised ({zoo.normalizer.method})",
                             interval="90% (predicted, low, high in the task's units)" if sd is not None else None,
                             notes=[*task_notes, *notes], **components)
         out.append(Ranking(ids, final[idx], {name: np.asarray(v)[idx] for name, v in parts.items()},

@@ -173,7 +173,8 @@ class Service:
 
         where = from_options(max_params=req.max_params, license=req.license, open_weights=req.open_weights,
                              min_max_tokens=req.min_max_tokens, where=req.where) or None
-        ranking = engine.rank(card, known=known, top=req.top, explore=req.explore, where=where, **placing)
+        ranking = engine.rank(card, known=known, top=req.top, explore=req.explore, where=where, probes=req.probes,
+                              **placing)
         doc = ranking.to_dict()
         doc["info"]["notes"] = [*doc["info"].get("notes", []), *notes]  # where Fennec.rank puts its own
         return {"zoo": served.name, "generation": served.generation, "task": doc["task"], "info": doc["info"],
@@ -183,7 +184,8 @@ class Service:
         """``POST /next``: the proposals as ``fennec next --json`` prints them, with the zoo."""
         card, placing, notes = self._placing(served, req)
         result = served.engine.suggest(card, known=dict(req.known) if req.known is not None else None,
-                                       strategy=req.strategy, batch=req.batch, seed=req.seed, **placing)
+                                       strategy=req.strategy, batch=req.batch, seed=req.seed, probes=req.probes,
+                                       **placing)
         doc = result.to_dict()
         doc["notes"] = [*doc["notes"], *notes]
         return {"zoo": served.name, "generation": served.generation, **doc}
