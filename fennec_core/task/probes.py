@@ -156,20 +156,17 @@ def _task_pairs(history: History, normalised: np.ndarray, table: ProbeTable, est
 
 def _fit_linear(pairs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], m: int, ridge: float,
                 ) -> tuple[float, np.ndarray, float]:
-    """(slope, per-model offsets (m,), noise) of ``y = b p + a_i + e`` by alternating least squares."""
+    """(slope, per-model offsets (m,), noise) of ``y = b p + a_i + e`` minimising
+    ``|y - b p - a|^2 + ridge |a|^2``, in closed form: for a given ``b`` the offsets are
+    ``a(b) = A_y - b A_p`` (per-model sums over count + ridge), so the loss is a quadratic in ``b``."""
     rows = np.concatenate([r for _, r, _, _ in pairs])
     p = np.concatenate([q for _, _, q, _ in pairs])
     y = np.concatenate([v for _, _, _, v in pairs])
-    counts = np.bincount(rows, minlength=m)
-    b, a = float(p @ y / (p @ p)), np.zeros(m)
-    for _ in range(50):
-        a = np.bincount(rows, weights=y - b * p, minlength=m) / (counts + ridge)
-        b_new = float(p @ (y - a[rows]) / (p @ p))
-        if abs(b_new - b) < 1e-10:
-            b = b_new
-            break
-        b = b_new
-    a = np.bincount(rows, weights=y - b * p, minlength=m) / (counts + ridge)
+    denom = np.bincount(rows, minlength=m) + ridge
+    a_y, a_p = np.bincount(rows, weights=y, minlength=m) / denom, np.bincount(rows, weights=p, minlength=m) / denom
+    u, w = y - a_y[rows], p - a_p[rows]
+    b = float((u @ w + ridge * (a_y @ a_p)) / (w @ w + ridge * (a_p @ a_p)))
+    a = a_y - b * a_p
     resid = y - b * p - a[rows]
     return b, a, max(float(np.mean(resid**2)), 1e-6)
 
@@ -183,14 +180,15 @@ def _static_prior(normalised: np.ndarray, mask: np.ndarray, columns: np.ndarray)
 
 
 def _prior_var(normalised: np.ndarray, mask: np.ndarray, columns: np.ndarray) -> float:
-    """Variance of a task's normalised results around the mean of the other ``columns``."""
-    resid = []
-    for j in columns:
-        others = columns[columns != j]
-        if others.size:
-            obs = mask[:, j]
-            resid.append(normalised[obs, j] - _static_prior(normalised, mask, others)[obs])
-    return max(float(np.mean(np.concatenate(resid) ** 2)), 1e-6) if resid else 1.0
+    """Variance of a task's normalised results around the mean of the other ``columns`` (each
+    column's leave-one-out mean from the columns' sums: O(models x columns))."""
+    obs = mask[:, columns]
+    vals = np.where(obs, normalised[:, columns], 0.0)
+    sums, counts = vals.sum(1, keepdims=True), obs.sum(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        others = (sums - vals) / (counts - obs)
+    ok = obs & np.isfinite(others)
+    return max(float(np.mean((vals - np.where(ok, others, 0.0))[ok] ** 2)), 1e-6) if ok.any() else 1.0
 
 
 def posterior(prior: np.ndarray, prior_var: float, observations: Sequence[tuple[np.ndarray, float]],
@@ -246,23 +244,26 @@ def fuse_scores(mapping: ProbeMapping, prior: np.ndarray, probes: ProbeScores,
     return mean, shown, np.sqrt(var / prior_var)
 
 
-def _fused_tau(pairs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], normalised: np.ndarray, mask: np.ndarray,
-               columns: np.ndarray, m: int, ridge: float, temper: float, held: Sequence[int]) -> float:
-    """Mean weighted tau of the fusion on the ``held`` training tasks, each fitted without it."""
+def _inner_taus(pairs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], normalised: np.ndarray,
+                mask: np.ndarray, columns: np.ndarray, m: int, held: Sequence[int]) -> dict[tuple[float, float], float]:
+    """Mean weighted tau of the fusion on the ``held`` training tasks, each fitted without it,
+    for every (ridge, temper) of :data:`RIDGES` x :data:`TEMPERS`."""
     from fennec_core.evaluation.metrics import weighted_tau
 
-    taus = []
+    taus: dict[tuple[float, float], list[float]] = {(r, t): [] for r in RIDGES for t in TEMPERS}
     for h in held:
         rest = [q for i, q in enumerate(pairs) if i != h]
-        b, a, s2 = _fit_linear(rest, m, ridge)
         j, rows, p, y = pairs[h]
         others = columns[columns != j]
-        prior = _static_prior(normalised, mask, others)
-        fit = ProbeFit("", b, s2 * temper, _prior_var(normalised, mask, others), ridge, temper, 0, 0, a)
-        obs = observation(fit, prior, rows, p)
-        if obs is not None:
-            taus.append(weighted_tau(y, posterior(prior, fit.prior_var, [(obs, fit.noise)])[0][rows]))
-    return float(np.nanmean(taus)) if taus else -np.inf
+        prior, prior_var = _static_prior(normalised, mask, others), _prior_var(normalised, mask, others)
+        for ridge in RIDGES:
+            b, a, s2 = _fit_linear(rest, m, ridge)
+            for temper in TEMPERS:
+                fit = ProbeFit("", b, s2 * temper, prior_var, ridge, temper, 0, 0, a)
+                obs = observation(fit, prior, rows, p)
+                if obs is not None:
+                    taus[ridge, temper].append(weighted_tau(y, posterior(prior, prior_var, [(obs, fit.noise)])[0][rows]))
+    return {k: float(np.nanmean(v)) if v else -np.inf for k, v in taus.items()}
 
 
 def fit_estimator(history: History, normalised: np.ndarray, table: ProbeTable, estimator: str,
@@ -280,8 +281,8 @@ def fit_estimator(history: History, normalised: np.ndarray, table: ProbeTable, e
     columns = np.array(sorted({history.task_index(t) for t in task_ids if history.has_task(t)}), dtype=np.int64)
     rng = np.random.default_rng(seed)
     held = range(len(pairs)) if len(pairs) <= INNER_TASKS else sorted(rng.choice(len(pairs), INNER_TASKS, replace=False))
-    best = max(((r, t) for r in RIDGES for t in TEMPERS),
-               key=lambda rt: _fused_tau(pairs, normalised, mask, columns, m, rt[0], rt[1], held))
+    scored = _inner_taus(pairs, normalised, mask, columns, m, held)
+    best = max(scored, key=lambda rt: scored[rt])  # ties: the first in RIDGES x TEMPERS order
     b, a, s2 = _fit_linear(pairs, m, best[0])
     return ProbeFit(estimator, b, s2 * best[1], _prior_var(normalised, mask, columns), best[0], best[1], len(pairs),
                     int(sum(r.size for _, r, _, _ in pairs)), a)
