@@ -200,3 +200,23 @@ def test_cli_fit_and_rank_with_probes_and_bad_probe_files_exit_2(tmp_path, capsy
                 "--protocol", "loo-probe:logme", "-q") == 2
     assert "repeats line" in capsys.readouterr().err
     assert _cli("evaluate", "--history", str(HISTORY), "--probes", str(PROBES), "--protocol", "loo", "-q") == 2
+
+
+def test_post_rank_and_next_take_probes_as_the_python_api_does(fitted, table, tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from fennec_core.serve.app import create_app
+    from fennec_core.serve.settings import resolve_settings
+
+    fitted.save(tmp_path / "ms.zarr")
+    settings = resolve_settings(zoos=[str(tmp_path / "ms.zarr")], data_dir=str(tmp_path / "data"), preload_text=False)
+    api = TestClient(create_app(settings), raise_server_exceptions=False, base_url="http://localhost")
+    probes = _task_probes(table, "Cars", "nce")
+    want = Fennec.load(tmp_path / "ms.zarr").rank("new", probes=probes, top=5)
+    doc = api.post("/rank", json={"task": "new", "probes": probes, "top": 5}).json()
+    assert [m["model"] for m in doc["models"]] == list(want.model_ids)
+    assert doc["info"]["task_vector_source"] == "cold+probes"
+    assert api.post("/next", json={"task": "new", "probes": probes}).status_code == 200
+    bad = api.post("/rank", json={"task": "new", "probes": {"resnet50": {"hscore": 1.0}}})
+    assert bad.status_code in (400, 422) and "hscore" in bad.json()["detail"]
