@@ -68,6 +68,9 @@ class ProbeFit:
     n_tasks: int
     n_pairs: int
     offsets: np.ndarray
+    #: ``spread[N]``: the spread (sd) of a task's normalised results within the history's top N
+    #: models over their whole spread, averaged over the training tasks (1 where unknown)
+    spread: np.ndarray = attrs.field(factory=lambda: np.ones(0))
 
 
 @attrs.frozen(eq=False)
@@ -79,7 +82,8 @@ class ProbeMapping:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Arrays to store (the per-model offsets, one array per estimator)."""
-        return {f"offsets/{i}": f.offsets for i, f in enumerate(self.fits.values())}
+        return {**{f"offsets/{i}": f.offsets for i, f in enumerate(self.fits.values())},
+                **{f"spread/{i}": f.spread for i, f in enumerate(self.fits.values())}}
 
     def attributes(self) -> dict[str, Any]:
         """JSON to store beside :meth:`arrays`."""
@@ -94,7 +98,8 @@ class ProbeMapping:
         for i, doc in enumerate(attributes["estimators"]):
             fits[str(doc["estimator"])] = ProbeFit(str(doc["estimator"]), *(float(doc[k]) for k in (
                 "slope", "noise", "prior_var", "ridge", "temper")), int(doc["n_tasks"]), int(doc["n_pairs"]),
-                np.asarray(arrays[f"offsets/{i}"], dtype=np.float64))
+                np.asarray(arrays[f"offsets/{i}"], dtype=np.float64),
+                np.asarray(arrays.get(f"spread/{i}", np.ones(0)), dtype=np.float64))
         return cls(tuple(attributes["model_ids"]), fits)
 
     def aligned(self, model_ids: Sequence[str]) -> ProbeMapping:
@@ -191,6 +196,33 @@ def _prior_var(normalised: np.ndarray, mask: np.ndarray, columns: np.ndarray) ->
     return max(float(np.mean((vals - np.where(ok, others, 0.0))[ok] ** 2)), 1e-6) if ok.any() else 1.0
 
 
+def _top_spread(normalised: np.ndarray, mask: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``spread[N]`` of :class:`ProbeFit`: per training task, the sd of its normalised results
+    within the top N models by the mean of the other tasks, over the sd of all its results; the
+    mean over tasks (N = 0, 1: 1)."""
+    m = normalised.shape[0]
+    sums, n_tasks = np.zeros(m + 1), 0
+    for j in columns:
+        obs = np.flatnonzero(mask[:, j])
+        others = columns[columns != j]
+        if obs.size < 3 or not others.size:
+            continue
+        y = normalised[obs, j]
+        sd = float(np.std(y))
+        if sd <= 0:
+            continue
+        y = y[np.argsort(-_static_prior(normalised, mask, others)[obs], kind="stable")]
+        n = np.arange(1, y.size + 1)
+        mean, sq = np.cumsum(y) / n, np.cumsum(y * y) / n
+        ratio = np.sqrt(np.maximum(sq - mean**2, 0.0)) / sd
+        sums[1:y.size + 1] += ratio
+        sums[y.size + 1:] += 1.0
+        n_tasks += 1
+    out = sums / n_tasks if n_tasks else np.ones(m + 1)
+    out[:2] = 1.0
+    return out
+
+
 def posterior(prior: np.ndarray, prior_var: float, observations: Sequence[tuple[np.ndarray, float]],
               ) -> tuple[np.ndarray, np.ndarray]:
     """Per-model posterior (mean (m,), variance (m,)): ``prior`` (m,) with variance ``prior_var``,
@@ -211,8 +243,7 @@ def observation(fit: ProbeFit, prior: np.ndarray, rows: np.ndarray, scores: np.n
     if p is None:
         return None
     rel = fit.slope * p + fit.offsets[rows] - fit.offsets[rows].mean()
-    sd_all = float(np.std(prior))
-    ratio = 1.0 if rows.size == prior.size or sd_all <= 0 else float(np.std(prior[rows])) / sd_all
+    ratio = float(fit.spread[rows.size]) if rows.size < prior.size and rows.size < fit.spread.size else 1.0
     y = np.full(prior.shape, np.nan)
     y[rows] = prior[rows].mean() + ratio * rel
     return y
@@ -285,7 +316,7 @@ def fit_estimator(history: History, normalised: np.ndarray, table: ProbeTable, e
     best = max(scored, key=lambda rt: scored[rt])  # ties: the first in RIDGES x TEMPERS order
     b, a, s2 = _fit_linear(pairs, m, best[0])
     return ProbeFit(estimator, b, s2 * best[1], _prior_var(normalised, mask, columns), best[0], best[1], len(pairs),
-                    int(sum(r.size for _, r, _, _ in pairs)), a)
+                    int(sum(r.size for _, r, _, _ in pairs)), a, _top_spread(normalised, mask, columns))
 
 
 def fit_probe_mapping(history: History, normalised: np.ndarray, table: ProbeTable, *,
