@@ -18,9 +18,10 @@ mean ``(mu_i / tau^2 + sum_e y_ei / s_e^2) / (1 / tau^2 + sum_e 1 / s_e^2)``; un
 keep their prior. The ridge and a temper of ``s^2`` are chosen by an inner leave-one-task-out
 over the training tasks (:data:`RIDGES`, :data:`TEMPERS`), never on the task being ranked.
 
-Probe scores of a subset ``S`` of the models (the top N, say) carry no level: the observation
-becomes ``mean_S(mu) + r (b p_i + a_i - mean_S(a))`` with ``r = sd_S(mu) / sd(mu)`` -- the
-probe orders the subset, the history places it. A joint posterior over the task vector (probes
+Probe scores of a subset ``S`` of N models (the top N, say) carry no level: the observation
+becomes ``mean_S(mu) + r_N (b p_i + a_i - mean_S(a))``, ``r_N`` the spread of results within
+the history's top N over their whole spread (learned on the training tasks): the probe orders
+the subset, the history places it. A joint posterior over the task vector (probes
 folded in as noisy known results) ranked worse on the Model Spider table (docs/probes.md).
 """
 
