@@ -238,6 +238,20 @@ class Fennec:
         self.zoo_ = zoo.with_changes(probe_mapping=mapping)
         return self
 
+    def _map_probe_tasks(self, probes: Any) -> FittedZoo:
+        """The zoo, with a mapping learned from its history for every estimator of ``probes`` that is
+        one of its probe tasks (a card with ``probe=1``, e.g. ``mnli_lp``) and not mapped yet."""
+        zoo = self.check_is_fitted()
+        if not isinstance(probes, Mapping):
+            return zoo
+        mapped = set(zoo.probe_mapping.fits) if zoo.probe_mapping is not None else set()
+        wanted = {e for s in probes.values() if isinstance(s, Mapping) for e in s} - mapped
+        own = sorted(e for e in wanted if isinstance(e, str) and zoo.history.has_task(e) and e in zoo.tasks
+                     and bool(zoo.tasks[e].meta.get("probe", 0.0)))
+        if own:
+            self.fit_probes(estimators=own)
+        return self.check_is_fitted()
+
     # -- the new task's vector --------------------------------------------------------------------
 
     def map_task(self, embeddings: np.ndarray) -> np.ndarray:
@@ -313,6 +327,7 @@ class Fennec:
         if probes:
             from fennec_core.task.probes import check_probes
 
+            zoo = self._map_probe_tasks(probes)
             probes = check_probes(probes, zoo.probe_mapping)
         known = checks.check_rank(task, top, images_per_task, known, {"task_vector": task_vector, "task_embeddings":
                                   task_embeddings, "images": images, "description": description})
@@ -380,6 +395,8 @@ class Fennec:
 
             if len(probes) != len(cards):
                 raise InputError(f"probes must have one entry per task ({len(cards)}), got {len(probes)}")
+            for p in probes:
+                zoo = self._map_probe_tasks(p) if p else zoo
             probes = [check_probes(p, zoo.probe_mapping) if p else None for p in probes]
         with self._guard("factorizer", "fold-in"):
             strength = self.resolved_warm_strength() if known is not None and any(known) else 1.0

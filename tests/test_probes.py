@@ -220,3 +220,19 @@ def test_post_rank_and_next_take_probes_as_the_python_api_does(fitted, table, tm
     assert api.post("/next", json={"task": "new", "probes": probes}).status_code == 200
     bad = api.post("/rank", json={"task": "new", "probes": {"resnet50": {"hscore": 1.0}}})
     assert bad.status_code in (400, 422) and "hscore" in bad.json()["detail"]
+
+
+def test_a_probe_task_of_the_zoo_maps_itself_when_ranked_with_its_scores():
+    from fennec_core.io.catalog import resolve
+
+    engine = Fennec.load(resolve("hf-nlp"))
+    assert engine.zoo_.probe_mapping is None
+    col, observed = engine.zoo_.history.column("mnli_lp")
+    ids = [m for m, seen in zip(engine.zoo_.model_ids, observed, strict=True) if seen][:200]
+    probes = {m: {"mnli_lp": float(col[engine.zoo_.history.model_index(m)])} for m in ids}
+    ranking = engine.rank("new", probes=probes, top=5)
+    fit = engine.zoo_.probe_mapping.fits["mnli_lp"]
+    assert fit.n_tasks == 36 and fit.slope > 0
+    assert ranking.info["task_vector_source"] == "cold+probes" and len(ranking) == 5
+    with pytest.raises(FennecError, match="no probe mapping"):
+        Fennec.load(resolve("hf-nlp")).rank("new", probes={m: {"logme": 1.0 + i} for i, m in enumerate(ids[:3])})
