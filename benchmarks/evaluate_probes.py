@@ -79,8 +79,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hf-nlp", action="store_true", help="also the bundled hf-nlp zoo's mnli_lp probe column")
     args = parser.parse_args()
+    from fennec_core.io.probe_tables import read_probe_table
     from fennec_core.io.tables import read_history
-    from fennec_core.task.probes import read_probe_table
 
     history, table = read_history(HISTORY), read_probe_table(PROBES)
     print("Model Spider table, 8 classification targets, mean weighted tau (leave-one-task-out)\n")

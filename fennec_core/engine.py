@@ -27,7 +27,7 @@ import attrs
 import numpy as np
 
 from fennec_core import checks
-from fennec_core.errors import FennecError, InputError, plugin_errors
+from fennec_core.errors import FennecError, plugin_errors
 from fennec_core.plugin.contracts import FittableMerger, NonNegative, Stateful, supports
 from fennec_core.plugin.registry import Registry, default_registry
 from fennec_core.records import History, ModelCard, Ranking, TaskCard
@@ -216,42 +216,6 @@ class Fennec:
             self.zoo_ = train_ranker(self.check_is_fitted(), built, ranker, config)
         return self
 
-    def fit_probes(self, table: Mapping[str, Mapping[str, Mapping[str, float]]] | str | os.PathLike[str] | None = None,
-                   *, estimators: Sequence[str] | None = None) -> Fennec:
-        """Learn how probe scores map onto this zoo's normalised results and keep the mapping in
-        ``zoo_.probe_mapping`` (stored by :meth:`save`), beside any estimators mapped before.
-
-        ``table``: ``{task: {estimator: {model: score}}}`` or a CSV ``model,task,estimator,score``
-        on the history's tasks; None uses the zoo's probe tasks (cards with ``probe=1``, e.g.
-        ``mnli_lp``). ``estimators``: only these. See :mod:`fennec_core.task.probes`. Returns ``self``."""
-        from fennec_core.task.probes import fit_probe_mapping, probes_from_history, read_probe_table
-
-        zoo = self.check_is_fitted()
-        if table is None:
-            table = probes_from_history(zoo.history, zoo.tasks)
-        elif isinstance(table, str | os.PathLike):
-            table = read_probe_table(table)
-        normalised = zoo.normalizer.transform(zoo.history.scores)
-        mapping = fit_probe_mapping(zoo.history, normalised, table, estimators=estimators, seed=self.seed)
-        if zoo.probe_mapping is not None:
-            mapping = zoo.probe_mapping.aligned(zoo.model_ids).merged(mapping)
-        self.zoo_ = zoo.with_changes(probe_mapping=mapping)
-        return self
-
-    def _map_probe_tasks(self, probes: Any) -> FittedZoo:
-        """The zoo, with a mapping learned from its history for every estimator of ``probes`` that is
-        one of its probe tasks (a card with ``probe=1``, e.g. ``mnli_lp``) and not mapped yet."""
-        zoo = self.check_is_fitted()
-        if not isinstance(probes, Mapping):
-            return zoo
-        mapped = set(zoo.probe_mapping.fits) if zoo.probe_mapping is not None else set()
-        wanted = {e for s in probes.values() if isinstance(s, Mapping) for e in s} - mapped
-        own = sorted(e for e in wanted if isinstance(e, str) and zoo.history.has_task(e) and e in zoo.tasks
-                     and bool(zoo.tasks[e].meta.get("probe", 0.0)))
-        if own:
-            self.fit_probes(estimators=own)
-        return self.check_is_fitted()
-
     # -- the new task's vector --------------------------------------------------------------------
 
     def map_task(self, embeddings: np.ndarray) -> np.ndarray:
@@ -304,8 +268,7 @@ class Fennec:
         images: str | os.PathLike[str] | None = None,
         images_per_task: int = 100,
         description: str | None = None,
-        progress: bool = False, card: Mapping[str, str] | None = None, where: Any = None,
-        probes: Mapping[str, Mapping[str, float]] | None = None,
+        progress: bool = False, card: Mapping[str, str] | None = None, where: Any = None, probes: Any = None,
     ) -> Ranking:
         """Rank every model for one new task.
 
@@ -319,16 +282,9 @@ class Fennec:
         (upper 90%) end of each model's interval. ``task_vector_cov``: the covariance of a given
         ``task_vector`` (e.g. a task mapping's error), for intervals with a posterior factorizer.
         ``card``: categorical values set in the task card's attributes; ``where``: a model filter (filters.py).
-        ``probes``: ``{model id: {estimator: score}}`` measured on the task's own data (LogME, NCE, ... or a
-        probe task of the zoo), fused with the history's prediction through the zoo's probe mapping
-        (:meth:`fit_probes`; :mod:`fennec_core.task.probes`).
+        ``probes``: ``{model: {estimator: score}}`` on the task's own data, fused (:mod:`fennec_core.task.probes`).
         """
         zoo = self.check_is_fitted()
-        if probes:
-            from fennec_core.task.probes import check_probes
-
-            zoo = self._map_probe_tasks(probes)
-            probes = check_probes(probes, zoo.probe_mapping)
         known = checks.check_rank(task, top, images_per_task, known, {"task_vector": task_vector, "task_embeddings":
                                   task_embeddings, "images": images, "description": description})
         card, within = with_card_values(zoo.task_card(task), card), Within(zoo.models, where, top)
@@ -354,18 +310,16 @@ class Fennec:
 
     def suggest(self, task: TaskCard | str | None = None, *, known: Mapping[str, float] | None = None,
                 strategy: str = "ei", batch: int = 1, seed: int | Sequence[int] | None = None,
-                candidates: Sequence[str] | None = None, probes: Mapping[str, Mapping[str, float]] | None = None,
-                **inputs: Any) -> Suggestions:
+                candidates: Sequence[str] | None = None, **inputs: Any) -> Suggestions:
         """Propose the next ``batch`` model(s) to fine-tune for ``task`` given the ``known`` results:
         a :class:`fennec_core.scoring.suggest.Suggestions` (``strategy`` ``ei``, ``ucb``, ``thompson``
         or ``greedy``; batches by the kriging believer; ``seed`` default the engine's). ``inputs``:
-        what places the task, as for :meth:`rank` (``description``, ``images``, ``task_embeddings``, ...);
-        ``probes``: probe scores on the task's own data, fused as in :meth:`rank`."""
+        what places the task, as for :meth:`rank` (``description``, ``images``, ``task_embeddings``, ``probes``...)."""
         from fennec_core.scoring.suggest import propose
 
         checks.check_rank(task, None, inputs.get("images_per_task", 100), known)
-        return propose(lambda kn: self.rank(task, known=kn, probes=probes, **inputs), known, strategy=strategy,
-                       batch=batch, seed=self.seed if seed is None else seed, candidates=candidates)
+        return propose(lambda kn: self.rank(task, known=kn, **inputs), known, strategy=strategy, batch=batch,
+                       seed=self.seed if seed is None else seed, candidates=candidates)
 
     def rank_many(
         self,
@@ -376,28 +330,18 @@ class Fennec:
         top: int | None = None,
         explore: bool = False,
         notes: Sequence[str] = (),
-        task_vector_covs: Sequence[np.ndarray | None] | None = None,
-        probes: Sequence[Mapping[str, Mapping[str, float]] | None] | None = None,
+        task_vector_covs: Sequence[np.ndarray | None] | None = None, probes: Sequence[Any] | None = None,
     ) -> list[Ranking]:
         """Rank every model for several tasks at once (one batched product on the device).
 
         ``task_vector_covs``: the covariance of each given task vector (e.g. a task mapping's
-        error), which posterior factorizers turn into intervals; None where unknown. ``probes``:
-        per task, probe scores as :meth:`rank` takes them (or None)."""
+        error), which posterior factorizers turn into intervals; None where unknown. ``probes``: as rank's."""
         from fennec_core.scoring.ranking import rank_from_vectors
         from fennec_core.task.vector import resolve_task_vector
 
         zoo = self.check_is_fitted()
         known = checks.check_rank_many(tasks, task_vectors, known, top)
         cards = [zoo.task_card(t) for t in tasks]
-        if probes is not None:
-            from fennec_core.task.probes import check_probes
-
-            if len(probes) != len(cards):
-                raise InputError(f"probes must have one entry per task ({len(cards)}), got {len(probes)}")
-            for p in probes:
-                zoo = self._map_probe_tasks(p) if p else zoo
-            probes = [check_probes(p, zoo.probe_mapping) if p else None for p in probes]
         with self._guard("factorizer", "fold-in"):
             strength = self.resolved_warm_strength() if known is not None and any(known) else 1.0
             zoo = self.check_is_fitted()  # resolving the warm strength may have replaced the record

@@ -14,14 +14,15 @@ import pytest
 
 from fennec_core import Fennec
 from fennec_core.errors import FennecError
+from fennec_core.io.probe_tables import read_probe_table
 from fennec_core.records import History
 from fennec_core.task.probes import (
     ProbeFit,
     ProbeMapping,
     check_probes,
     fit_estimator,
+    fit_probes,
     fuse_scores,
-    read_probe_table,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -36,7 +37,7 @@ def table():
 
 @pytest.fixture(scope="module")
 def fitted(table):
-    return Fennec(seed=0).fit(str(HISTORY)).fit_probes(table, estimators=["logme", "nce"])
+    return fit_probes(Fennec(seed=0).fit(str(HISTORY)), table, estimators=["logme", "nce"])
 
 
 def _task_probes(table, task, estimator):
@@ -231,7 +232,7 @@ def test_a_probe_task_of_the_zoo_maps_itself_when_ranked_with_its_scores():
     ids = [m for m, seen in zip(engine.zoo_.model_ids, observed, strict=True) if seen][:200]
     probes = {m: {"mnli_lp": float(col[engine.zoo_.history.model_index(m)])} for m in ids}
     ranking = engine.rank("new", probes=probes, top=5)
-    fit = engine.zoo_.probe_mapping.fits["mnli_lp"]
+    fit = engine.zoo_._derived["probe-task-mapping", ("mnli_lp",)].fits["mnli_lp"]
     assert fit.n_tasks == 36 and fit.slope > 0
     assert ranking.info["task_vector_source"] == "cold+probes" and len(ranking) == 5
     with pytest.raises(FennecError, match="no probe mapping"):

@@ -125,7 +125,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         proxy=spec or args.proxy, proxy_config=key_values(args.proxy_config, "--proxy-config", "model=ViT-B-32"),
         task_images=args.task_images, images_per_task=args.images_per_task, progress=not args.quiet)
     if args.probes:
-        engine.fit_probes(args.probes)
+        from fennec_core.task.probes import fit_probes
+
+        fit_probes(engine, args.probes)
     engine.save(args.out)
     zoo = engine.zoo_
     m, n = zoo.history.shape
@@ -209,7 +211,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with dask_scheduler(args.scheduler):  # --scheduler: the folds run on that Dask cluster
         if probing:
             from fennec_core.evaluation.probe_protocol import evaluate_probes
-            from fennec_core.task.probes import read_probe_table
+            from fennec_core.io.probe_tables import read_probe_table
 
             table = read_probe_table(args.probes) if args.probes else None
             report = evaluate_probes(engine, history, table, args.protocol, models=models, tasks=tasks,

@@ -69,7 +69,7 @@ def task_request(args: argparse.Namespace) -> tuple[Any, Any, dict[str, float] |
                "task_embeddings": read_one_embedding(args.embeddings) if args.embeddings else None,
                "progress": not args.quiet}
     if getattr(args, "probes", None):
-        from fennec_core.task.probes import read_probes
+        from fennec_core.io.probe_tables import read_probes
 
         placing["probes"] = read_probes(args.probes)
     return engine, card, known, placing

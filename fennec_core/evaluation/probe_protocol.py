@@ -3,7 +3,7 @@
 For each target task: every fitted part of the engine is refit with the task hidden
 (:func:`fennec_core.evaluation.protocols.fit_without_task`), the probe-to-result mapping of
 estimator ``EST`` is fitted on the *other* tasks' probe scores only
-(:meth:`fennec_core.Fennec.fit_probes`), the task is ranked from the history alone (cold), then
+(:func:`fennec_core.task.probes.fit_probes`), the task is ranked from the history alone (cold), then
 ``EST``'s scores of the top ``N`` models of that ranking (every probed model without ``N``) are
 revealed and fused (``Fennec.rank(probes=...)``). Every model observed on the task is compared
 with its hidden result, beside the baseline suite and two more members:
@@ -58,9 +58,10 @@ def fold_engine(engine: Fennec, history: History, table: Mapping[str, Any], esti
     """One fold: ``engine`` refit with ``task`` hidden, its probe mapping of ``estimator`` fitted
     on the probe table without ``task``'s scores."""
     from fennec_core.evaluation.protocols import fit_without_task
+    from fennec_core.task.probes import fit_probes
 
     fitted = fit_without_task(engine, history, task, models=models, tasks=tasks)
-    return fitted.fit_probes({t: v for t, v in table.items() if t != task}, estimators=[estimator])
+    return fit_probes(fitted, {t: v for t, v in table.items() if t != task}, estimators=[estimator])
 
 
 def _in_order(ranking: Any, ids: Sequence[str]) -> np.ndarray:

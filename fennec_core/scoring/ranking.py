@@ -131,6 +131,11 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
     from fennec_core.scoring.transfer import transfer_scores
 
     components = dict(components or {})
+    probe_zoo = zoo
+    if probes is not None:  # checked, and a probe task of the zoo named in them mapped
+        from fennec_core.task.probes import prepare_probes
+
+        probe_zoo, probes = prepare_probes(zoo, probes, len(cards))
     transfer = transfer_scores(zoo.factors.U, np.stack([v.mean for v in vectors]), device=device)
     meta = zoo.meta_model
     mX = zoo.model_features(meta.model_features) if meta is not None else None
@@ -162,7 +167,7 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
                 raise InputError("explore ranks by the history's optimistic bound; it does not combine with probes")
             from fennec_core.scoring.probe_fusion import fuse_final
 
-            final, added, shrink, note = fuse_final(zoo, final, task_probes)
+            final, added, shrink, note = fuse_final(probe_zoo, final, task_probes)
             parts.update(added)
             sd = None if sd is None else sd * shrink
             task_notes.append(note)

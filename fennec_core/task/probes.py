@@ -28,13 +28,16 @@ folded in as noisy known results) ranked worse on the Model Spider table (docs/p
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from fennec_core.errors import InputError
 from fennec_core.records import History, TaskCard
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.zoo import FittedZoo
 
 #: Ridge of the per-model offsets (in tasks' worth of evidence); 1e9 means no offsets.
 RIDGES = (1.0, 3.0, 10.0, 1e9)
@@ -343,7 +346,7 @@ def check_probes(probes: Any, mapping: ProbeMapping | None) -> dict[str, dict[st
         raise InputError(f"probes must map model id -> {{estimator: score}}, got {type(probes).__name__}")
     if mapping is None:
         raise InputError("probes: this zoo has no probe mapping; fit one with `fennec fit --probes P.csv` "
-                         "(model,task,estimator,score on the history's tasks) or Fennec.fit_probes(table)")
+                         "(model,task,estimator,score on the history's tasks) or fennec_core.task.probes.fit_probes(engine, table)")
     known_models = set(mapping.model_ids)
     out: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}
@@ -368,46 +371,51 @@ def check_probes(probes: Any, mapping: ProbeMapping | None) -> dict[str, dict[st
     return out
 
 
-def read_probe_table(path: Any) -> dict[str, dict[str, dict[str, float]]]:
-    """A probe table from a CSV ``model,task,estimator,score`` (published or computed estimator
-    scores on tasks): ``{task: {estimator: {model: score}}}``. A repeated (model, task, estimator)
-    is an error naming both lines."""
-    from fennec_core.io.tables import _float, _open_text, _rows
+def with_probe_mapping(zoo: FittedZoo, table: Any = None, *, estimators: Sequence[str] | None = None,
+                       seed: int = 0) -> FittedZoo:
+    """``zoo`` with the probe mapping of ``table`` (``{task: {estimator: {model: score}}}``, a CSV
+    path ``model,task,estimator,score`` on the history's tasks, or None: the zoo's probe tasks,
+    cards with ``probe=1`` such as ``mnli_lp``) fitted on its history, only ``estimators`` if
+    given, beside any estimators it mapped before."""
+    import os
 
-    source = str(path)
-    _, rows = _rows(_open_text(path, "model,task,estimator,score"), source, ("model", "task", "estimator", "score"))
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    seen: dict[tuple[str, str, str], int] = {}
-    for line, row in rows:
-        key = tuple((row[c] or "").strip() for c in ("model", "task", "estimator"))
-        for col, value in zip(("model", "task", "estimator"), key, strict=True):
-            if not value:
-                raise InputError(f"{source}: line {line}: {col} is empty; fill it in or drop the row")
-        if key in seen:
-            raise InputError(f"{source}: line {line}: {key[0]} on {key[1]} by {key[2]} repeats line {seen[key]}; "
-                             "keep one score per model, task and estimator")
-        seen[key] = line
-        out.setdefault(key[1], {}).setdefault(key[2], {})[key[0]] = _float(row["score"], "score", source, line)
-    if not out:
-        raise InputError(f"{source}: no rows; expected model,task,estimator,score lines")
-    return out
+    if table is None:
+        table = probes_from_history(zoo.history, zoo.tasks)
+    elif isinstance(table, str | os.PathLike):
+        from fennec_core.io.probe_tables import read_probe_table
+
+        table = read_probe_table(table)
+    normalised = zoo.normalizer.transform(zoo.history.scores)
+    mapping = fit_probe_mapping(zoo.history, normalised, table, estimators=estimators, seed=seed)
+    if zoo.probe_mapping is not None:
+        mapping = zoo.probe_mapping.aligned(zoo.model_ids).merged(mapping)
+    return zoo.with_changes(probe_mapping=mapping)
 
 
-def read_probes(path: Any) -> dict[str, dict[str, float]]:
-    """One new task's probe scores from a CSV ``model,estimator,score``: ``{model: {estimator: score}}``."""
-    from fennec_core.io.tables import _float, _open_text, _rows
+def fit_probes(engine: Any, table: Any = None, *, estimators: Sequence[str] | None = None) -> Any:
+    """Learn how probe scores map onto a fitted engine's zoo (:func:`with_probe_mapping`, seeded by
+    the engine) and keep the mapping in ``engine.zoo_``, so ``engine.rank(probes=...)`` uses it and
+    ``engine.save`` stores it. Returns the engine."""
+    engine.zoo_ = with_probe_mapping(engine.check_is_fitted(), table, estimators=estimators, seed=engine.seed)
+    return engine
 
-    source = str(path)
-    _, rows = _rows(_open_text(path, "model,estimator,score"), source, ("model", "estimator", "score"))
-    out: dict[str, dict[str, float]] = {}
-    for line, row in rows:
-        model, est = (row["model"] or "").strip(), (row["estimator"] or "").strip()
-        if not model or not est:
-            raise InputError(f"{source}: line {line}: {'model' if not model else 'estimator'} is empty; fill it in "
-                             "or drop the row")
-        if est in out.get(model, {}):
-            raise InputError(f"{source}: line {line}: {model} by {est} is given twice; keep one score")
-        out.setdefault(model, {})[est] = _float(row["score"], "score", source, line)
-    if not out:
-        raise InputError(f"{source}: no rows; expected model,estimator,score lines")
-    return out
+
+def prepare_probes(zoo: FittedZoo, probes: Sequence[Any], n_tasks: int,
+                   ) -> tuple[FittedZoo, list[dict[str, dict[str, float]] | None]]:
+    """(zoo holding the mapping to use, checked probes per task) for a ranking: an estimator named
+    in them that is a probe task of the zoo (card ``probe=1``, e.g. ``mnli_lp``) and not mapped yet
+    is mapped from the history (seed 0; about 4 s on hf-nlp, then kept with the zoo record's
+    derived data); the others must be mapped already (:func:`check_probes`)."""
+    if len(probes) != n_tasks:
+        raise InputError(f"probes must have one entry per task ({n_tasks}), got {len(probes)}")
+    mapped = set(zoo.probe_mapping.fits) if zoo.probe_mapping is not None else set()
+    wanted = {e for p in probes if isinstance(p, Mapping) for s in p.values() if isinstance(s, Mapping) for e in s}
+    own = tuple(sorted(e for e in wanted - mapped if isinstance(e, str) and e in zoo.tasks
+                       and zoo.history.has_task(e) and bool(zoo.tasks[e].meta.get("probe", 0.0))))
+    used = zoo
+    if own:
+        key = ("probe-task-mapping", own)
+        if key not in zoo._derived:
+            zoo._derived[key] = with_probe_mapping(zoo, None, estimators=own).probe_mapping
+        used = zoo.with_changes(probe_mapping=zoo._derived[key])
+    return used, [check_probes(p, used.probe_mapping) if p else None for p in probes]
