@@ -237,3 +237,19 @@ def test_a_probe_task_of_the_zoo_maps_itself_when_ranked_with_its_scores():
     assert ranking.info["task_vector_source"] == "cold+probes" and len(ranking) == 5
     with pytest.raises(FennecError, match="no probe mapping"):
         Fennec.load(resolve("hf-nlp")).rank("new", probes={m: {"logme": 1.0 + i} for i, m in enumerate(ids[:3])})
+
+
+def test_a_damaged_stored_mapping_is_one_store_error():
+    from fennec_core.errors import StoreError
+    from fennec_core.io.zoo_codec import _decode_probes
+
+    good = {"model_ids": ["a", "b"], "estimators": [{"estimator": "logme", "slope": 0.5, "noise": 0.1,
+                                                    "prior_var": 0.3, "ridge": 1.0, "temper": 1.0, "n_tasks": 3,
+                                                    "n_pairs": 6}]}
+    assert _decode_probes({"probes/offsets/0": np.zeros(2)}, good).fits["logme"].slope == 0.5
+    for arrays, attributes in [({"probes/offsets/0": np.zeros(3)}, good), ({}, good),
+                               ({"probes/offsets/0": np.array([0.0, np.nan])}, good),
+                               ({"probes/offsets/0": np.zeros(2)}, {**good, "estimators": [{"slope": "x"}]}),
+                               ({"probes/offsets/0": np.zeros(2)}, {"model_ids": 3, "estimators": []})]:
+        with pytest.raises(StoreError, match="probe mapping is damaged"):
+            _decode_probes(arrays, attributes)

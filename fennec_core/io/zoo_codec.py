@@ -227,7 +227,7 @@ def _decode_probes(arrays: Mapping[str, np.ndarray], attributes: Any) -> Any:
 
     try:
         return ProbeMapping.from_stored(_section(arrays, "probes"), attributes)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StoreError(f"the store's probe mapping is damaged ({exc}); refit it with `fennec fit --probes`") from None
 
 

@@ -98,13 +98,18 @@ class ProbeMapping:
     @classmethod
     def from_stored(cls, arrays: Mapping[str, np.ndarray], attributes: Mapping[str, Any]) -> ProbeMapping:
         """The mapping :meth:`arrays` and :meth:`attributes` describe (a store's; nothing runs)."""
-        fits = {}
+        fits, ids = {}, tuple(str(m) for m in attributes["model_ids"])
         for i, doc in enumerate(attributes["estimators"]):
-            fits[str(doc["estimator"])] = ProbeFit(str(doc["estimator"]), *(float(doc[k]) for k in (
+            fit = ProbeFit(str(doc["estimator"]), *(float(doc[k]) for k in (
                 "slope", "noise", "prior_var", "ridge", "temper")), int(doc["n_tasks"]), int(doc["n_pairs"]),
                 np.asarray(arrays[f"offsets/{i}"], dtype=np.float64),
                 np.asarray(arrays.get(f"spread/{i}", np.ones(0)), dtype=np.float64))
-        return cls(tuple(attributes["model_ids"]), fits)
+            numbers = [fit.slope, fit.noise, fit.prior_var, *fit.offsets, *fit.spread]
+            if fit.offsets.shape != (len(ids),) or fit.spread.ndim != 1 or not np.all(np.isfinite(numbers)) \
+                    or fit.noise <= 0 or fit.prior_var <= 0:
+                raise ValueError(f"estimator {fit.estimator!r}: offsets, spread or variances out of range")
+            fits[fit.estimator] = fit
+        return cls(ids, fits)
 
     def aligned(self, model_ids: Sequence[str]) -> ProbeMapping:
         """This mapping for the models ``model_ids`` (a model it never saw gets offset 0)."""
