@@ -357,7 +357,7 @@ def check_probes(probes: Any, mapping: ProbeMapping | None) -> dict[str, dict[st
     counts: dict[str, int] = {}
     for model, scores in probes.items():
         if model not in known_models:
-            raise InputError(f"probes: model {model!r} is not a model of the zoo's probe mapping")
+            raise InputError(f"probes: model {model!r} is not a model of the zoo")
         if not isinstance(scores, Mapping):
             raise InputError(f"probes[{model!r}] must map estimator -> score, got {type(scores).__name__}")
         for est, value in scores.items():
@@ -423,4 +423,5 @@ def prepare_probes(zoo: FittedZoo, probes: Sequence[Any], n_tasks: int,
         if key not in zoo._derived:
             zoo._derived[key] = with_probe_mapping(zoo, None, estimators=own).probe_mapping
         used = zoo.with_changes(probe_mapping=zoo._derived[key])
-    return used, [check_probes(p, used.probe_mapping) if p else None for p in probes]
+    mapping = used.probe_mapping.aligned(zoo.model_ids) if used.probe_mapping is not None else None
+    return used, [check_probes(p, mapping) if p else None for p in probes]
