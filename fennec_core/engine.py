@@ -264,7 +264,7 @@ class Fennec:
         known: Mapping[str, float] | None = None, top: int | None = None, explore: bool = False,
         task_embeddings: np.ndarray | None = None, task_vector_cov: np.ndarray | None = None,
         images: str | os.PathLike[str] | None = None, images_per_task: int = 100, description: str | None = None,
-        progress: bool = False, card: Mapping[str, str] | None = None, where: Any = None,
+        progress: bool = False, card: Mapping[str, str] | None = None, where: Any = None, probes: Any = None,
     ) -> Ranking:
         """Rank every model for one new task.
 
@@ -277,14 +277,15 @@ class Fennec:
         those. With none of them the Ranking is cold (the mean task vector). ``explore``: rank by
         the optimistic (upper 90%) end of each interval. ``task_vector_cov``: the covariance of a
         given ``task_vector``, for intervals with a posterior factorizer. ``card``: categorical values
-        set in the task card's attributes; ``where``: a model filter (filters.py)."""
+        set in the task card's attributes; ``where``: a model filter (filters.py). ``probes``: ``{model:
+        {estimator: score}}`` measured on the task's own data, fused (:mod:`fennec_core.scoring.probes`)."""
         from fennec_core.task.request import as_request, place
 
         zoo = self.check_is_fitted()
         checks.check_top(top)
         placed = place(self, as_request(task, task_vector=task_vector, known=known, task_embeddings=task_embeddings,
                                         task_vector_cov=task_vector_cov, images=images, images_per_task=images_per_task,
-                                        description=description, progress=progress, card=card))
+                                        description=description, progress=progress, card=card, probes=probes))
         within = Within(zoo.models, where, top)
         if self.components.ranker is not None:
             from fennec_core.scoring.ranking import rank_with_ranker
@@ -292,11 +293,12 @@ class Fennec:
             return within(rank_with_ranker(zoo, self.components.ranker, self.ranker, placed.card,
                                            placed.task_embeddings, top=within.top, notes=placed.notes,
                                            unsupported=[n for n, v in (("task_vector", placed.task_vector is not None),
-                                                        ("known", bool(placed.known)), ("explore", explore)) if v]))
+                                                        ("known", bool(placed.known)), ("explore", explore),
+                                                        ("probes", bool(placed.probes))) if v]))
         vector = placed.task_vector
         return within(self.rank_many([placed.card], task_vectors=None if vector is None else [vector],
                                      known=[placed.known], top=within.top, explore=explore, notes=placed.notes,
-                                     task_vector_covs=[placed.cov])[0])
+                                     task_vector_covs=[placed.cov], probes=[placed.probes] if placed.probes else None)[0])
 
     def check_request(self, request: TaskRequest) -> dict[str, float] | None:
         """A request's ``known``, checked with its other fields (at most one placing input, ...)."""
@@ -308,7 +310,7 @@ class Fennec:
         """Propose the next ``batch`` model(s) to fine-tune for ``task`` given the ``known`` results:
         a :class:`fennec_core.scoring.suggest.Suggestions` (``strategy`` ``ei``, ``ucb``, ``thompson``
         or ``greedy``; batches by the kriging believer; ``seed`` default the engine's). ``inputs``:
-        what places the task, as for :meth:`rank` (``description``, ``images``, ``task_embeddings``, ...);
+        what places the task, as for :meth:`rank` (``description``, ``images``, ``task_embeddings``, ``probes``, ...);
         or ``task`` a :class:`fennec_core.task.request.TaskRequest` (``known`` then adds to its own)."""
         from fennec_core.scoring.suggest import propose
         from fennec_core.task.request import as_request
@@ -325,16 +327,14 @@ class Fennec:
         tasks: Sequence[TaskCard | str | None],
         *,
         task_vectors: Sequence[np.ndarray | None] | np.ndarray | None = None,
-        known: Sequence[Mapping[str, float] | None] | None = None,
-        top: int | None = None,
-        explore: bool = False,
+        known: Sequence[Mapping[str, float] | None] | None = None, top: int | None = None, explore: bool = False,
         notes: Sequence[str] = (),
-        task_vector_covs: Sequence[np.ndarray | None] | None = None,
+        task_vector_covs: Sequence[np.ndarray | None] | None = None, probes: Sequence[Any] | None = None,
     ) -> list[Ranking]:
         """Rank every model for several tasks at once (one batched product on the device).
 
         ``task_vector_covs``: the covariance of each given task vector (e.g. a task mapping's
-        error), which posterior factorizers turn into intervals; None where unknown."""
+        error), which posterior factorizers turn into intervals; None where unknown. ``probes``: as rank's."""
         from fennec_core.scoring.ranking import rank_from_vectors
         from fennec_core.task.vector import resolve_task_vector
 
@@ -350,7 +350,7 @@ class Fennec:
                                            task_vector_cov=None if task_vector_covs is None else task_vector_covs[i])
                        for i in range(len(cards))]
         return rank_from_vectors(zoo, self.components.factorizer, self.components.merger, cards, vectors, top=top,
-                                 explore=explore, device=self.device, notes=notes,
+                                 explore=explore, device=self.device, notes=notes, probes=probes,
                                  components={"factorizer": self.factorizer, "score_merger": self.score_merger})
 
     def predict_cells(self, model_ids: Sequence[str], task_ids: Sequence[str]) -> np.ndarray:

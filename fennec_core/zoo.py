@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from fennec_core.architecture.encoding import ArchiEncoding
     from fennec_core.history.normalize import TaskNormalizer
     from fennec_core.scoring.meta_score import MetaModel
+    from fennec_core.scoring.probes import ProbeMapping
 
 
 def _frozen_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -160,6 +161,8 @@ class FittedZoo:
     warm_strength: float | None = None
     merger_state: ComponentState | None = None
     rankers: dict[str, TrainedRanker] = attrs.field(factory=dict, converter=_frozen_dict)
+    #: how probe scores map onto the normalised results, per estimator (:mod:`fennec_core.scoring.probes`)
+    probe_mapping: ProbeMapping | None = None
     #: Derived matrices built once, on first use (model features): the record never changes, so
     #: they never go stale; :meth:`with_changes` starts a new record with an empty cache.
     _derived: dict[Any, Any] = attrs.field(factory=dict, init=False, repr=False, eq=False)

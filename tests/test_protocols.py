@@ -137,7 +137,8 @@ def test_an_option_a_protocol_does_not_take_is_refused_before_any_fold(cli, smal
     code, _, err = cli("evaluate", "--history", small_history_csv, "--protocol", "search:2", "--baseline", "card")
     assert code == 2 and "--baseline goes with --protocol" in err
     code, out, _ = cli("evaluate", "--protocol", "list")
-    assert code == 0 and [x.split()[0] for x in out.splitlines()] == ["loo", "loo-model", "loo-warm:K", "search:K"]
+    assert code == 0 and [x.split()[0] for x in out.splitlines()] == ["loo", "loo-model", "loo-probe:EST[:N]",
+                                                                      "loo-warm:K", "search:K"]
 
 
 def test_fitting_loads_no_evaluation_code(small_history_csv):

@@ -129,6 +129,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
         history, _models(args), args.tasks, archi=_archi(args), task_embeddings=embeddings,
         proxy=spec or args.proxy, proxy_config=key_values(args.proxy_config, "--proxy-config", "model=ViT-B-32"),
         task_images=args.task_images, images_per_task=args.images_per_task, progress=bars(args))
+    if args.probes:
+        from fennec_core.io.probe_tables import read_probe_table
+        from fennec_core.scoring.probes import fit_probes
+
+        fit_probes(engine, read_probe_table(args.probes))
     engine.save(args.out)
     zoo = engine.zoo_
     m, n = zoo.history.shape
@@ -158,7 +163,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 #: how ``fennec evaluate`` spells each protocol option (``compare`` is --baseline)
-PROTOCOL_FLAGS = {"repeats": "--repeats", "strategy": "--strategy", "compare": "--baseline"}
+PROTOCOL_FLAGS = {"repeats": "--repeats", "strategy": "--strategy", "compare": "--baseline", "probes": "--probes"}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -171,7 +176,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     protocol = protocol_from_spec(args.protocol)  # a bad spec or option fails before anything is read
     options = {key: value for key, value in (("repeats", args.repeats), ("strategy", args.strategy),
-                                             ("compare", args.baseline)) if value is not None}
+                                             ("compare", args.baseline), ("probes", args.probes)) if value is not None}
     check_options(protocol, options, PROTOCOL_FLAGS)
     if args.predictions:
         _check_out(args.predictions, "--predictions")

@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proxy-config", action="append", metavar="KEY=VALUE",
                    help="proxy option, e.g. model=ViT-B-32, pretrained=/path/to/open_clip_pytorch_model.bin")
     s.add_argument("--images-per-task", type=whole(1), default=100, help="images sampled per task (100)")
+    s.add_argument("--probes", help="long CSV model,task,estimator,score of probe scores on the history's tasks: "
+                                    "the zoo learns how each estimator maps onto its results (rank --probes)")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_fit")
 
@@ -178,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--card", action="append", metavar="NAME=VALUE",
                       help="a categorical value of the task, as in the zoo's tasks table, e.g. --card type=Retrieval "
                            "--card languages=deu (several values comma-separated); repeatable")
+    task.add_argument("--probes", help="CSV model,estimator,score: probe scores measured on the task's own data "
+                                       "(e.g. logme), fused with the history through the zoo's probe mapping")
 
     s = sub.add_parser("rank", parents=[common, device, task], help="rank the zoo's models for a new task")
     s.add_argument("--known", help="CSV model,score: scores already measured on this task (warm start)")
@@ -244,7 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "each hidden task from its description, mapped by the other tasks only")
     s.add_argument("--protocol", default="loo", help="loo (leave one task out), loo-warm:K (K known cells), loo-model "
                                                      "(hide a model row), search:K (K sequential picks, regret per "
-                                                     "step), or a plugin's; `list` shows every registered one")
+                                                     "step), loo-probe:EST[:N] (reveal estimator EST's scores of the "
+                                                     "top N models, with --probes), or a plugin's; `list` shows every "
+                                                     "registered one")
+    s.add_argument("--probes", help="loo-probe: long CSV model,task,estimator,score of probe scores (default: the "
+                                    "history's probe tasks, e.g. mnli_lp)")
     s.add_argument("--strategy", help="search:K only: ei (default), ucb, thompson or greedy")
     s.add_argument("--repeats", type=whole(1), help="draws of known cells per target for loo-warm:K (default 5)")
     s.add_argument("--jobs", type=int, default=1, help="run the folds in this many worker processes (default 1; -1: "

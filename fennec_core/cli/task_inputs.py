@@ -27,7 +27,7 @@ def _check_new_task(args: argparse.Namespace, task_ids: list[str]) -> None:
     a typo (``flowers`` for ``flower``): one error naming the closest ids, unless ``--new-task``."""
     import difflib
 
-    informed = [o for o in ("known", "images", "embeddings", "describe", "num_classes", "train_size")
+    informed = [o for o in ("known", "images", "embeddings", "describe", "num_classes", "train_size", "probes")
                 if getattr(args, o, None) is not None]
     if informed:
         return
@@ -59,9 +59,14 @@ def task_request(args: argparse.Namespace) -> tuple[Any, Any]:
     inputs = [o for o in ("images", "embeddings", "describe") if getattr(args, o)]
     if len(inputs) > 1:
         raise InputError(f"give one of --images, --embeddings, --describe (got {', '.join('--' + i for i in inputs)})")
+    probes = None
+    if getattr(args, "probes", None):
+        from fennec_core.io.probe_tables import read_probes
+
+        probes = read_probes(args.probes)
     return engine, TaskRequest(args.task, num_classes=args.num_classes, train_size=args.train_size, card=card or None,
                                known=known, images=args.images, images_per_task=args.images_per_task,
-                               description=args.describe, progress=bars(args),
+                               description=args.describe, progress=bars(args), probes=probes,
                                task_embeddings=read_one_embedding(args.embeddings) if args.embeddings else None)
 
 

@@ -7,6 +7,7 @@ when a protocol runs: loading the plugins (``fennec fit``, ``fennec rank``) impo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -110,10 +111,48 @@ class Search(ProtocolBase):
         return run_search(self, data, strategy=strategy, random_draws=random_draws)
 
 
+class LooProbe(ProtocolBase):
+    """Leave one task out, then estimator EST's probe scores of the top N models (all without N)
+    revealed and fused with the history's ranking, beside the history alone and EST alone
+    (fennec_core.evaluation.probe_protocol). ``--probes`` a long table model,task,estimator,score;
+    without it, the history's probe tasks (cards with probe=1, e.g. mnli_lp)."""
+
+    usage = "loo-probe:EST[:N]"
+    options = ("probes", "compare")
+
+    def __init__(self, args: str | None = None) -> None:
+        from fennec_core.evaluation.probe_protocol import parse_probe_protocol
+
+        self.estimator, self.top_n = parse_probe_protocol(f"loo-probe:{args or ''}")
+
+    @property
+    def name(self) -> str:
+        """``loo-probe:EST`` or ``loo-probe:EST:N``."""
+        return f"loo-probe:{self.estimator}" + (f":{self.top_n}" if self.top_n else "")
+
+    def folds(self, history: History, tasks: Sequence[TaskCard] | None) -> list[tuple[int, str]]:
+        """The candidate targets (tasks that are not probes; those without EST's scores are skipped)."""
+        from fennec_core.evaluation.protocols import loo_targets
+
+        return loo_targets(history, tasks, 0)
+
+    def run(self, data: EvaluationInputs, *, probes: Any = None, compare: str = "best") -> EvaluationReport:
+        """Run the folds; ``probes``: a CSV path or ``{task: {estimator: {model: score}}}`` (None:
+        the history's probe tasks); ``compare``: the baseline gains are reported against."""
+        from fennec_core.evaluation.probe_protocol import evaluate_probes
+        from fennec_core.io.probe_tables import read_probe_table
+
+        table = read_probe_table(probes) if isinstance(probes, str | os.PathLike) else probes
+        report = evaluate_probes(data.engine, data.history, table, self.name, models=data.models, tasks=data.tasks,
+                                 progress=data.progress)
+        return report.with_compare(compare)
+
+
 @hookimpl
 def fennec_register_protocols(register: Any) -> None:
-    """The built-in protocols: ``loo``, ``loo-warm:K``, ``loo-model``, ``search:K``."""
+    """The built-in protocols: ``loo``, ``loo-warm:K``, ``loo-model``, ``search:K``, ``loo-probe:EST[:N]``."""
     register("loo", Loo)
     register("loo-warm", LooWarm)
     register("loo-model", LooModel)
     register("search", Search)
+    register("loo-probe", LooProbe)

@@ -94,6 +94,8 @@ def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndar
             more, attributes = _encode_state(trained.state, f"rankers/{name}")
             arrays.update(more)
             others[name] = {"config": trained.config, "attributes": attributes}
+    if zoo.probe_mapping is not None:
+        arrays.update(_prefixed("probes", zoo.probe_mapping.arrays()))
     proxy_manifest = None
     if zoo.task_embeddings:
         arrays["proxy/embeddings"], proxy_manifest = pack_embeddings(zoo.task_embeddings)
@@ -130,6 +132,7 @@ def encode(zoo: FittedZoo, params: Mapping[str, Any]) -> tuple[dict[str, np.ndar
         "task_embeddings": proxy_manifest,
         "ranker": ranker,
         "rankers": others or None,
+        "probe_mapping": zoo.probe_mapping.attributes() if zoo.probe_mapping is not None else None,
     }
     return arrays, manifest
 
@@ -222,8 +225,21 @@ def decode(arrays: Mapping[str, np.ndarray], man: Mapping[str, Any],
         warm_strength=None if warm is None else float(warm),
         merger_state=_decode_state(arrays, comps["score_merger"].get("state"), "merger"),
         rankers=_decode_rankers(arrays, ranker, man.get("rankers") or {}),
+        probe_mapping=_decode_probes(arrays, man.get("probe_mapping")),
     )
     return params, zoo
+
+
+def _decode_probes(arrays: Mapping[str, np.ndarray], attributes: Any) -> Any:
+    """The stored probe mapping (arrays ``probes/...`` and the manifest's ``probe_mapping``), or None."""
+    if not attributes:
+        return None
+    from fennec_core.scoring.probes import ProbeMapping
+
+    try:
+        return ProbeMapping.from_stored(_section(arrays, "probes"), attributes)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StoreError(f"the store's probe mapping is damaged ({exc}); refit it with `fennec fit --probes`") from None
 
 
 def _decode_rankers(arrays: Mapping[str, np.ndarray], active: Mapping[str, Any],

@@ -120,17 +120,25 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
                       vectors: Sequence[TaskVector], *, top: int | None = None, explore: bool = False,
                       device: str = "auto", components: dict[str, str] | None = None,
                       notes: Sequence[str] = (),
-                      anchors: Sequence[tuple[float, np.ndarray, str] | None] | None = None) -> list[Ranking]:
+                      anchors: Sequence[tuple[float, np.ndarray, str] | None] | None = None,
+                      probes: Sequence[Any] | None = None) -> list[Ranking]:
     """One Ranking per task: transfer scores in one batched product, merged with the meta part.
 
     ``components`` (factorizer and score merger names) go into each Ranking's info; ``notes``
     are added to every Ranking's notes. ``anchors``: per task, None or (weight, anchor scores,
     note): the merged score becomes ``(1 - weight) merged + weight anchor`` (a model without an
     anchor score keeps its merged one; :mod:`fennec_core.task.anchor`), before its interval.
+    ``probes``: per task, None or checked probe scores ``{model: {estimator: score}}``, fused with
+    the merged score through the zoo's probe mapping (:mod:`fennec_core.scoring.probe_fusion`).
     """
     from fennec_core.scoring.transfer import transfer_scores
 
     components = dict(components or {})
+    probe_zoo = zoo
+    if probes is not None:  # checked, and a probe task of the zoo named in them mapped
+        from fennec_core.scoring.probes import prepare_probes
+
+        probe_zoo, probes = prepare_probes(zoo, probes, len(cards))
     transfer = transfer_scores(zoo.factors.U, np.stack([v.mean for v in vectors]), device=device)
     meta = zoo.meta_model
     mX = zoo.model_features(meta.model_features) if meta is not None else None
@@ -155,6 +163,16 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
             parts["merged"] = final
             final = _anchored(final, weight, anchor_scores)
             parts["anchor"] = anchor_scores
+            task_notes.append(note)
+        task_probes = None if probes is None else probes[i]
+        if task_probes:
+            if explore:
+                raise InputError("explore ranks by the history's optimistic bound; it does not combine with probes")
+            from fennec_core.scoring.probe_fusion import fuse_final
+
+            final, added, shrink, note = fuse_final(probe_zoo, final, task_probes)
+            parts.update(added)
+            sd = None if sd is None else sd * shrink
             task_notes.append(note)
         if card is not None and zoo.history.has_task(card.id):  # the zoo's own results on its task
             parts["observed"], _ = zoo.history.column(card.id)
@@ -185,7 +203,7 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
                              f"{components.get('factorizer', 'this factorizer')!r} has none")
         idx = order(final) if top is None else top_k(final, top)
         ids = [zoo.model_ids[j] for j in idx]
-        info = ranking_info(zoo, ids, source=tv.source, score_space=f"normalised ({zoo.normalizer.method})",
+        info = ranking_info(zoo, ids, source=tv.source + ("+probes" if task_probes else ""), score_space=f"normalised ({zoo.normalizer.method})",
                             interval="90% (predicted, low, high in the task's units)" if sd is not None else None,
                             notes=[*task_notes, *notes], **components)
         out.append(Ranking(ids, final[idx], {name: np.asarray(v)[idx] for name, v in parts.items()},

@@ -30,7 +30,8 @@ class TaskRequest(_Request):
     ``task``: an id (a task of the zoo reuses its card and fitted vector); what places a new
     task, at most one of ``description`` (words, through the text proxy) and ``embeddings``
     ([n_items, d], embedded like the zoo's tasks); ``known``: scores already measured on the
-    task, ``{model id: score}`` in the zoo's units (a warm start).
+    task, ``{model id: score}`` in the zoo's units (a warm start); ``probes``: probe scores on the
+    task's own data, ``{model id: {estimator: score}}`` (``Fennec.rank(probes=...)``).
     """
 
     zoo: ZooName | None = Field(None, description="a served zoo (GET /zoos); default: the server's default zoo")
@@ -41,6 +42,10 @@ class TaskRequest(_Request):
     embeddings: Annotated[list[Row], Field(min_length=1, max_length=10_000)] | None = Field(
         None, description="the new task's items embedded like the zoo's tasks, [n_items, d]")
     known: Known | None = Field(None, description="{model id: score} measured on this task")
+    probes: Annotated[dict[Id, Annotated[dict[Annotated[str, Field(min_length=1, max_length=100)], FiniteFloat],
+                                         Field(min_length=1, max_length=50)]], Field(max_length=100_000)] | None = Field(
+        None, description="{model id: {estimator: score}} measured on the task's own data (e.g. logme), fused with "
+                          "the history through the zoo's probe mapping")
     card: Annotated[dict[Annotated[str, Field(min_length=1, max_length=100)],
                          Annotated[str, Field(min_length=1, max_length=1000)]], Field(max_length=50)] | None = Field(
         None, description="categorical values of the task as in the zoo's tasks table, e.g. "

@@ -116,7 +116,8 @@ class Service:
             embeddings = np.asarray(req.embeddings, dtype=np.float32)
         return Request(req.task, num_classes=req.num_classes, train_size=req.train_size, card=req.card or None,
                        known=dict(req.known) if req.known is not None else None, task_embeddings=embeddings,
-                       description=req.description)
+                       description=req.description,
+                       probes={m: dict(v) for m, v in req.probes.items()} if req.probes else None)
 
     def rank(self, served: ServedZoo, req: RankRequest) -> dict[str, Any]:
         """``POST /rank``: the ranking as ``fennec rank --json`` prints it, with the zoo."""

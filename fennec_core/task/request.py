@@ -41,7 +41,8 @@ class TaskRequest:
     What places the task, at most one of: ``task_vector`` (with its covariance
     ``task_vector_cov``), ``task_embeddings`` [n_items, d] made like the zoo's, ``images`` (a
     folder the zoo's proxy embeds, ``images_per_task`` of them), ``description`` (words).
-    ``progress``: show the proxies' loading bars.
+    ``progress``: show the proxies' loading bars. ``probes``: ``{model id: {estimator: score}}``
+    measured on the task's own data (:mod:`fennec_core.scoring.probes`), fused after placing.
     """
 
     task: TaskCard | str | None = None
@@ -56,6 +57,7 @@ class TaskRequest:
     images_per_task: int = 100
     description: str | None = None
     progress: bool = False
+    probes: Mapping[str, Mapping[str, float]] | None = None
 
     def placing(self) -> dict[str, Any]:
         """The placing inputs by name (None where not given)."""
@@ -66,7 +68,7 @@ class TaskRequest:
 class PlacedTask:
     """A request placed on a zoo: the task's card (or None), its checked known results (or None),
     a task vector (or None: the mean task), its covariance (or None), item embeddings (or None),
-    and notes saying where the placement came from."""
+    notes saying where the placement came from, and the probe scores to fuse (or None)."""
 
     card: TaskCard | None
     known: dict[str, float] | None
@@ -74,6 +76,7 @@ class PlacedTask:
     cov: np.ndarray | None = None
     task_embeddings: np.ndarray | None = None
     notes: tuple[str, ...] = ()
+    probes: Mapping[str, Mapping[str, float]] | None = None
 
 
 def task_card(zoo: Any, request: TaskRequest) -> TaskCard | None:
@@ -97,7 +100,14 @@ def description_encoder(engine: Any, *, progress: bool = False) -> Any:
 
 
 def place(engine: Any, request: TaskRequest) -> PlacedTask:
-    """Place ``request`` on ``engine``'s fitted zoo (see the module).
+    """Place ``request`` on ``engine``'s fitted zoo (see the module); its probe scores ride along
+    to the ranking, which fuses them with each model's score (:mod:`fennec_core.scoring.probe_fusion`)."""
+    placed = _place(engine, request)
+    return attrs.evolve(placed, probes=dict(request.probes)) if request.probes else placed
+
+
+def _place(engine: Any, request: TaskRequest) -> PlacedTask:
+    """The placement of ``request`` without its probes.
 
     Item embeddings (given, or made from images by the zoo's proxy) go through the engine's task
     mapping; a description through a mapping learned from the zoo's described tasks, with the
