@@ -229,6 +229,20 @@ class Estimator(Protocol):
         ...
 
 
+@runtime_checkable
+class Backbone(Protocol):
+    """A frozen feature extractor with real weights on this machine (``fennec probe``).
+
+    Class attribute ``modality``: ``"images"`` or ``"text"``. Optional ``locate()`` returns
+    the weights file or raises; optional ``has_probs = False`` says ``encode`` returns no
+    source softmax (NCE, LEEP are then refused up front).
+    """
+
+    def encode(self, inputs: Any) -> Any:
+        """Return an ``Encoded`` (features [n, d], probs [n, C_src] or None) for a list of inputs."""
+        ...
+
+
 #: The required protocol of each component kind (checked when a component is created).
 REQUIRED: dict[str, type] = {
     "factorizer": Factorizer,
@@ -237,6 +251,7 @@ REQUIRED: dict[str, type] = {
     "graph_encoder": GraphEncoder,
     "task_proxy": TaskProxy,
     "estimator": Estimator,
+    "backbone": Backbone,
 }
 
 

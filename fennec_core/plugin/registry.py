@@ -52,6 +52,7 @@ KINDS: dict[str, str] = {
     "score_merger": "fennec_register_score_mergers",
     "estimator": "fennec_register_estimators",
     "ranker": "fennec_register_rankers",
+    "backbone": "fennec_register_backbones",
 }
 
 #: Built-in plugins, registered exactly like third-party ones.
@@ -68,6 +69,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fennec_plugins.task_proxies.efficientnet_lite",
     "fennec_plugins.task_proxies.text",
     "fennec_plugins.rankers.model_spider",
+    "fennec_plugins.backbones.imagenet",
+    "fennec_plugins.backbones.text",
 )
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
