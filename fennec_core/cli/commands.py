@@ -381,5 +381,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 from fennec_core.cli.next_command import cmd_next  # noqa: E402,F401  (handlers named by the parser)
+from fennec_core.cli.probe_command import cmd_probe  # noqa: E402,F401
 from fennec_core.cli.serve_command import cmd_serve  # noqa: E402,F401
 from fennec_core.cli.zoo_commands import cmd_zoo_info, cmd_zoos  # noqa: E402,F401

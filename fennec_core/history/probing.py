@@ -45,14 +45,15 @@ class Encoded:
 
 @attrs.frozen
 class ProbeScore:
-    """One probe result: a model's estimator score on the sample, and the seconds the model took
-    (loading and the forward pass, shared by every estimator of that model)."""
+    """One probe result: a model's estimator score on the sample; the seconds its weights took to
+    load and check, and the seconds of its forward pass plus this estimator."""
 
     model: str
     estimator: str
     score: float
     seconds: float
     n: int
+    load_seconds: float = 0.0
 
 
 @attrs.frozen(eq=False)
@@ -194,13 +195,18 @@ def probe_models(
     loop = progress(m for m, _ in pairs) if progress is not None else (m for m, _ in pairs)
     by_id = dict(pairs)
     for model in loop:
+        backbone = by_id[model]
         start = time.perf_counter()
-        encoded = by_id[model].encode(sample.inputs)
-        seconds = time.perf_counter() - start
+        if callable(getattr(backbone, "load", None)):
+            backbone.load()
+        loaded = time.perf_counter()
+        encoded = backbone.encode(sample.inputs)
+        seconds = time.perf_counter() - loaded
         for name, est in ests:
             t0 = time.perf_counter()
             score = float(est.score(features=encoded.features, labels=sample.labels, probs=encoded.probs))
-            out.append(ProbeScore(model, name, score, seconds + time.perf_counter() - t0, len(sample.labels)))
+            out.append(ProbeScore(model, name, score, seconds + time.perf_counter() - t0, len(sample.labels),
+                                  loaded - start))
     return out
 
 
@@ -238,3 +244,26 @@ def linear_probe_accuracy(features: np.ndarray, labels: np.ndarray, *, folds: in
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return float(np.mean(cross_val_score(clf, np.asarray(features, dtype=np.float64), y, cv=cv)))
+
+
+def zoo_candidates(history: Any, top: int, *, normalization: str = "zscore") -> tuple[list[str], list[str]]:
+    """The ``top`` best models of a zoo's history (mean normalised score over its tasks, the
+    static ranking) that can be probed here, and the better-ranked ones skipped for want of
+    local weights."""
+    from fennec_core.evaluation.baselines import normalised_mean
+
+    if top < 1:
+        raise InputError(f"--top must be at least 1, got {top}")
+    means = normalised_mean(history, normalization)
+    order = sorted(range(len(history.model_ids)), key=lambda i: (-np.nan_to_num(means[i], nan=-np.inf), i))
+    chosen: list[str] = []
+    skipped: list[str] = []
+    for i in order:
+        model = history.model_ids[i]
+        if weights_missing(model) is None:
+            chosen.append(model)
+            if len(chosen) == top:
+                break
+        else:
+            skipped.append(model)
+    return chosen, skipped
