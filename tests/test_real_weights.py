@@ -208,3 +208,14 @@ def test_write_probes_is_atomic_and_keeps_nothing_on_failure(tmp_path):
     write_probes([ProbeScore("a", "logme", 1.5, 0.1, 10)], out)
     assert out.read_text(encoding="utf-8").splitlines() == ["model,estimator,score", "a,logme,1.5"]
     assert [p.name for p in tmp_path.iterdir()] == ["p.csv"]
+
+
+def test_linear_probe_accuracy_reads_any_class_ids():
+    """Labels 5..7 (a class subset) work; separable features score 1, shuffled labels near chance."""
+    from fennec_core.history.probing import linear_probe_accuracy
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([5, 6, 7], 20)
+    x = rng.normal(size=(60, 8)) + 4.0 * np.eye(8)[y - 5]
+    assert linear_probe_accuracy(x, y) == 1.0
+    assert linear_probe_accuracy(x, rng.permutation(y)) < 0.7

@@ -238,7 +238,7 @@ def linear_probe_accuracy(features: np.ndarray, labels: np.ndarray, *, folds: in
     from sklearn.preprocessing import StandardScaler
 
     y = np.asarray(labels)
-    k = int(min(folds, np.bincount(y).min()))
+    k = int(min(folds, np.unique(y, return_counts=True)[1].min()))
     if k < 2:
         raise InputError("a linear probe needs at least 2 examples of every class")
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
