@@ -250,11 +250,15 @@ def zoo_candidates(history: Any, top: int, *, normalization: str = "zscore") -> 
     """The ``top`` best models of a zoo's history (mean normalised score over its tasks, the
     static ranking) that can be probed here, and the better-ranked ones skipped for want of
     local weights."""
-    from fennec_core.evaluation.baselines import normalised_mean
+    from fennec_core.history.normalize import TaskNormalizer
 
     if top < 1:
         raise InputError(f"--top must be at least 1, got {top}")
-    means = normalised_mean(history, normalization)
+    z = TaskNormalizer.fit_history(history, normalization).transform_cells(history.cols, history.values)
+    m = len(history.model_ids)
+    counts = np.bincount(history.rows, minlength=m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, np.bincount(history.rows, weights=z, minlength=m) / counts, np.nan)
     order = sorted(range(len(history.model_ids)), key=lambda i: (-np.nan_to_num(means[i], nan=-np.inf), i))
     chosen: list[str] = []
     skipped: list[str] = []
