@@ -20,9 +20,9 @@ Steps (``--step``, default all):
 
 1. ``features``: encode the three image pools with each backbone (cached in ``--cache``,
    default ``build/real_weights``, not shipped), timing loading and the forward pass;
-2. ``tables``: write ``history.csv`` (``model,task,score``), ``probes.csv``
-   (``model,task,estimator,score``) and ``timing.csv`` into ``--out`` (default
-   ``tests/data/real_weights``);
+2. ``tables``: write ``history.csv`` (``model,task,score``) and ``probes.csv``
+   (``model,task,estimator,score``) into ``--out`` (default ``tests/data/real_weights``);
+   ``timing``: ``timing.csv``, each model's load and probe time on 64 images, one thread;
 3. ``report``: per-task correlation of each estimator with the truth; leave-one-task-out
    weighted tau of the static ranking (mean z-score over the other tasks), each estimator alone
    and a fixed 75/25 blend of the two (the reference rule, not a fitted fusion); Fennec itself
@@ -171,21 +171,19 @@ def balanced_subsample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def step_tables(cache: Path, out: Path, seed: int, probe_n: int) -> None:
-    """history.csv (linear-probe accuracy), probes.csv (estimators on a small sample), timing.csv."""
+    """history.csv (linear-probe accuracy) and probes.csv (estimators on a small sample) of the models encoded."""
     from fennec_core.history.probing import linear_probe_accuracy
     from fennec_core.plugin import registry
 
     _, task_defs = pools(seed)
     out.mkdir(parents=True, exist_ok=True)
-    history, probes, timing = [], [], []
+    history, probes = [], []
     models = [m for m in MODELS if (cache / f"{m}.npz").exists()]
     missing = sorted(set(MODELS) - set(models))
     if missing:
         print(f"no features yet for {', '.join(missing)} (run --step features): the tables leave them out")
     for model in models:
         data = np.load(cache / f"{model}.npz")
-        load_s, forward_s, n = data["timing"]
-        timing.append([model, f"{load_s:.2f}", f"{1000 * forward_s / n:.1f}", str(data["digits/features"].shape[1])])
         for task, (pool, idx, labels) in task_defs.items():
             feats = data[f"{pool}/features"][idx].astype(np.float64)
             probs = data[f"{pool}/probs"][idx].astype(np.float64)
@@ -198,13 +196,12 @@ def step_tables(cache: Path, out: Path, seed: int, probe_n: int) -> None:
                 probes.append([model, task, est, repr(round(float(score), 6))])
         print(f"{model}: {len(task_defs)} tasks", flush=True)
     for name, header, rows in (("history.csv", ["model", "task", "score"], history),
-                               ("probes.csv", ["model", "task", "estimator", "score"], probes),
-                               ("timing.csv", ["model", "load_seconds", "ms_per_image", "feature_dim"], timing)):
+                               ("probes.csv", ["model", "task", "estimator", "score"], probes)):
         with open(out / name, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(header)
             w.writerows(rows)
-    print(f"wrote history.csv, probes.csv, timing.csv to {out}")
+    print(f"wrote history.csv, probes.csv to {out}")
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -223,8 +220,15 @@ def _fennec(*args: str) -> tuple[int, str]:
 
 
 def step_report(out: Path) -> None:
-    """Correlations per task, leave-one-task-out comparison, Fennec's own evaluate; prints tables."""
+    """Correlations per task, leave-one-task-out comparison, Fennec's own evaluate; prints tables.
+    An estimator constant across the models of a task (H-score when the sample has fewer images
+    than feature dimensions) has no correlation there: ``nan``, left out of the means."""
+    import warnings
+
     from scipy.stats import kendalltau, spearmanr
+
+    warnings.simplefilter("ignore", RuntimeWarning)  # nan means of constant estimators, said above
+    warnings.filterwarnings("ignore", message=".*constant.*")
 
     from fennec_core.evaluation.metrics import weighted_tau
 
@@ -293,10 +297,40 @@ def step_report(out: Path) -> None:
               "from this report (rerun `--step report` once it is).")
 
     print("\n## Timing per model (timing.csv)\n")
-    print("| model | load + weight check, s | forward, ms per 64x64 image | feature dim |")
+    if not (out / "timing.csv").exists():
+        print("no timing.csv yet (run --step timing)")
+        return
+    timing = _read(out / "timing.csv")
+    probe_col = [c for c in timing[0] if c.startswith("probe_seconds")][0]
+    print(f"| model | load + weight check, s | forward + LogME, ms per image | {probe_col} |")
     print("|---|---|---|---|")
-    for r in _read(out / "timing.csv"):
-        print(f"| {r['model']} | {r['load_seconds']} | {r['ms_per_image']} | {r['feature_dim']} |")
+    for r in timing:
+        print(f"| {r['model']} | {r['load_seconds']} | {r['ms_per_image']} | {r[probe_col]} |")
+
+
+def step_timing(out: Path, seed: int, n: int = 64) -> None:
+    """timing.csv: each model's load (with the weight check) and forward time on ``n`` digit images and
+    LogME on them, one after the other in one process, one thread (the first model's load includes
+    importing torch and timm)."""
+    import torch
+
+    from fennec_core.history.probing import ProbeSample, probe_models
+
+    torch.set_num_threads(1)
+    images, task_defs = pools(seed)
+    _, idx, labels = task_defs["digits-all"]
+    pick = np.linspace(0, idx.size - 1, n).astype(int)  # every class
+    sample = ProbeSample([images["digits"][i] for i in idx[pick]], labels[pick], tuple(map(str, range(10))),
+                         "images", "digits")
+    rows = []
+    for model in MODELS:
+        (score,) = probe_models([model], sample, estimators=["logme"])
+        rows.append([model, f"{score.load_seconds:.2f}", f"{1000 * score.seconds / n:.1f}", f"{score.seconds:.2f}"])
+        print(f"{model}: load {score.load_seconds:.2f} s, probe {score.seconds:.2f} s on {n} images", flush=True)
+    with open(out / "timing.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["model", "load_seconds", "ms_per_image", f"probe_seconds_{n}_images"])
+        w.writerows(rows)
 
 
 def step_demo(cache: Path, out: Path, seed: int, task: str = "digits-3v8") -> None:
@@ -331,8 +365,8 @@ def step_demo(cache: Path, out: Path, seed: int, task: str = "digits-3v8") -> No
 def main() -> None:
     """Parse the arguments and run the steps."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--step", choices=("all", "features", "tables", "report", "demo"), default="all",
-                   help="all: features, tables, report (demo: the CLI loop on one held-out task, run on its own)")
+    p.add_argument("--step", choices=("all", "features", "tables", "timing", "report", "demo"), default="all",
+                   help="all: features, tables, timing, report (demo: the CLI loop on one held-out task, on its own)")
     p.add_argument("--cache", type=Path, default=Path("build/real_weights"))
     p.add_argument("--out", type=Path, default=Path("tests/data/real_weights"))
     p.add_argument("--seed", type=int, default=0)
@@ -342,6 +376,8 @@ def main() -> None:
         step_features(args.cache, args.seed)
     if args.step in ("all", "tables"):
         step_tables(args.cache, args.out, args.seed, args.probe_n)
+    if args.step in ("all", "timing"):
+        step_timing(args.out, args.seed)
     if args.step in ("all", "report"):
         step_report(args.out)
     if args.step == "demo":

@@ -219,3 +219,20 @@ def test_linear_probe_accuracy_reads_any_class_ids():
     x = rng.normal(size=(60, 8)) + 4.0 * np.eye(8)[y - 5]
     assert linear_probe_accuracy(x, y) == 1.0
     assert linear_probe_accuracy(x, rng.permutation(y)) < 0.7
+
+
+def test_committed_real_weights_tables_are_complete():
+    """tests/data/real_weights (benchmarks/real_weights_zoo.py): 5 models x 13 tasks of linear-probe
+    accuracy, and every estimator's probe score for every pair."""
+    from pathlib import Path
+
+    from fennec_core.io.tables import read_history
+
+    root = Path(__file__).parent / "data" / "real_weights"
+    history = read_history(root / "history.csv")
+    assert history.shape == (5, 13) and history.nnz == 65
+    assert np.all((history.values > 0.5) & (history.values <= 1.0))
+    probes = list(csv.DictReader((root / "probes.csv").open(encoding="utf-8")))
+    pairs = {(r["model"], r["task"]) for r in probes}
+    assert len(probes) == 5 * 65 and len(pairs) == 65
+    assert {r["estimator"] for r in probes} == {"logme", "nce", "leep", "hscore", "hscore-shrinkage"}
