@@ -236,3 +236,46 @@ def test_committed_real_weights_tables_are_complete():
     pairs = {(r["model"], r["task"]) for r in probes}
     assert len(probes) == 5 * 65 and len(pairs) == 65
     assert {r["estimator"] for r in probes} == {"logme", "nce", "leep", "hscore", "hscore-shrinkage"}
+
+
+def test_a_third_party_backbone_registers_through_the_hook():
+    """A plugin outside Fennec adds a backbone and a scheme with `fennec_register_backbones`;
+    `probe_models` uses both exactly as it uses the built-in ones."""
+    from fennec_core import hookimpl
+    from fennec_core.history.probing import Encoded, ProbeSample, probe_models, resolve_backbone
+    from fennec_core.plugin import registry
+
+    class Pixels:
+        modality = "images"
+        has_probs = False
+
+        def __init__(self, arch="mean", **_):
+            self.arch = arch
+
+        def encode(self, inputs):
+            x = np.stack([np.asarray(im, dtype=np.float64).reshape(-1) for im in inputs])
+            return Encoded(x if self.arch == "raw" else x.reshape(len(x), -1, 4).mean(axis=2))
+
+    class OutsidePlugin:
+        @staticmethod
+        @hookimpl
+        def fennec_register_backbones(register):
+            register("pixels", Pixels)
+            register("px", Pixels)
+
+    plugin = OutsidePlugin()
+    registry.reset()
+    try:
+        registry.default_registry().register_plugin(plugin, "outside-backbones")
+        assert resolve_backbone("px:raw").arch == "raw"
+        rng = np.random.default_rng(0)
+        labels = np.repeat([0, 1], 6)
+        images = [(rng.integers(0, 60, (4, 4)) + 150 * lab).astype(np.uint8) for lab in labels]
+        sample = ProbeSample(images, labels, ("a", "b"), "images", "test")
+        scores = probe_models(["pixels", "px:raw"], sample, estimators=["logme", "hscore-shrinkage"])
+        assert [(s.model, s.estimator) for s in scores] == [("pixels", "logme"), ("pixels", "hscore-shrinkage"),
+                                                            ("px:raw", "logme"), ("px:raw", "hscore-shrinkage")]
+        with pytest.raises(Exception, match="needs a source classifier"):
+            probe_models(["pixels"], sample, estimators=["leep"])
+    finally:
+        registry.reset()
