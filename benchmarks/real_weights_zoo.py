@@ -263,6 +263,18 @@ def step_report(out: Path) -> None:
     print("| **mean** | " + " | ".join(f"{np.nanmean([k for k, _ in means[e]]):+.2f} "
                                        f"({np.nanmean([s for _, s in means[e]]):+.2f})" for e in ESTIMATORS) + " |")
 
+    spread = np.nanmax(truth, axis=0) - np.nanmin(truth, axis=0)
+    widest = np.argsort(spread)[-4:]
+    for e in ESTIMATORS:
+        taus = np.array([k for k, _ in means[e]])
+        if np.all(np.isnan(taus)):
+            continue
+        others = np.setdiff1d(np.arange(len(tasks_)), widest)
+        print(f"\n{e}: mean Kendall tau on the 4 tasks where the models differ most "
+              f"({', '.join(tasks_[j] for j in widest)}) {np.nanmean(taus[widest]):+.2f}, on the other "
+              f"{others.size} {np.nanmean(taus[others]):+.2f}; Spearman(spread, tau) "
+              f"{spearmanr(spread, taus, nan_policy='omit').statistic:+.2f}")
+
     print("\n## Leave-one-task-out: weighted tau against the linear-probe accuracy of the hidden task\n")
     z = np.column_stack([_zscore(truth[:, j]) for j in range(len(tasks_))])
     rows: dict[str, list[float]] = {"static (mean z of the other tasks)": []}
