@@ -297,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--texts", help="CSV with columns text,label")
     s.add_argument("--models", help="comma-separated model ids with local weights (see `fennec plugins`: backbones), "
                                     "e.g. mobilenet-v2,efficientnet-lite0 or torchvision:resnet50")
-    s.add_argument("--zoo", help="instead of --models: the --top best-ranked models of this zoo that have local "
-                                 "weights (" + ZOO_HELP + ")")
+    s.add_argument("--zoo", help="instead of --models: the --top best models of this zoo (its static ranking) that "
+                                 "have local weights: a bundled zoo's name (see `fennec zoos`) or a fitted store's path")
     s.add_argument("--top", type=whole(1), default=5, help="how many of the zoo's models to probe (5)")
     s.add_argument("--estimator", default="logme",
                    help="estimator name(s), comma-separated (default logme; nce and leep need an ImageNet head)")
