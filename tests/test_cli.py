@@ -75,7 +75,7 @@ def test_plugins_text_and_json(cli):
     doc = json.loads(out)
     assert [c["name"] for c in doc["components"]["factorizer"]] == ["nmf", "pmf", "spark-als"]
     assert set(doc["components"]) == {"graph_encoder", "task_proxy", "factorizer", "score_merger", "estimator",
-                                      "ranker", "protocol"}
+                                      "ranker", "protocol", "backbone"}
     assert [c["name"] for c in doc["components"]["ranker"]] == ["model-spider"]
     assert {c["name"] for c in doc["components"]["task_proxy"]} == {"clip", "dinov2", "efficientnet-lite", "text"}
 

@@ -42,7 +42,7 @@ def test_unknown_name_lists_known():
 
 
 def test_unknown_kind_lists_kinds():
-    with pytest.raises(UnknownComponentError, match="kinds are: estimator, factorizer"):
+    with pytest.raises(UnknownComponentError, match="kinds are: backbone, estimator, factorizer"):
         registry.available("factorizers")
 
 

@@ -302,6 +302,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_build_history")
 
+    s = sub.add_parser("probe", parents=[common],
+                       help="score models on your labelled sample with their real local weights (LogME by default)")
+    s.add_argument("--images", help="folder with one subfolder of images per class")
+    s.add_argument("--texts", help="CSV with columns text,label")
+    s.add_argument("--models", help="comma-separated model ids with local weights (see `fennec plugins`: backbones), "
+                                    "e.g. mobilenet-v2,efficientnet-lite0 or torchvision:resnet50")
+    s.add_argument("--zoo", help="instead of --models: the --top best models of this zoo (its static ranking) that "
+                                 "have local weights: a bundled zoo's name (see `fennec zoos`) or a fitted store's path")
+    s.add_argument("--top", type=whole(1), default=5, help="how many of the zoo's models to probe (5)")
+    s.add_argument("--estimator", default="logme",
+                   help="estimator name(s), comma-separated (default logme; nce and leep need an ImageNet head)")
+    s.add_argument("-n", type=whole(2), default=200, help="examples sampled, class-balanced and seeded (200)")
+    s.add_argument("--seed", type=whole(0), default=0, help="seed of the sampling (0)")
+    s.add_argument("--batch-size", type=whole(1), default=32, help="inputs per forward pass (32)")
+    s.add_argument("--allow-download", action="store_true",
+                   help="let a backbone download missing weights (by default only local files: no network access)")
+    s.add_argument("-o", "--out", help="CSV to write: model,estimator,score (for `fennec rank --probes`)")
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    s.set_defaults(handler="cmd_probe")
+
     s = sub.add_parser("demo", parents=[common, device], help="hide a target of the bundled zoo and rank it")
     s.add_argument("--task", default="flower",
                    help="target to hide (default flower): one of the bundled zoo's tasks "

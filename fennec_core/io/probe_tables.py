@@ -1,12 +1,22 @@
 """Probe tables read from CSV: a long table ``model,task,estimator,score`` (scores on the
 history's tasks, for ``fennec fit --probes`` and ``fennec evaluate --protocol loo-probe``) and one
-new task's ``model,estimator,score`` (``fennec rank --probes``). See :mod:`fennec_core.scoring.probes`."""
+new task's ``model,estimator,score`` (``fennec rank --probes``, written by ``fennec probe``), and a
+labelled text sample ``text,label`` for probing. See :mod:`fennec_core.scoring.probes`."""
 
 from __future__ import annotations
 
-from typing import Any
+import csv
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fennec_core.errors import InputError
+from fennec_core.io.files import check_output_path, read_bounded
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fennec_core.task.probing import ProbeSample, ProbeScore
 
 
 def read_probe_table(path: Any) -> dict[str, dict[str, dict[str, float]]]:
@@ -52,3 +62,39 @@ def read_probes(path: Any) -> dict[str, dict[str, float]]:
     if not out:
         raise InputError(f"{source}: no rows; expected model,estimator,score lines")
     return out
+
+
+def read_text_sample(path: str | os.PathLike[str], *, n: int = 200, seed: int = 0) -> ProbeSample:
+    """A class-balanced, seeded sample of at most ``n`` rows of a CSV with columns ``text,label``."""
+    from fennec_core.task.inputs import balanced_order
+    from fennec_core.task.probing import labelled_sample
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"--texts {p}: no such file; give a CSV with columns text,label")
+    rows = list(csv.DictReader(read_bounded(p).decode("utf-8-sig").splitlines()))
+    if not rows or not {"text", "label"} <= set(rows[0]):
+        raise InputError(f"--texts {p}: needs a header with columns text,label")
+    rows = [r for r in rows if (r["text"] or "").strip() and (r["label"] or "").strip()]
+    labels = [r["label"].strip() for r in rows]
+    order = balanced_order(labels, len(rows), seed)[:n]
+    return labelled_sample([rows[i]["text"] for i in order], [labels[i] for i in order], "text", str(p))
+
+
+def write_probes(scores: Sequence[ProbeScore], path: str | os.PathLike[str]) -> None:
+    """Write ``model,estimator,score`` rows to ``path`` atomically (a temporary file, then a rename)."""
+    from fennec_core.task.probing import PROBE_COLUMNS
+
+    check_output_path(path, "-o")
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(PROBE_COLUMNS)
+            for s in scores:
+                w.writerow([s.model, s.estimator, repr(s.score)])
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"-o {target}: cannot write the probe scores here ({exc.strerror or exc})") from None

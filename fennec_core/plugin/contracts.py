@@ -28,6 +28,8 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import attrs
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
@@ -301,6 +303,20 @@ class Estimator(Protocol):
         ...
 
 
+@runtime_checkable
+class Backbone(Protocol):
+    """A frozen feature extractor with real weights on this machine (``fennec probe``).
+
+    Class attribute ``modality``: ``"images"`` or ``"text"``. Optional ``locate()`` returns
+    the weights file or raises; optional ``has_probs = False`` says ``encode`` returns no
+    source softmax (NCE, LEEP are then refused up front).
+    """
+
+    def encode(self, inputs: Any) -> Any:
+        """Return an ``Encoded`` (features [n, d], probs [n, C_src] or None) for a list of inputs."""
+        ...
+
+
 #: The required protocol of each component kind (checked when a component is created).
 REQUIRED: dict[str, type] = {
     "factorizer": Factorizer,
@@ -309,6 +325,7 @@ REQUIRED: dict[str, type] = {
     "graph_encoder": GraphEncoder,
     "task_proxy": TaskProxy,
     "estimator": Estimator,
+    "backbone": Backbone,
 }
 
 
@@ -365,3 +382,12 @@ class EvaluationProtocol(Protocol):
 
 
 REQUIRED["protocol"] = EvaluationProtocol
+
+
+@attrs.frozen(eq=False)
+class Encoded:
+    """What a backbone returns for a batch: penultimate features [n, d] and, for a classifier
+    with a source head, its softmax [n, C_src] (None otherwise: NCE and LEEP then do not apply)."""
+
+    features: np.ndarray
+    probs: np.ndarray | None = None

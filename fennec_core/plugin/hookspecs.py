@@ -129,6 +129,29 @@ def fennec_register_estimators(register: Register) -> None:
 
 
 # -------------------------------------------------------------------------
+# Probing: frozen feature extractors with real weights on this machine
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def fennec_register_backbones(register: Register) -> None:
+    """Register backbones: model ids mapped to frozen feature extractors with local weights.
+
+    Called once, when the registry first loads plugins.
+
+    :param register: call ``register(name, factory)``; ``name`` is a model id (``mobilenet-v2``)
+        or a scheme (``torchvision``, then ``factory(arch=...)`` builds ``torchvision:ARCH``);
+        ``factory(allow_download=, batch_size=, device=)`` returns a
+        :class:`~fennec_core.plugin.contracts.Backbone`: ``encode(inputs)`` returns an
+        :class:`~fennec_core.plugin.contracts.Encoded` (features, optional source softmax) for a
+        list of images or texts, and ``modality`` says which. ``fennec probe`` calls it on the
+        user's labelled sample. Weights are read from local files only unless
+        ``allow_download``; random "pretrained" weights must be refused. Optional ``locate()``
+        returns the weights file (or raises), so a missing file fails before any forward pass.
+    """
+
+
+# -------------------------------------------------------------------------
 # Whole ranking methods (the Fennec pipeline is built in; Model Spider is another)
 # -------------------------------------------------------------------------
 
@@ -182,6 +205,7 @@ __all__ = [
     "fennec_register_factorizers",
     "fennec_register_score_mergers",
     "fennec_register_estimators",
+    "fennec_register_backbones",
     "fennec_register_rankers",
     "fennec_register_protocols",
 ]

