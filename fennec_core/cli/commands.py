@@ -154,12 +154,47 @@ def cmd_rank(args: argparse.Namespace) -> int:
     from fennec_core.cli.task_inputs import model_filter, task_request
 
     engine, request = task_request(args)
-    ranking = engine.rank(request, top=args.top, explore=args.explore, where=model_filter(args))
+    options = {"top": args.top, "explore": args.explore, "where": model_filter(args)}
+    if args.probe_top is None:
+        if args.texts:
+            raise InputError("--texts is a labelled sample to probe: add --probe-top N (or use fennec probe)")
+        ranking = engine.rank(request, **options)
+    else:
+        ranking = _rank_probing(args, engine, request, options)
     if args.json:
         print(ranking.to_json(indent=2))
     else:
         print_ranking(args, ranking)
     return 0
+
+
+def _rank_probing(args: argparse.Namespace, engine: Any, request: Any, options: dict[str, Any]) -> Any:
+    """``rank --probe-top N``: rank, probe the N best-ranked models with local weights on the labelled
+    --images/--texts sample, fold the scores in, rank again (the sample is probed, not embedded)."""
+    import attrs
+
+    from fennec_core.io.probe_tables import read_text_sample
+    from fennec_core.task.probing import rank_probing, read_image_sample
+
+    if bool(args.images) == bool(args.texts):
+        raise InputError("--probe-top N probes a labelled sample of the task: give --images DIR (one subfolder per "
+                         "class) or --texts T.csv (columns text,label)")
+    sample = read_image_sample(args.images, seed=0) if args.images else read_text_sample(args.texts, seed=0)
+    progress = None
+    if bars(args):
+        from tqdm.auto import tqdm
+
+        def progress(ids: Any) -> Any:
+            return tqdm(ids, total=args.probe_top, desc="probe", unit="model")
+
+    ranking, scores, skipped = rank_probing(engine, attrs.evolve(request, images=None), sample,
+                                            top_n=args.probe_top, estimator=args.estimator,
+                                            allow_download=args.allow_download, progress=progress, **options)
+    seconds = sum(s.seconds + s.load_seconds for s in scores)
+    say(args, f"note: probed {', '.join(s.model for s in scores)} with {args.estimator} on {len(sample.labels)} "
+              f"labelled {sample.modality} ({seconds:.1f} s)" + (f"; skipped {len(skipped)} better-ranked model(s) "
+                                                                f"without local weights" if skipped else ""))
+    return ranking
 
 
 #: how ``fennec evaluate`` spells each protocol option (``compare`` is --baseline)

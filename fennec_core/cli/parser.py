@@ -198,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "(OP: <= < >= > = !=)")
     s.add_argument("--ranker", help="rank with fennec (the pipeline) or a ranker the zoo holds trained, e.g. "
                                     "model-spider on the bundled zoo (default: the one the zoo was fitted with)")
+    probing = s.add_argument_group("probing (the two-stage loop: rank, probe the best candidates on your labelled "
+                                   "sample with their local weights, fold the scores in, rank again)")
+    probing.add_argument("--probe-top", type=whole(1), metavar="N",
+                         help="probe the N best-ranked models that have local weights (--images DIR with one "
+                              "subfolder per class, or --texts; the sample is probed, not embedded by a proxy)")
+    probing.add_argument("--texts", help="with --probe-top: CSV text,label, a labelled sample of the task")
+    probing.add_argument("--estimator", default="logme", help="with --probe-top: the estimator (default logme); the "
+                                                              "zoo must map it (fit --probes)")
+    probing.add_argument("--allow-download", action="store_true",
+                         help="with --probe-top: let torchvision/timm fetch missing weights")
     s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(handler="cmd_rank")
 

@@ -332,14 +332,30 @@ def fit_probe_mapping(history: History, normalised: np.ndarray, table: ProbeTabl
                       task_ids: Sequence[str] | None = None, estimators: Sequence[str] | None = None,
                       seed: int = 0) -> ProbeMapping:
     """The probe mapping of every estimator of ``table`` (or ``estimators``), fitted on the
-    training tasks ``task_ids`` (default: every task of ``history`` the table scores)."""
+    training tasks ``task_ids`` (default: every task of ``history`` the table scores). Of a whole
+    table, an estimator that cannot be mapped (too few tasks with spread scores) is left out with a
+    warning; a named one that cannot is an error."""
     task_ids = list(history.task_ids if task_ids is None else task_ids)
     names = sorted({e for t in task_ids for e in table.get(t, {})}) if estimators is None else list(estimators)
     if not names:
         raise InputError("probes: the probe table scores none of the history's tasks; its task column must name "
                          "tasks of the history")
-    return ProbeMapping(history.model_ids, {e: fit_estimator(history, normalised, table, e, task_ids, seed=seed)
-                                            for e in names})
+    if estimators is not None:
+        return ProbeMapping(history.model_ids, {e: fit_estimator(history, normalised, table, e, task_ids, seed=seed)
+                                                for e in names})
+    fits, failed = {}, {}  # every estimator of the table: one that cannot be mapped is named, not fatal
+    for e in names:
+        try:
+            fits[e] = fit_estimator(history, normalised, table, e, task_ids, seed=seed)
+        except InputError as exc:
+            failed[e] = exc
+    if not fits:
+        raise next(iter(failed.values()))
+    for e, exc in failed.items():
+        import warnings
+
+        warnings.warn(f"estimator {e!r} left unmapped: {str(exc).removeprefix('probes: ')}", stacklevel=2)
+    return ProbeMapping(history.model_ids, fits)
 
 
 def check_probes(probes: Any, mapping: ProbeMapping | None) -> dict[str, dict[str, float]]:

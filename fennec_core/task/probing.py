@@ -213,10 +213,15 @@ def zoo_candidates(history: Any, top: int, *, normalization: str = "zscore") -> 
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, np.bincount(history.rows, weights=z, minlength=m) / counts, np.nan)
     order = sorted(range(len(history.model_ids)), key=lambda i: (-np.nan_to_num(means[i], nan=-np.inf), i))
+    return first_probeable([history.model_ids[i] for i in order], top)
+
+
+def first_probeable(order: Sequence[str], top: int) -> tuple[list[str], list[str]]:
+    """The first ``top`` models of ``order`` that can be probed here (a backbone with local
+    weights), and the better-placed ones skipped for want of them."""
     chosen: list[str] = []
     skipped: list[str] = []
-    for i in order:
-        model = history.model_ids[i]
+    for model in order:
         if weights_missing(model) is None:
             chosen.append(model)
             if len(chosen) == top:
@@ -224,3 +229,31 @@ def zoo_candidates(history: Any, top: int, *, normalization: str = "zscore") -> 
         else:
             skipped.append(model)
     return chosen, skipped
+
+
+def rank_probing(engine: Any, request: Any, sample: ProbeSample, *, top_n: int = 3, estimator: str = "logme",
+                 allow_download: bool = False, progress: Callable[[Iterable[str]], Iterable[str]] | None = None,
+                 **options: Any) -> tuple[Any, list[ProbeScore], list[str]]:
+    """The two-stage loop: rank ``request`` (a :class:`fennec_core.task.request.TaskRequest`) from
+    what it says, probe the first ``top_n`` models of that ranking that have local weights on the
+    labelled ``sample`` with ``estimator``, then rank again with those scores fused beside the
+    request's own probes. Returns (the fused Ranking, the probe scores, the better-ranked models
+    skipped for want of local weights). ``options``: as ``Fennec.rank`` (``top``, ``where``, ...)."""
+    import attrs
+
+    from fennec_core.scoring.probes import MIN_MODELS
+
+    if top_n < MIN_MODELS:
+        raise InputError(f"probe top N must be at least {MIN_MODELS} (a probe's scores are read relative to each "
+                         f"other), got {top_n}")
+    first = engine.rank(request, **{**options, "top": None})
+    chosen, skipped = first_probeable(first.model_ids, top_n)
+    if len(chosen) < MIN_MODELS:
+        raise InputError(f"{len(chosen)} of the zoo's {len(first.model_ids)} ranked models have a backbone with local "
+                         f"weights to probe, fewer than {MIN_MODELS}; `fennec plugins` lists backbones (install the "
+                         "weights extra, or a plugin that adds yours)")
+    scores = probe_models(chosen, sample, estimators=[estimator], allow_download=allow_download, progress=progress)
+    probes = {m: dict(v) for m, v in (request.probes or {}).items()}
+    for s in scores:
+        probes.setdefault(s.model, {})[s.estimator] = s.score
+    return engine.rank(attrs.evolve(request, probes=probes), **options), scores, skipped
