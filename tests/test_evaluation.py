@@ -49,7 +49,7 @@ def test_static_scores_ignore_missing():
 
 
 def test_unknown_protocol(small_history):
-    with pytest.raises(InputError, match="unknown protocol .kfold.; available: loo, loo-model, loo-warm:K, search:K"):
+    with pytest.raises(InputError, match=r"unknown protocol .kfold.; available: loo, loo-model, loo-probe:EST\[:N\], loo-warm:K, search:K"):
         evaluate(Fennec(device="cpu"), small_history, protocol="kfold")
 
 
@@ -68,7 +68,7 @@ def test_warm_protocol_hides_known_cells(small_history):
                                            ("loo-warm:x", "expected loo-warm:K with K >= 1"),
                                            ("loo-warm", "'loo-warm': expected loo-warm:K"),
                                            ("loo:2", "protocol 'loo' takes no argument"),
-                                           ("kfold", "available: loo, loo-model, loo-warm:K")])
+                                           ("kfold", "available: loo, loo-model, loo-probe")])
 def test_bad_protocols(small_history, bad, says):
     with pytest.raises(InputError, match=says):
         evaluate(Fennec(device="cpu"), small_history, protocol=bad)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import DATA
@@ -30,6 +31,7 @@ NOT_RUN = {
     "fennec serve": "starts a server that runs until stopped (tests/test_serve.py runs it)",
     "--proxy clip": "needs OpenCLIP weights, which are downloaded (tests/test_task_proxies.py uses a tiny model)",
     "--images new_task/": "needs a fitted image proxy (tests/test_task_proxies.py)",
+    "--probe-top": "needs a zoo of models with local weights (tests/test_real_weights.py runs it)",
     "fennec fit ... --ranker": "an elided command (`...`); tests/test_model_spider.py trains Model Spider",
     "fennec build-history": "an elided model list (`...`); tests/test_build_history.py runs it",
 }
@@ -98,7 +100,11 @@ def test_every_option_in_the_cli_reference_exists():
 
 @pytest.fixture(scope="module")
 def user_folder(tmp_path_factory):
-    """A folder holding every file the README's placeholders name, made from tests/data."""
+    """A folder holding every file the README's placeholders name, made from tests/data and the
+    bundled zoos."""
+    from fennec_core import Fennec
+    from fennec_core.io import catalog
+
     work = tmp_path_factory.mktemp("readme")
     bundled = ROOT / "fennec_core" / "data"  # the bundled zoo's own tables (tests/data/SOURCES.md)
     for src, dst in (("zoo105_history.csv", "H.csv"), ("zoo105_models.csv", "M.csv"), ("zoo105_tasks.csv", "T.csv")):
@@ -111,6 +117,10 @@ def user_folder(tmp_path_factory):
     wide = history.pivot(index="model", columns="task", values="score").reset_index()
     wide.to_csv(work / "table.csv", index=False)
     (work / "parc.csv").write_bytes((DATA / "parc_controlled_oracle.csv").read_bytes())
+    nlp = Fennec.load(catalog.get("hf-nlp").path, device="cpu").zoo_.history
+    lp, seen = nlp.column("mnli_lp")
+    (work / "P.csv").write_text("model,estimator,score\n" + "".join(
+        f"{nlp.model_ids[i]},mnli_lp,{float(lp[i])!r}\n" for i in np.flatnonzero(seen)[:5]))
     (work / "S.csv").write_bytes((DATA / "modelspider_baseline_scores.csv").read_bytes())
     (work / "FINETUNED.csv").write_bytes((DATA / "modelspider_single_source_finetune.csv").read_bytes())
     # the Python example's file names

@@ -11,8 +11,7 @@ import types
 
 import numpy as np
 import pytest
-
-from tests.checks import refused
+from checks import refused
 
 
 def _digit_folder(root, classes=(0, 1, 7), per_class=8):
