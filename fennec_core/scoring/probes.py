@@ -41,8 +41,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Ridge of the per-model offsets (in tasks' worth of evidence); 1e9 means no offsets.
 RIDGES = (1.0, 3.0, 10.0, 1e9)
-#: Multipliers of the fitted probe noise tried by the inner leave-one-task-out.
-TEMPERS = (0.5, 1.0, 2.0, 4.0)
+#: Multipliers of the fitted probe noise tried by the inner leave-one-task-out; 1e9 sets the
+#: probe aside (the history's ranking), chosen where the probe did not help on the training tasks.
+TEMPERS = (0.5, 1.0, 2.0, 4.0, 1e9)
 #: Fewest probed models of a task for its scores to be z-scored (and used).
 MIN_MODELS = 3
 #: Fewest training tasks with probe scores for a mapping (two: one to fit, one to check).
