@@ -65,7 +65,10 @@ def test_evaluate_writes_every_hidden_cell(cli, tmp_path, published):
 def test_demo_runs_offline(cli):
     code, out, err = cli("demo", "--quiet")
     assert code == 0, err
-    assert "Hidden target: 'flower'" in out and "weighted_tau" in out and "static baseline" in out
+    assert "Hidden target: 'flower'" in out and "weighted_tau" in out
+    header = next(line.split() for line in out.splitlines() if line.startswith("metric "))
+    assert header[:3] == ["metric", "fennec", "static"] and "static-zscore-clip" in header  # the suite beside it
+    assert "the best of them by weighted tau is" in out
 
 
 def test_plugins_text_and_json(cli):

@@ -147,4 +147,7 @@ def test_demo_json(cli):
     assert code == 0, err
     doc = json.loads(out)
     assert doc["task"] == "yoga" and len(doc["ranking"]["models"]) == 3
-    assert set(doc["metrics"]) == {"fennec", "static"} and doc["best"]["model"] in doc["truth"]
+    assert {"fennec", "static", "static-zscore-clip", "size"} <= set(doc["metrics"]) and doc["best"]["model"] in doc["truth"]
+    from fennec_core.evaluation.baselines import available_baselines
+
+    assert set(doc["metrics"]) - {"fennec"} <= set(available_baselines())  # the suite, no stray key
