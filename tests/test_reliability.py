@@ -160,6 +160,7 @@ def test_readers_never_see_a_half_swapped_store(tmp_path, small_history):
                                          "manifest_digest")}
                 store.write_store(path, arrays, manifest)
                 writes[0] += 1
+                time.sleep(0.005)  # a writer that never pauses can starve lock-free readers; one that breathes cannot
         except Exception as exc:  # noqa: BLE001 -- reported by the assertion below
             errors.append(f"writer: {exc}")
 

@@ -53,7 +53,7 @@ LOCK_TIMEOUT = 120.0
 #: Largest manifest (zarr.json) read.
 MAX_MANIFEST_BYTES = 64 << 20
 #: Readers retry this often when a writer swapped the store under them.
-READ_ATTEMPTS = 5
+READ_ATTEMPTS = 10
 
 
 _tls = threading.local()
@@ -296,11 +296,22 @@ def read_store(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dic
     the read starts again.
     """
     for attempt in range(READ_ATTEMPTS):
+        before = current_generation(path)
         try:
             return _read_once(path)
         except _TornRead:
-            time.sleep(0.02 * (attempt + 1))
+            pass
+        except (StoreError, OSError):  # e.g. the folder swapped away between two steps of the walk
+            if current_generation(path) == before and not _swapping(path):
+                raise
+        time.sleep(0.02 * (attempt + 1))
     return _read_once(path, final=True)
+
+
+def _swapping(path: str | os.PathLike[str]) -> bool:
+    """Whether a writer is between the two renames of its swap at ``path`` (its marker is there)."""
+    local = local_path(path)
+    return local is not None and Path(str(local) + SWAP_SUFFIX).exists()
 
 
 def _local_target(path: str | os.PathLike[str], p: Path) -> tuple[Path, dict[str, int]]:
@@ -390,8 +401,11 @@ def _read_once(path: str | os.PathLike[str], *, final: bool = False) -> tuple[di
             raise StoreError(f"{path}: array {name!r} is missing or unreadable ({type(exc).__name__}); "
                              "the store is truncated or corrupt: refit with `fennec fit`") from None
         if not ok:
-            if not final and current_generation(path) != generation:
-                raise _TornRead
+            if current_generation(path) != generation:
+                if not final:
+                    raise _TornRead
+                raise StoreError(f"{path}: the store was rewritten {READ_ATTEMPTS} times while it was being read; "
+                                 "retry once its writer is done")
             raise StoreError(f"{path}: array {name!r} fails its checksum; the store is corrupt: "
                              "refit with `fennec fit`")
         arrays[name] = arr
