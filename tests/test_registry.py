@@ -191,3 +191,22 @@ def test_import_is_light():
             "'fennec_plugins') if m in sys.modules]; print(heavy)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "[]"
+
+
+def test_plugins_says_which_components_are_usable_here_and_what_to_install(cli, monkeypatch):
+    """Every proxy and graph encoder was listed as available when its package was missing."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("open_clip", "dgl") else
+                        real(name, *a))
+    code, out, _ = cli("plugins")
+    assert code == 0
+    rows = {line.split()[1]: line for line in out.splitlines()[2:] if line.strip()}
+    assert "no: needs open_clip (pip install 'fennec[proxies]')" in rows["clip"]
+    assert "no: needs dgl" in rows["dgl-gin"] and rows["pmf"].split()[2] == "yes"
+    code, out, _ = cli("plugins", "--json")
+    clip = next(c for c in json.loads(out)["components"]["task_proxy"] if c["name"] == "clip")
+    assert clip["usable"] is False and clip["missing"] == ["open_clip"] and "fennec[proxies]" in clip["install"]
+    pmf = next(c for c in json.loads(out)["components"]["factorizer"] if c["name"] == "pmf")
+    assert pmf["usable"] is True and pmf["missing"] == [] and pmf["install"] is None

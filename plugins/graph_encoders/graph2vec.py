@@ -43,6 +43,9 @@ def _key(graph: ArchGraph) -> tuple[Any, ...]:
 class Graph2VecEncoder:
     """karateclub Graph2Vec with the paper's settings; ``transform`` infers unseen graphs."""
 
+    requires = ('karateclub', 'gensim', 'networkx')  # what `fennec plugins` checks (contracts.Requiring)
+    install = "pip install 'fennec[archi]' && pip install --no-deps karateclub==1.3.3"
+
     name = "graph2vec"
 
     def __init__(self, *, dimensions: int = 128, wl_iterations: int = 2, epochs: int = 100, min_count: int = 5,

@@ -41,6 +41,9 @@ def _open_clip() -> Any:
 class ClipProxy(ImageProxyBase):
     """open_clip image embeddings of a task's images (L2-normalised)."""
 
+    requires = ('open_clip', 'torch')  # what `fennec plugins` checks (contracts.Requiring)
+    install = "pip install 'fennec[proxies]'"
+
     name = "clip"
 
     def __init__(self, *, model: str = "ViT-L-14", pretrained: str | None = "openai", config: str | None = None,

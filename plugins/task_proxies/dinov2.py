@@ -43,6 +43,9 @@ def load_state_dict(path: Path) -> dict[str, Any]:
 class Dinov2Proxy(ImageProxyBase):
     """timm DINOv2 embeddings of a task's images."""
 
+    requires = ('timm', 'safetensors', 'torch')  # what `fennec plugins` checks (contracts.Requiring)
+    install = "pip install 'fennec[proxies]'"
+
     name = "dinov2"
 
     def __init__(self, *, model: str = "vit_large_patch14_dinov2.lvd142m", pretrained: str | None = "hub",

