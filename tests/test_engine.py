@@ -68,6 +68,7 @@ def test_meta_score_used_when_features_given(small_history):
     np.testing.assert_allclose(r.scores, 0.5 * r.parts["transfer"] + 0.5 * r.parts["meta"])
     r2 = Fennec(device="cpu", use_meta=False).fit(small_history, models, tasks).rank()
     assert "meta" not in r2.parts
+    assert "fitted without one (use_meta=false), although its models have features" in " ".join(r2.info["notes"])
     no_meta = Fennec(device="cpu").fit(small_history).rank()
     assert "no model meta features" in " ".join(no_meta.info["notes"])
 

@@ -153,6 +153,9 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
             parts["meta"], missing = meta.predict_for_task(mX, card.features() if card is not None else {})
             if missing:
                 task_notes.append(f"task features {', '.join(missing)} unknown: training mean used")
+        elif meta is None and zoo.model_feature_names():
+            task_notes.append("meta score not used: this zoo was fitted without one (use_meta=false), although its "
+                              "models have features (`fennec zoo info`)")
         else:
             task_notes.append("no model meta features: meta score not used")
         final = np.asarray(merger.merge(parts), dtype=np.float64)
