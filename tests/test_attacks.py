@@ -553,3 +553,9 @@ def test_a_refit_during_update_trains_the_zoos_other_rankers_again(tmp_path):
     assert "model-spider" in engine.zoo_.rankers
     engine.save(tmp_path / "z")
     assert Fennec.load(tmp_path / "z", ranker="model-spider").rank(description="photos of flowers", top=3).model_ids
+
+
+def test_no_cache_without_models_is_refused_not_ignored(root, tmp_path):
+    _refused(_fennec("fit", "--history", root / "h.csv", "--no-cache", "--out", tmp_path / "o.zarr"),
+             "--no-cache re-captures the architectures of --models")
+    assert not (tmp_path / "o.zarr").exists()

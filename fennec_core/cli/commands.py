@@ -44,9 +44,17 @@ def _models(args: argparse.Namespace):
 
 
 def _archi(args: argparse.Namespace):
-    """The ``--archi*`` options as an ArchiSpec, or None for ``--archi none``."""
+    """The ``--archi*`` options as an ArchiSpec, or None for ``--archi none`` (meta features of the
+    models' architectures only, from the cache unless ``--no-cache``)."""
+    if args.no_cache and not args.models:
+        raise InputError("--no-cache re-captures the architectures of --models; give --models with an `architecture` "
+                         "column, or drop --no-cache")
     if args.archi == "none":
-        return None
+        if not args.no_cache:
+            return None
+        from fennec_core.architecture.encoding import ArchiSpec
+
+        return ArchiSpec(None, cache=False)  # the meta features are captured again too
     if not args.models:
         raise InputError("--archi needs --models with an `architecture` column (e.g. pytorchcv:resnet50)")
     from fennec_core.architecture.encoding import ArchiSpec
