@@ -10,21 +10,28 @@ The three walks, each in a fresh process so lazy imports count where they happen
 Every Python call is traced (``sys.setprofile``). A *module visited* is a ``fennec_core`` or
 ``fennec_plugins`` module whose code ran (its import included). An *upward call* is a call from
 one of these modules to a function of a ``fennec_core`` module of a higher layer; an *upward method
-call* one to a method (of an object handed down, such as the fitted-zoo record), counted apart. The layers, lowest first
-(the order docs/architecture.md gives; decided here for the measurement):
+call* one to a method (of an object handed down, such as the fitted-zoo record), counted apart. The
+layers, lowest first, are the ones docs/architecture.md lists and tests/test_layout.py holds for
+imports (read from there, so the two never disagree):
 
 ====  =====================================================================
-0     ``errors``, ``records``, ``device``, ``plugin`` (registry, contracts, specs)
-1     ``io``, ``history``, ``architecture``
-2     ``scoring``, ``task``
-3     ``zoo``, ``checks``, and every plugin (``fennec_plugins``: they see the fitted zoo)
-4     ``engine`` (and ``fennec_core`` itself, which exports the engine)
-5     ``evaluation``
-6     ``cli``, ``serve``
+0     base: ``fennec_core`` (the package), ``errors``, ``device``, ``records``, ``table``,
+      ``metrics``, ``checks``, ``images``
+1     ``plugin`` (hookspecs, contracts, registry)
+2     ``scoring``
+3     ``zoo``
+4     ``architecture``
+5     ``history``
+6     ``task``
+7     ``io``
+8     ``engine``
+9     ``evaluation``, ``serve``, ``bundled_zoo``, ``plugin_api``; and every plugin
+      (``fennec_plugins``: they may use ``plugin_api``)
+10    ``cli``
 ====  =====================================================================
 
 A call from the core into a plugin goes through a written contract (a component's method), not
-an import, so it is not counted as upward; a plugin calling a core module above layer 3 is.
+an import, so it is not counted as upward; a plugin calling the cli would be.
 
     python benchmarks/trace_walks.py            # the table
     python benchmarks/trace_walks.py --detail   # and every upward edge
@@ -42,16 +49,20 @@ from collections import Counter
 
 DESCRIPTION = "photos of people holding yoga poses"
 
-LAYERS = {
-    "errors": 0, "records": 0, "device": 0, "plugin": 0,
-    "io": 1, "history": 1, "architecture": 1,
-    "scoring": 2, "task": 2,
-    "zoo": 3, "checks": 3,
-    "engine": 4, "": 4,
-    "evaluation": 5,
-    "cli": 6, "serve": 6,
-}
-PLUGIN_LAYER = 3
+def _layers() -> list[set[str]]:
+    """tests/test_layout.py's LAYERS (the documented package layers), read as data."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parents[1] / "tests" / "test_layout.py").read_text())
+    node = next(n for n in tree.body if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "LAYERS")
+    return [set(ast.literal_eval(elt)) for elt in node.value.elts]
+
+
+LAYERS = {name: i for i, names in enumerate(_layers()) for name in names}
+PLUGIN_LAYER = LAYERS["plugin_api"]
+#: core modules registered as plugins (the built-in evaluation protocols), entered through their hooks
+BUILTIN_PLUGINS = ("fennec_core.evaluation",)
 
 
 def layer(module: str) -> int | None:
@@ -60,7 +71,7 @@ def layer(module: str) -> int | None:
         return PLUGIN_LAYER
     if module == "fennec_core" or module.startswith("fennec_core."):
         parts = module.split(".")
-        return LAYERS.get(parts[1] if len(parts) > 1 else "", 4)
+        return LAYERS.get(parts[1] if len(parts) > 1 else "fennec_core", 0)
     return None
 
 
@@ -115,8 +126,8 @@ def _traced(walk) -> dict:  # noqa: ANN001
         caller = frame.f_back
         while caller is not None and layer(caller.f_globals.get("__name__", "")) is None:
             caller = caller.f_back  # through library frames (pluggy, importlib) to the fennec caller
-        if caller is None or callee.startswith("fennec_plugins"):
-            return
+        if caller is None or callee.startswith("fennec_plugins") or callee.startswith(BUILTIN_PLUGINS):
+            return  # into a plugin (a registered module: the built-in protocols too) through its contract
         name = caller.f_globals.get("__name__", "")
         if name != callee and layer(name) < lc:
             code = frame.f_code  # a method of an object handed down (a record's) is not an import
