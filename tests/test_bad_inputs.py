@@ -227,12 +227,12 @@ def test_closed_stdout_exits_quietly(files):
 
 
 def test_broken_pipe_in_process(monkeypatch, capsys):
-    from fennec_core.cli import commands, main
+    from fennec_core.cli import main, plugins_command
 
     def broken(args):
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(commands, "cmd_plugins", broken)
+    monkeypatch.setattr(plugins_command, "cmd_plugins", broken)
     assert main(["plugins"]) == 141
     assert capsys.readouterr().err == ""
 
