@@ -226,7 +226,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise InputError("give --proxy (embed the tasks' descriptions) or --task-embeddings, not both")
         from fennec_core.task.proxies import description_embeddings
 
-        embeddings, _ = description_embeddings(tasks or [], args.proxy)
+        embeddings, _ = description_embeddings(tasks or [], args.proxy, registry=engine.registry)
     from fennec_core.evaluation.folds import dask_scheduler
 
     with dask_scheduler(args.scheduler):  # --scheduler: the folds run on that Dask cluster
