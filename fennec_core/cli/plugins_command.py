@@ -13,7 +13,7 @@ from fennec_core.cli.format import print_table
 def cmd_plugins(args: argparse.Namespace) -> int:
     """List every component by kind with its origin, and broken plugins with their errors."""
     from fennec_core.plugin import registry
-    from fennec_core.plugin.contracts import missing_modules
+    from fennec_core.plugin.requirements import missing_modules
 
     comps = registry.components()
     broken = registry.broken()

@@ -307,14 +307,49 @@ class Estimator(Protocol):
 class Backbone(Protocol):
     """A frozen feature extractor with real weights on this machine (``fennec probe``).
 
-    Class attribute ``modality``: ``"images"`` or ``"text"``. Optional ``locate()`` returns
-    the weights file or raises; optional ``has_probs = False`` says ``encode`` returns no
-    source softmax (NCE, LEEP are then refused up front).
+    Class attribute ``modality``: ``"images"`` or ``"text"``. Optional capabilities:
+    :class:`Locating` (``locate()``), :class:`Loading` (``load()``), :class:`WithoutSourceProbs`
+    (``has_probs = False``: ``encode`` returns no source softmax, so NCE and LEEP are refused up front).
     """
+
+    modality: str
 
     def encode(self, inputs: Any) -> Any:
         """Return an ``Encoded`` (features [n, d], probs [n, C_src] or None) for a list of inputs."""
         ...
+
+
+@runtime_checkable
+class Locating(Protocol):
+    """A backbone that says where its weights lie before any forward pass: ``locate()`` returns
+    the weights file or raises (absent weights fail in a second, not after minutes)."""
+
+    def locate(self) -> Any:
+        """The weights file (or folder); a FennecError naming what to install when absent."""
+        ...
+
+
+@runtime_checkable
+class Loading(Protocol):
+    """A backbone whose weights load apart from ``encode``: ``load()``, timed apart from probing."""
+
+    def load(self) -> Any:
+        """Load (and check) the weights."""
+        ...
+
+
+@runtime_checkable
+class WithoutSourceProbs(Protocol):
+    """A backbone with no source classifier head: ``has_probs = False``."""
+
+    has_probs: bool
+
+
+@runtime_checkable
+class NeedsSourceProbs(Protocol):
+    """An estimator that reads the source classifier's softmax (NCE, LEEP): ``needs_probs = True``."""
+
+    needs_probs: bool
 
 
 #: The required protocol of each component kind (checked when a component is created).
@@ -334,38 +369,6 @@ class Named(Protocol):
     """A component that says its registered name (messages use it; else its class name)."""
 
     name: str
-
-
-# -- what a component needs installed ---------------------------------------------------------
-
-
-@runtime_checkable
-class Requiring(Protocol):
-    """A registered factory (usually the component's class) that says what it needs installed:
-    ``requires``, the modules it imports (top-level import names, e.g. ``("open_clip", "torch")``),
-    and ``install``, the line that installs them. ``fennec plugins`` then says whether the
-    component is usable here and, when not, what to run; nothing is imported to find out."""
-
-    requires: tuple[str, ...]
-    install: str
-
-
-def missing_modules(factory: Any) -> list[str]:
-    """The modules a :class:`Requiring` factory needs that are not installed (found without
-    importing them); [] for a factory that declares none."""
-    import importlib.util
-
-    if not isinstance(factory, Requiring):
-        return []
-    out = []
-    for module in factory.requires:
-        try:
-            found = importlib.util.find_spec(module.split(".")[0]) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            out.append(module)
-    return out
 
 
 def component_name(component: Any) -> str:
@@ -389,6 +392,10 @@ def supports(component: Any, capability: type) -> bool:
         return bool(getattr(component, "requires_nonnegative", False))
     if capability is ScoreLike:
         return bool(getattr(component, "score_like", False))
+    if capability is NeedsSourceProbs:
+        return bool(getattr(component, "needs_probs", False))
+    if capability is WithoutSourceProbs:
+        return not bool(getattr(component, "has_probs", True))
     return isinstance(component, capability)
 
 

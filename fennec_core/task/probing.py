@@ -27,6 +27,13 @@ import attrs
 import numpy as np
 
 from fennec_core.errors import FennecError, InputError
+from fennec_core.plugin.contracts import (
+    Loading,
+    Locating,
+    NeedsSourceProbs,
+    WithoutSourceProbs,
+    supports,
+)
 
 #: Probe CSV header (``fennec probe -o``; ``fennec rank --probes`` reads it).
 PROBE_COLUMNS = ("model", "estimator", "score")
@@ -83,9 +90,8 @@ def weights_missing(model_id: str) -> str | None:
     """Why ``model_id`` cannot be probed offline (no backbone, or its weights are absent), or None if it can."""
     try:
         backbone = resolve_backbone(model_id)
-        locate = getattr(backbone, "locate", None)
-        if locate is not None:
-            locate()
+        if supports(backbone, Locating):
+            backbone.locate()
     except FennecError as exc:
         return str(exc)
     return None
@@ -152,15 +158,14 @@ def probe_models(
     backbones = []
     for model in models:
         backbone = resolve_backbone(model, allow_download=allow_download, batch_size=batch_size, device=device)
-        if getattr(backbone, "modality", "images") != sample.modality:
+        if backbone.modality != sample.modality:
             raise InputError(f"model {model!r} reads {backbone.modality}, the sample holds {sample.modality}")
         for name, est in ests:
-            if getattr(est, "needs_probs", False) and not getattr(backbone, "has_probs", True):
+            if supports(est, NeedsSourceProbs) and supports(backbone, WithoutSourceProbs):
                 raise InputError(f"estimator {name!r} needs a source classifier's probabilities, which {model!r} "
                                  "has none of; use logme, hscore or another feature-only estimator")
-        locate = getattr(backbone, "locate", None)
-        if locate is not None and not allow_download:
-            locate()  # absent weights fail before any forward pass
+        if supports(backbone, Locating) and not allow_download:
+            backbone.locate()  # absent weights fail before any forward pass
         backbones.append(backbone)
     out: list[ProbeScore] = []
     pairs = list(zip(models, backbones, strict=True))
@@ -169,7 +174,7 @@ def probe_models(
     for model in loop:
         backbone = by_id[model]
         start = time.perf_counter()
-        if callable(getattr(backbone, "load", None)):
+        if supports(backbone, Loading):
             backbone.load()
         loaded = time.perf_counter()
         encoded = backbone.encode(sample.inputs)

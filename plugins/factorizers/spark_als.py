@@ -161,7 +161,7 @@ def spark_errors(during: str, master: str) -> Iterator[None]:
 class SparkALS(VariationalPMF):
     """MLlib ALS on Spark with model and task biases and posterior covariances; see the module docstring."""
 
-    requires = ('pyspark',)  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('pyspark',)  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[spark]' (and a Java runtime)"
 
     name = "spark-als"

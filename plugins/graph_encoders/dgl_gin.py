@@ -111,7 +111,7 @@ class _GIN:
 class DglGinEncoder:
     """GIN graph encoder; ``fit(graphs)`` is contrastive, ``fit(graphs, targets=...)`` supervised."""
 
-    requires = ('dgl', 'torch')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('dgl', 'torch')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[archi]' (dgl==1.1.3)"
 
     name = "dgl-gin"

@@ -43,7 +43,7 @@ def _key(graph: ArchGraph) -> tuple[Any, ...]:
 class Graph2VecEncoder:
     """karateclub Graph2Vec with the paper's settings; ``transform`` infers unseen graphs."""
 
-    requires = ('karateclub', 'gensim', 'networkx')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('karateclub', 'gensim', 'networkx')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[archi]' && pip install --no-deps karateclub==1.3.3"
 
     name = "graph2vec"

@@ -41,7 +41,7 @@ def _open_clip() -> Any:
 class ClipProxy(ImageProxyBase):
     """open_clip image embeddings of a task's images (L2-normalised)."""
 
-    requires = ('open_clip', 'torch')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('open_clip', 'torch')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[proxies]'"
 
     name = "clip"

