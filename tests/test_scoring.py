@@ -40,3 +40,18 @@ def test_cuda_matches_cpu():
     b = transfer_scores(U, V, device="cuda")
     np.testing.assert_allclose(a, b, rtol=1e-10)
     np.testing.assert_array_equal(order(a[0]), order(b[0]))
+
+
+def test_meta_prediction_equals_its_design_matrix_product():
+    """predict folds the products' block into the model weights instead of building the design
+    (m, a + b + a*b): the same numbers as the design matrix it was fitted on."""
+    from fennec_core.scoring.meta_score import MetaModel, design
+
+    rng = np.random.default_rng(3)
+    X, T = rng.normal(size=(40, 4)), rng.normal(size=(6, 3))
+    scores = rng.normal(size=(40, 6))
+    meta = MetaModel.fit(X, list("abcd"), T, list("xyz"), scores, np.ones_like(scores, bool))
+    tx = rng.normal(size=3)
+    Xm = (X - meta.model_mean) / meta.model_std
+    xt = (tx - meta.task_mean) / meta.task_std
+    np.testing.assert_allclose(meta.predict(X, tx), design(Xm, xt) @ meta.coef + meta.intercept, rtol=1e-12, atol=1e-12)

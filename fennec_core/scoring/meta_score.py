@@ -90,7 +90,11 @@ class MetaModel:
         """Meta scores (m,) of models with raw features (m, a) on a task with raw features (b,)."""
         Xm = _standardise(model_X, self.model_mean, self.model_std)
         xt = _standardise(np.atleast_2d(task_x), self.task_mean, self.task_std)[0]
-        return design(Xm, xt) @ self.coef + self.intercept
+        # design(Xm, xt) @ coef without building the (m, a + b + a*b) design: the products' block
+        # folds into the model weights, c_m + C xt (a ranking per request: 2,696 models x 21 features)
+        a, b = Xm.shape[1], xt.shape[0]
+        c_m, c_t, C = self.coef[:a], self.coef[a:a + b], self.coef[a + b:].reshape(a, b)
+        return Xm @ (c_m + C @ xt) + float(xt @ c_t) + self.intercept
 
     def predict_for_task(self, model_X: np.ndarray, task_features: Mapping[str, float]) -> tuple[np.ndarray, list[str]]:
         """(meta scores (m,), names of the task features it lacked) for a task given by its
