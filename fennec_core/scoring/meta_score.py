@@ -91,7 +91,7 @@ class MetaModel:
         Xm = _standardise(model_X, self.model_mean, self.model_std)
         xt = _standardise(np.atleast_2d(task_x), self.task_mean, self.task_std)[0]
         # design(Xm, xt) @ coef without building the (m, a + b + a*b) design: the products' block
-        # folds into the model weights, c_m + C xt (a ranking per request: 2,696 models x 21 features)
+        # folds into the model weights, c_m + C xt (one ranking per request: hf-nlp builds no 2,696 x 35 matrix)
         a, b = Xm.shape[1], xt.shape[0]
         c_m, c_t, C = self.coef[:a], self.coef[a:a + b], self.coef[a + b:].reshape(a, b)
         return Xm @ (c_m + C @ xt) + float(xt @ c_t) + self.intercept
