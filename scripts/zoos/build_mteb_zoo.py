@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import json
 import math
 import sys
@@ -45,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
-from zoo_tables import gz_csv, write_history  # noqa: E402
+from zoo_tables import gz_csv, read_scores, rows_by, write_history  # noqa: E402
 
 MODEL_TEXT = ("license", "open_weights", "framework", "adapted_from", "modalities", "languages", "org")
 TASK_TEXT = ("type", "category", "modalities", "languages", "domains", "main_score")
@@ -85,17 +84,8 @@ def _fmt(x: float | None, digits: int = 6) -> str:
 def build_tables(data: Path, out: Path) -> dict[str, int]:
     """Write ``history.csv.gz``, ``models.csv.gz`` and ``tasks.csv`` into ``out``; counts."""
     out.mkdir(parents=True, exist_ok=True)
-    scores: dict[str, dict[str, float]] = {}
-    with gzip.open(data / "results.csv.gz", "rt", encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            x = float(row["score"])
-            if not math.isfinite(x):
-                raise ValueError(f"{row['model']}/{row['task']}: not a finite score {row['score']!r}")
-            scores.setdefault(row["model"], {})[row["task"]] = x
-    with open(data / "tasks.csv", newline="", encoding="utf-8") as fh:
-        task_rows = {r["task"]: r for r in csv.DictReader(fh)}
-    with open(data / "models.csv", newline="", encoding="utf-8") as fh:
-        model_rows = {r["model"]: r for r in csv.DictReader(fh)}
+    scores = read_scores(data / "results.csv.gz")
+    task_rows, model_rows = rows_by(data / "tasks.csv", "task"), rows_by(data / "models.csv", "model")
     models = sorted(scores)
     tasks = sorted({t for s in scores.values() for t in s})
     missing = [t for t in tasks if t not in task_rows] + [m for m in models if m not in model_rows]

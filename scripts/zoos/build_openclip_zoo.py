@@ -34,7 +34,7 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 import build_mteb_zoo as common  # noqa: E402
-from zoo_tables import gz_csv, write_history  # noqa: E402
+from zoo_tables import gz_csv, read_scores, rows_by, write_history  # noqa: E402
 
 #: Settings chosen by cross-validation over the targets (docs/zoos.md).
 SETTINGS = {"normalization": "zscore-clip", "factorizer_config": {"k": 3, "max_iter": 30}, "task_mapping": "kernel-ridge"}
@@ -48,19 +48,9 @@ def _log(value: str, base: float = 10.0, scale: float = 1.0) -> str:
 def build_tables(data: Path, out: Path) -> dict[str, int]:
     """Write ``history.csv.gz``, ``models.csv.gz`` and ``tasks.csv`` into ``out``; counts."""
     out.mkdir(parents=True, exist_ok=True)
-    scores: dict[str, dict[str, float]] = {}
-    with open(data / "results.csv", newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            x = float(row["score"])
-            if not math.isfinite(x):
-                raise ValueError(f"{row['model']}/{row['task']}: not a finite score {row['score']!r}")
-            scores.setdefault(row["model"], {})[row["task"]] = x
-    with open(data / "models.csv", newline="", encoding="utf-8") as fh:
-        profile = {r["model"]: r for r in csv.DictReader(fh)}
-    with open(data / "tasks.csv", newline="", encoding="utf-8") as fh:
-        source_tasks = {r["task"]: r for r in csv.DictReader(fh)}
-    with open(HERE / "openclip_tasks.csv", newline="", encoding="utf-8") as fh:
-        written = {r["task"]: r for r in csv.DictReader(fh)}
+    scores = read_scores(data / "results.csv")
+    profile, source_tasks = rows_by(data / "models.csv", "model"), rows_by(data / "tasks.csv", "task")
+    written = rows_by(HERE / "openclip_tasks.csv", "task")
     models = sorted(scores)
     tasks = list(source_tasks)
     if set(written) != set(tasks) or any(set(s) != set(tasks) for s in scores.values()):
