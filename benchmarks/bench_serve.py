@@ -36,11 +36,23 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-LUA = r"""
+#: every wrk run's summary, one JSON line: requests, seconds, p50/p99 latency, non-2xx, socket errors
+DONE_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests":%d,"seconds":%f,"p50_us":%d,"p99_us":%d,"status":%d,'
+                         .. '"socket":%d}\n', summary.requests, summary.duration / 1e6, latency:percentile(50),
+                         latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+#: POST /rank with three known results (ZOO, M1..M3, DISTINCT set by a header line): the same task
+#: every time, or a known score that changes with each request (a ranking computed each time)
+RANK_LUA = r"""
 local counter = 0
 local body_for = function(i)
   return string.format('{"zoo":"%s","known":{"%s":%.10f,"%s":0.6,"%s":0.55},"top":10}',
-                       ZOO, M1, DISTINCT and (0.7 + (i %% 100000) * 1e-7) or 0.7, M2, M3)
+                       ZOO, M1, DISTINCT and (0.7 + (i % 100000) * 1e-7) or 0.7, M2, M3)
 end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -52,23 +64,7 @@ request = function()
   end
   return wrk.format()
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('RESULT {"requests":%%d,"seconds":%%f,"p50_us":%%d,"p99_us":%%d,"status":%%d,'
-                         .. '"socket":%%d}\n', summary.requests, summary.duration / 1e6, latency:percentile(50),
-                         latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
-
-
-HEALTH_LUA = r"""
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('RESULT {"requests":%d,"seconds":%f,"p50_us":%d,"p99_us":%d,"status":%d,'
-                         .. '"socket":%d}\n', summary.requests, summary.duration / 1e6, latency:percentile(50),
-                         latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
+""" + DONE_LUA
 
 
 def _free_port() -> int:
@@ -113,12 +109,12 @@ def run_wrk(url: str, zoo: str, models: list[str], clients: int, seconds: int, k
     (``trivial``); its summary as a dict."""
     script = folder / f"rank-{zoo}-{kind}.lua"
     if kind == "trivial":
-        script.write_text(HEALTH_LUA)
+        script.write_text(DONE_LUA)
         target = f"{url}/health"
     else:
         head = (f'ZOO = "{zoo}"\nM1, M2, M3 = "{models[0]}", "{models[1]}", "{models[2]}"\n'
                 f"DISTINCT = {'true' if kind == 'distinct' else 'false'}\n")
-        script.write_text(head + LUA.replace("%%", "%"))
+        script.write_text(head + RANK_LUA)
         target = f"{url}/rank"
     threads = min(clients, 2)
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
