@@ -8,8 +8,9 @@ process) and the store's size, then the growth exponent ``b`` of ``cost ~ cells^
 consecutive sizes (1 = linear) and the ratio of the full size to the goals (fit < 2 min, < 4 GB).
 
 Run from the repository root:
-``python benchmarks/bench_mteb_scale.py --data ../shared/data/mteb`` (reads
-``results_subset_level.csv.gz``; writes only into a temporary folder).
+``python benchmarks/bench_mteb_scale.py --data DIR``, DIR holding the MTEB subset-level results
+``results_subset_level.csv.gz`` (model,task,score over task subsets, from embeddings-benchmark/results;
+not in this repository); writes only into a temporary folder.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def folder_mb(path: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Command line: fit at four sizes and print the tables."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mteb")
+    p.add_argument("--data", type=Path, required=True,
+                   help="folder with MTEB's results_subset_level.csv.gz (not in this repository)")
     p.add_argument("--fractions", default="0.125,0.25,0.5,1")
     a = p.parse_args(argv)
     models, tasks, rows, cols, vals = read_cells(a.data / "results_subset_level.csv.gz")

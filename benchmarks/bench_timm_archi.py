@@ -43,7 +43,7 @@ def timm_architectures() -> list[str]:
     if MODELS.exists():
         text = gzip.decompress(MODELS.read_bytes()).decode()
         return sorted({r["architecture"] for r in csv.DictReader(io.StringIO(text))})
-    raw = ROOT.parent / "shared" / "data" / "timm_results" / "results-imagenet.csv"
+    raw = ROOT / "tests" / "data" / "timm_results" / "results-imagenet.csv"  # timm results/, copied in the repository
     with open(raw, newline="") as fh:
         return sorted({"timm:" + r["model"].split(".")[0] for r in csv.DictReader(fh)})
 

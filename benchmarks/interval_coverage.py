@@ -1,7 +1,7 @@
 """Leave-one-task-out coverage of the 90% intervals on hidden cells, per table and mode.
 
-Tables: the three shared tables (``../shared/data``, converted as in ``tests/conftest.py``;
-SOURCES.md there credits each) fitted with the default engine (pmf), and the bundled zoos with
+Tables: the three published tables copied in ``tests/data`` (converted as in ``tests/conftest.py``;
+``tests/data/SOURCES.md`` credits each) fitted with the default engine (pmf), and the bundled zoos with
 their own settings. Modes: ``loo`` (cold: nothing known of the hidden task but its card; a
 zoo's hidden task is placed by its own embedding where the zoo has one) and ``loo-warm:K``
 (K seeded known results of it). For each: the share of hidden true scores inside the interval
@@ -27,7 +27,7 @@ from fennec_core.evaluation import evaluate  # noqa: E402
 from fennec_core.io import catalog  # noqa: E402
 from fennec_core.io.tables import convert_table  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "tests" / "data"  # the published tables, copied in the repository
 TABLES = {
     "fennec105": ("fennec_105x7_oracle.csv", {"model": ["Architecture"], "task": "Target Dataset", "score": "Oracle"}),
     "parc": ("parc_controlled_oracle.csv",
@@ -37,7 +37,7 @@ TABLES = {
 
 
 def table_case(name: str):
-    """(engine, evaluate kwargs) for a shared table."""
+    """(engine, evaluate kwargs) for a published table."""
     fname, kwargs = TABLES[name]
     return Fennec(), {"history": convert_table(DATA / fname, **kwargs)}
 

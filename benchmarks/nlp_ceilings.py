@@ -11,7 +11,8 @@
   column. No method that maps a task into that space can beat it.
 - **static**: each model's mean z-score on the other targets (``evaluation.static_scores``).
 
-Run from the repository root: ``python benchmarks/nlp_ceilings.py [--data ../shared/data/model_recycling]``.
+Run from the repository root: ``python benchmarks/nlp_ceilings.py --data DIR``, DIR holding
+model-recycling's ``pretrain_seeds_*.csv`` (IBM/model-recycling ``results/``; not in this repository).
 Prints a table (per target and mean).
 """
 
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     from fennec_core.records import History
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "model_recycling")
+    p.add_argument("--data", type=Path, required=True,
+                   help="folder with model-recycling's pretrain_seeds_*.csv (IBM/model-recycling results/)")
     p.add_argument("--ks", default="5,12", help="ranks of the oracle space (default 5,12)")
     args = p.parse_args(argv)
     arrays, manifest = read_store(catalog.get("hf-nlp").path)

@@ -1,8 +1,8 @@
 """Budgeted search (``search:K``) on every table, beside the static top-k and random order,
 with the regret-vs-fine-tunes plot of docs/search.md.
 
-Tables: the three shared tables (``../shared/data``, converted as in ``tests/conftest.py``;
-credited in its SOURCES.md) with the default engine, and the bundled zoos with their own
+Tables: the three published tables copied in ``tests/data`` (converted as in ``tests/conftest.py``;
+credited in ``tests/data/SOURCES.md``) with the default engine, and the bundled zoos with their own
 settings, each hidden task placed by its own embedding where the zoo has one (the same cases as
 ``benchmarks/interval_coverage.py``). For each table and step k = 1..K: mean regret (best true
 score minus best found) and its share of the task's range, for Fennec's search (``--strategy``),

@@ -2,7 +2,7 @@
 
 The history format is a *long* table with a header and at least the columns
 ``model,task,score``; other columns are allowed and ignored. Files in other layouts (the
-published tables in ``shared/data``: wide matrices, different column names) are converted
+published tables copied in ``tests/data``: wide matrices, different column names) are converted
 with :func:`convert_table` / ``fennec convert``.
 """
 

@@ -179,8 +179,9 @@ def run_steps(doc: str, name: str, build_tables, argv: list[str] | None = None, 
     ``--data`` (the source tables), ``--out`` (fennec_core/data/NAME) and ``--cache`` (the
     embeddings); ``build_tables(data, out)`` is the zoo's own step, ``settings`` its fit settings."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / name,
-                   help=f"folder with the source tables (default ../shared/data/{name})")
+    p.add_argument("--data", type=Path, required=True,
+                   help="folder with the source tables (not in this repository: the module doc says where they come "
+                        "from)")
     p.add_argument("--out", type=Path, default=ROOT / "fennec_core" / "data" / name, help="output folder")
     p.add_argument("--cache", type=Path, default=ROOT / "build" / "zoos" / f"{name}_task_embeddings.npz",
                    help="where the embed step writes the task embeddings")

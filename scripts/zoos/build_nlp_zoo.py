@@ -153,8 +153,8 @@ def fit_store(folder: Path, *, progress: bool = True):  # -> Fennec
 def main(argv: list[str] | None = None) -> int:
     """Command line: build the tables and print a one-line summary."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "model_recycling",
-                   help="folder with models_tested.csv (default ../shared/data/model_recycling)")
+    p.add_argument("--data", type=Path, required=True,
+                   help="folder with IBM/model-recycling's results/models_tested.csv (not in this repository)")
     p.add_argument("--out", type=Path, default=ROOT / "fennec_core" / "data" / "nlp", help="output folder")
     p.add_argument("--tables-only", action="store_true", help="write the tables, do not fit the store")
     args = p.parse_args(argv)

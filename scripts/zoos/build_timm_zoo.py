@@ -423,9 +423,9 @@ def fit_store(folder: Path, *, progress: bool = True):  # -> Fennec
 def main(argv: list[str] | None = None) -> int:
     """Command line: build the tables and print a summary."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "timm_results",
+    p.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "timm_results",
                    help="folder with timm's results-*.csv and model_metadata-in1k.csv "
-                        "(default ../shared/data/timm_results)")
+                        "(default tests/data/timm_results, their copy in this repository)")
     p.add_argument("--out", type=Path, default=ROOT / "fennec_core" / "data" / "timm", help="output folder")
     p.add_argument("--no-cache", action="store_true", help="capture every architecture again ($FENNEC_CACHE_DIR)")
     p.add_argument("--limit", type=int, default=None,
