@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from cli_runs import folder_mb  # noqa: E402  (a sibling module: benchmarks/ is the script folder)
+
 SYNTHETIC = {"160k": (5_000, 1_000, 162_000), "1.6M": (50_000, 10_000, 1_620_000),
              "16M": (200_000, 40_000, 16_000_000)}
 
@@ -139,11 +141,6 @@ def agreement(zoo_a: Path, zoo_b: Path, tasks: int = 20) -> float:
     busiest = np.argsort(-a.history.task_counts(), kind="stable")[:tasks]
     taus = [weighted_tau(a.factors.U @ a.factors.V[j], Ub @ b.factors.V[cols_b[a.task_ids[j]]]) for j in busiest]
     return float(np.mean(taus))
-
-
-def folder_mb(path: Path) -> float:
-    """Bytes under ``path`` in MB."""
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
 def run_speed(sources: list[str], mteb: str | None, reg: str, work: Path) -> None:

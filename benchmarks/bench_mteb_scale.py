@@ -19,13 +19,12 @@ import argparse
 import csv
 import gzip
 import math
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from cli_runs import folder_mb, measured  # noqa: E402  (a sibling module: benchmarks/ is the script folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"fit_s": 120.0, "fit_gb": 4.0}
@@ -56,26 +55,6 @@ def write_subset(path: Path, models: list[str], tasks: list[str], rows: np.ndarr
     return int(sel.sum())
 
 
-def measured(argv: list[str]) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak RSS GB) of ``fennec ARGV`` in a wrapper process."""
-    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-               "wall = time.perf_counter() - t; sys.stderr.write(p.stderr[-2000:]); "
-               "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
-               "print(wall, u.ru_utime + u.ru_stime, u.ru_maxrss, p.returncode)")
-    out = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "fennec_core.cli", *argv],
-                         capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    wall, cpu, rss_kb, rc = out.stdout.split()
-    if int(rc) != 0:
-        raise SystemExit(f"fennec {' '.join(argv)} failed:\n{out.stderr}")
-    return float(wall), float(cpu), int(rss_kb) / 1e6
-
-
-def folder_mb(path: Path) -> float:
-    """Bytes under ``path`` in MB."""
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command line: fit at four sizes and print the tables."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -93,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             hist = Path(tmp) / f"h{frac}.csv"
             cells = write_subset(hist, models, tasks, rows, cols, vals, keep)
             zoo = Path(tmp) / f"z{frac}.zarr"
-            wall, cpu, gb = measured(["-q", "fit", "--history", str(hist), "--out", str(zoo), "--config",
+            wall, cpu, gb, _ = measured(["-q", "fit", "--history", str(hist), "--out", str(zoo), "--config",
                                       "factorizer.k=8", "--config", "factorizer.max_iter=30", "--config",
                                       "normalization=zscore-clip"])
             results.append({"tasks": int(keep.sum()), "cells": cells, "fit_s": wall, "cpu_s": cpu, "fit_gb": gb,

@@ -27,13 +27,13 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from cli_runs import folder_mb, measured  # noqa: E402  (a sibling module: benchmarks/ is the script folder)
 
 DEFAULT_SIZES = "2000x400x65000,6000x1200x200000,17000x3400x560000,50000x10000x1620000"
 RANK = 8
@@ -67,44 +67,22 @@ def write_csv(path: Path, rows: np.ndarray, cols: np.ndarray, scores: np.ndarray
                                                                          scores[sl].tolist(), strict=True)))
 
 
-def measured(argv: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in GB, stdout) of ``fennec ARGV`` run in a wrapper process."""
-    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-               "wall = time.perf_counter() - t; sys.stderr.write(p.stderr); "
-               "print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode); "
-               "print(p.stdout, end='')")
-    fennec = [sys.executable, "-m", "fennec_core.cli"]
-    out = subprocess.run([sys.executable, "-c", wrapper, *fennec, *argv], capture_output=True, text=True,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    head, _, rest = out.stdout.partition("\n")
-    wall, rss_kb, rc = head.split()
-    if int(rc) != 0:
-        raise SystemExit(f"fennec {' '.join(argv)} failed:\n{out.stderr}")
-    return float(wall), int(rss_kb) / 1e6, rest
-
-
-def folder_mb(path: Path) -> float:
-    """Bytes under ``path`` in MB."""
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
-
-
 def run_size(m: int, n: int, cells: int, work: Path) -> dict[str, float]:
     """Every measurement for one size."""
     rows, cols, scores = synthetic_cells(m, n, cells)
     hist = work / f"history_{m}x{n}.csv"
     write_csv(hist, rows, cols, scores)
     zoo = work / f"zoo_{m}x{n}.zarr"
-    fit_s, fit_gb, _ = measured(["-q", "fit", "--history", str(hist), "--out", str(zoo)])
+    fit_s, _, fit_gb, _ = measured(["-q", "fit", "--history", str(hist), "--out", str(zoo)])
     busiest = f"t{np.bincount(cols, minlength=n).argmax()}"
-    rank_s, rank_gb, _ = measured(["-q", "rank", "--zoo", str(zoo), "--task", busiest, "--top", "10"])
+    rank_s, _, rank_gb, _ = measured(["-q", "rank", "--zoo", str(zoo), "--task", busiest, "--top", "10"])
     rng = np.random.default_rng(1)
     picked = np.sort(rng.choice(m, max(20, m // 100), replace=False))
     new = work / f"new_{m}x{n}.csv"
     with open(new, "w") as f:
         f.write("model,task,score\n" + "".join(f"m{i},tnew,{0.6 + 0.1 * rng.standard_normal():.6f}\n"
                                                for i in picked.tolist()))
-    upd_s, upd_gb, _ = measured(["-q", "update", "--zoo", str(zoo), "--history", str(new), "--out",
+    upd_s, _, upd_gb, _ = measured(["-q", "update", "--zoo", str(zoo), "--history", str(new), "--out",
                                  str(work / f"zoo_{m}x{n}_updated.zarr")])
     info = json.loads((zoo / "zarr.json").read_text())["attributes"]["fennec"]["factors_info"]
     return {"models": m, "tasks": n, "cells": rows.size, "fit_s": fit_s, "fit_gb": fit_gb, "sweeps": info["n_iter"],
