@@ -296,16 +296,30 @@ def read_store(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dic
     the read starts again.
     """
     for attempt in range(READ_ATTEMPTS):
-        before = current_generation(path)
+        before = _snapshot(path)
         try:
             return _read_once(path)
         except _TornRead:
             pass
         except (StoreError, OSError):  # e.g. the folder swapped away between two steps of the walk
-            if current_generation(path) == before and not _swapping(path):
+            if _snapshot(path) == before and not _swapping(path):
                 raise
         time.sleep(0.02 * (attempt + 1))
     return _read_once(path, final=True)
+
+
+def _snapshot(path: str | os.PathLike[str]) -> Any:
+    """What a swap changes, read cheaply: a local store's folder identity (a swap renames a new
+    folder into place; a stat, where parsing a large manifest takes milliseconds), a remote
+    store's generation."""
+    local = local_path(path)
+    if local is None:
+        return current_generation(path)
+    try:
+        info = os.stat(local)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _swapping(path: str | os.PathLike[str]) -> bool:
