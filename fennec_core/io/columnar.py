@@ -85,20 +85,29 @@ def history_from_csv_bytes(data: bytes) -> History | None:
     values = table.column("score").combine_chunks().to_numpy(zero_copy_only=False).astype(np.float64)
     if not np.isfinite(values).all():
         return None
-    encoded = {name: pc.dictionary_encode(col) for name, col in ids.items()}  # codes in first-seen order
-    rows = encoded["model"].indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    cols = encoded["task"].indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    model_ids = tuple(encoded["model"].dictionary.to_pylist())
-    task_ids = tuple(encoded["task"].dictionary.to_pylist())
-    if _has_duplicate(rows * len(task_ids) + cols):
+    model_ids, task_ids, rows, cols = _encoded(pa, ids["model"], ids["task"])
+    if _first_duplicate(rows * len(task_ids) + cols) is not None:
         return None  # a duplicated pair: the strict reader names both lines
     return History.from_cells(model_ids, task_ids, rows, cols, values)
 
 
-def _has_duplicate(pair: np.ndarray) -> bool:
-    """Whether a cell index occurs twice (a sort: far faster than ``np.unique`` at millions)."""
+def _encoded(pa: Any, models: Any, tasks: Any) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray]:
+    """(model ids, task ids, row of each cell, column of each cell) of two id columns, ids in
+    first-seen order (as the strict reader numbers them)."""
+    out = []
+    for col in (models, tasks):
+        encoded = pa.compute.dictionary_encode(col)
+        out.append((tuple(encoded.dictionary.to_pylist()), encoded.indices.to_numpy(zero_copy_only=False)
+                    .astype(np.int64)))
+    (model_ids, rows), (task_ids, cols) = out
+    return model_ids, task_ids, rows, cols
+
+
+def _first_duplicate(pair: np.ndarray) -> int | None:
+    """A cell index that occurs twice, or None (a sort: far faster than ``np.unique`` at millions)."""
     ordered = np.sort(pair, kind="stable")
-    return bool(np.any(ordered[1:] == ordered[:-1]))
+    same = ordered[1:][ordered[1:] == ordered[:-1]]
+    return int(same[0]) if same.size else None
 
 
 def is_parquet(path: str | Path) -> bool:
@@ -157,14 +166,9 @@ def read_parquet_history(path: str | Path) -> History:
         row = int(np.argmax(~np.isfinite(values))) + 1
         raise InputError(f"{p}: row {row}: score is {values[row - 1]}; scores must be finite (drop the row for a "
                          "missing cell)")
-    encoded = {name: pc.dictionary_encode(col) for name, col in ids.items()}
-    rows = encoded["model"].indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    cols = encoded["task"].indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    task_ids = encoded["task"].dictionary.to_pylist()
-    pair = rows * len(task_ids) + cols
-    if _has_duplicate(pair):
-        ordered = np.sort(pair, kind="stable")
-        dup = int(ordered[1:][ordered[1:] == ordered[:-1]][0])
-        model, task = encoded["model"].dictionary[dup // len(task_ids)], task_ids[dup % len(task_ids)]
-        raise InputError(f"{p}: duplicate rows for model {model.as_py()!r}, task {task!r}; keep one score per pair")
-    return History.from_cells(tuple(encoded["model"].dictionary.to_pylist()), tuple(task_ids), rows, cols, values)
+    model_ids, task_ids, rows, cols = _encoded(pa, ids["model"], ids["task"])
+    dup = _first_duplicate(rows * len(task_ids) + cols)
+    if dup is not None:
+        model, task = model_ids[dup // len(task_ids)], task_ids[dup % len(task_ids)]
+        raise InputError(f"{p}: duplicate rows for model {model!r}, task {task!r}; keep one score per pair")
+    return History.from_cells(model_ids, task_ids, rows, cols, values)
