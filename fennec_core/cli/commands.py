@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from fennec_core.cli.format import bars, print_ranking, print_table, say
+from fennec_core.cli.format import bars, print_ranking, print_table, probe_bar, say
 from fennec_core.cli.parser import key_values, parse_config
 from fennec_core.errors import InputError
 
@@ -164,16 +164,10 @@ def _rank_probing(args: argparse.Namespace, engine: Any, request: Any, options: 
         raise InputError("--probe-top N probes a labelled sample of the task: give --images DIR (one subfolder per "
                          "class) or --texts T.csv (columns text,label)")
     sample = read_image_sample(args.images, seed=0) if args.images else read_text_sample(args.texts, seed=0)
-    progress = None
-    if bars(args):
-        from tqdm.auto import tqdm
-
-        def progress(ids: Any) -> Any:
-            return tqdm(ids, total=args.probe_top, desc="probe", unit="model")
-
     ranking, scores, skipped = rank_probing(engine, attrs.evolve(request, images=None), sample,
                                             top_n=args.probe_top, estimator=args.estimator,
-                                            allow_download=args.allow_download, progress=progress, **options)
+                                            allow_download=args.allow_download,
+                                            progress=probe_bar(args, args.probe_top), **options)
     seconds = sum(s.seconds + s.load_seconds for s in scores)
     say(args, f"note: probed {', '.join(s.model for s in scores)} with {args.estimator} on {len(sample.labels)} "
               f"labelled {sample.modality} ({seconds:.1f} s)" + (f"; skipped {len(skipped)} better-ranked model(s) "

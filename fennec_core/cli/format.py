@@ -50,6 +50,18 @@ def bars(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
+def probe_bar(args: argparse.Namespace, total: int) -> Any:
+    """A wrapper drawing a bar over the models being probed (:func:`bars` decides), or None."""
+    if not bars(args):
+        return None
+    from tqdm.auto import tqdm
+
+    def progress(ids: Any) -> Any:
+        return tqdm(ids, total=total, desc="probe", unit="model", file=sys.stderr)
+
+    return progress
+
+
 def say(args: argparse.Namespace, msg: str) -> None:
     """A progress line or note on stderr, unless ``--quiet``."""
     if not args.quiet:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from fennec_core.cli.format import bars, print_table, say
+from fennec_core.cli.format import print_table, probe_bar, say
 from fennec_core.errors import InputError
 
 
@@ -51,15 +50,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     models = _models(args)
     sample = (read_image_sample(args.images, n=args.n, seed=args.seed) if args.images
               else read_text_sample(args.texts, n=args.n, seed=args.seed))
-    progress = None
-    if bars(args):  # a bar on a terminal only
-        from tqdm.auto import tqdm
-
-        def progress(ids):
-            return tqdm(ids, total=len(models), desc="probe", unit="model", file=sys.stderr)
-
     scores = probe_models(models, sample, estimators=estimators, allow_download=args.allow_download,
-                          batch_size=args.batch_size, progress=progress)
+                          batch_size=args.batch_size, progress=probe_bar(args, len(models)))
     if args.out:
         write_probes(scores, args.out)
     if args.json:
