@@ -14,7 +14,7 @@ from fennec_core.errors import InputError
 
 
 def whole_option(owner: str, name: str, value: Any, minimum: int) -> int:
-    """A factorizer option that must be a whole number >= ``minimum`` (``5`` or ``5.0``), as an int."""
+    """A component option (factorizers, Model Spider) that must be a whole number >= ``minimum`` (``5`` or ``5.0``), as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
             or value != int(value) or value < minimum:
         raise InputError(f"{owner}: {name} must be a whole number >= {minimum}, got {value!r}")
@@ -22,7 +22,7 @@ def whole_option(owner: str, name: str, value: Any, minimum: int) -> int:
 
 
 def number_option(owner: str, name: str, value: Any, minimum: float = 0.0) -> float:
-    """A factorizer option that must be a finite number >= ``minimum``, as a float."""
+    """A component option (factorizers, Model Spider) that must be a finite number >= ``minimum``, as a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not minimum <= value < math.inf:
         raise InputError(f"{owner}: {name} must be a number >= {minimum:g}, got {value!r}")
     return float(value)

@@ -30,11 +30,11 @@ As published, scaled to what a zoo's history holds:
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from fennec_plugins.factorizers.base import number_option, whole_option
 
 from fennec_core import hookimpl
 from fennec_core.errors import FennecError, InputError
@@ -151,22 +151,19 @@ class ModelSpiderRanker:
                  epochs: int = 200, learning_rate: float = 3e-3, weight_decay: float = 1e-4, dropout: float = 0.1,
                  patience: int = 30, val_fraction: float = 0.2, batch_tasks: int = 8, seed: int = 0,
                  device: str = "auto", progress: bool = False) -> None:
-        whole = {"dim": (dim, 1), "heads": (heads, 1), "layers": (layers, 1), "task_tokens": (task_tokens, 1),
-                 "epochs": (epochs, 1), "patience": (patience, 1), "batch_tasks": (batch_tasks, 1), "seed": (seed, 0)}
-        for option, (value, least) in whole.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value != int(value) \
-                    or value < least:
-                raise InputError(f"model-spider: {option} must be a whole number >= {least}, got {value!r}")
-        for option, value, low, high in (("learning_rate", learning_rate, 0.0, math.inf),
-                                         ("weight_decay", weight_decay, 0.0, math.inf), ("dropout", dropout, 0.0, 1.0),
-                                         ("val_fraction", val_fraction, 0.0, 1.0)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value < high:
-                raise InputError(f"model-spider: {option} must be a number in [{low:g}, {high:g}), got {value!r}")
-        self.dim, self.heads, self.layers, self.task_tokens = int(dim), int(heads), int(layers), int(task_tokens)
-        self.epochs, self.learning_rate, self.weight_decay = int(epochs), float(learning_rate), float(weight_decay)
-        self.dropout, self.patience, self.val_fraction = float(dropout), int(patience), float(val_fraction)
-        self.seed, self.device, self.progress = int(seed), device, bool(progress)
-        self.batch_tasks = int(batch_tasks)
+        name = self.name
+        self.dim, self.heads, self.layers, self.task_tokens, self.epochs, self.patience, self.batch_tasks = (
+            whole_option(name, option, value, 1) for option, value in (
+                ("dim", dim), ("heads", heads), ("layers", layers), ("task_tokens", task_tokens), ("epochs", epochs),
+                ("patience", patience), ("batch_tasks", batch_tasks)))
+        self.learning_rate = number_option(name, "learning_rate", learning_rate)
+        self.weight_decay = number_option(name, "weight_decay", weight_decay)
+        self.dropout, self.val_fraction = (number_option(name, o, v) for o, v in (("dropout", dropout),
+                                                                                  ("val_fraction", val_fraction)))
+        for option, value in (("dropout", self.dropout), ("val_fraction", self.val_fraction)):
+            if value >= 1.0:
+                raise InputError(f"{name}: {option} must be a number in [0, 1), got {value!r}")
+        self.seed, self.device, self.progress = whole_option(name, "seed", seed, 0), device, bool(progress)
         self._net: Any = None
         self._fit_info: dict[str, Any] = {}
 
