@@ -30,12 +30,11 @@ def pil() -> Any:
     return PIL
 
 
-def read_rgb(path: str | Path, max_pixels: int | None = None) -> Any:
-    """The image file at ``path`` as a PIL RGB image; one larger than ``max_pixels`` (default
-    :data:`MAX_IMAGE_PIXELS`) is an InputError naming it, found from its header before anything
-    is decoded."""
+def read_rgb(path: str | Path) -> Any:
+    """The image file at ``path`` as a PIL RGB image; one larger than :data:`MAX_IMAGE_PIXELS` is
+    an InputError naming it, found from its header before anything is decoded."""
     Image = pil().Image
-    max_pixels = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    max_pixels = MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

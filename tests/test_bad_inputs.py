@@ -365,13 +365,14 @@ def test_images_over_the_pixel_limit_are_refused_naming_the_file(tmp_path, side)
 
 
 def test_pixel_limit_applies_to_real_images(tmp_path, monkeypatch):
+    from fennec_core import images
     from fennec_core.task import inputs
 
     _save_png(tmp_path / "a.png", 0, size=20)
-    monkeypatch.setattr(inputs, "MAX_IMAGE_PIXELS", 399)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 399)
     with pytest.raises(InputError, match=r"a\.png: image is 20x20 pixels"):
         inputs.load_task_images(tmp_path)
-    monkeypatch.setattr(inputs, "MAX_IMAGE_PIXELS", 400)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 400)
     assert len(inputs.load_task_images(tmp_path)) == 1
 
 

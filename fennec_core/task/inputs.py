@@ -19,12 +19,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from fennec_core import images as _images
 from fennec_core.errors import InputError
-
-#: Largest image (width x height) decoded: a bigger file is refused before decoding, by its
-#: header (:mod:`fennec_core.images`).
-MAX_IMAGE_PIXELS = _images.MAX_IMAGE_PIXELS
+from fennec_core.images import pil as _pil
+from fennec_core.images import read_rgb
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
@@ -62,11 +59,6 @@ def balanced_order(labels: Sequence[str] | None, total: int, seed: int) -> np.nd
 def _balanced_sample(labels: Sequence[str] | None, total: int, n: int, seed: int) -> np.ndarray:
     """Indices of at most ``n`` items, balanced over labels when given, seeded, sorted."""
     return np.sort(balanced_order(labels, total, seed)[:n])
-
-
-def _pil() -> Any:
-    """The PIL package, or one actionable error (:func:`fennec_core.images.pil`)."""
-    return _images.pil()
 
 
 def _to_pil(item: Any) -> Any:
@@ -135,7 +127,7 @@ def load_task_images(source: Any, *, n: int = 100, seed: int = 0) -> TaskImages:
             while q and len(images) < n:
                 i = int(q.pop())
                 try:
-                    images.append(_read_image(paths[i]))
+                    images.append(read_rgb(paths[i]))  # bounded: fennec_core.images.MAX_IMAGE_PIXELS
                 except InputError:  # too large: say so, do not skip it silently
                     raise
                 except (OSError, UnidentifiedImageError, ValueError, EOFError):
@@ -151,13 +143,6 @@ def load_task_images(source: Any, *, n: int = 100, seed: int = 0) -> TaskImages:
     if skipped:
         warnings.warn(f"{name}: skipped {skipped} file(s) that are not readable images", stacklevel=2)
     return TaskImages(images, got_labels if labels is not None else None, skipped, name)
-
-
-def _read_image(path: Path) -> Any:
-    """One image file as a PIL RGB image, bounded by ``MAX_IMAGE_PIXELS`` (:func:`fennec_core.images.read_rgb`)."""
-    from fennec_core.images import read_rgb
-
-    return read_rgb(path, MAX_IMAGE_PIXELS)
 
 
 def _from_items(source: Any, *, n: int, seed: int) -> TaskImages:
