@@ -176,8 +176,9 @@ def rank_from_vectors(zoo: FittedZoo, factorizer: Any, merger: Any, cards: Seque
             final, added, shrink, note = fuse_final(probe_zoo, final, task_probes)
             parts.update(added)
             sd = None if sd is None else sd * shrink
-            cold = "nothing known about the task: "  # the probes are known about it
-            task_notes = [n.replace(cold, "from the history alone: ") if n.startswith(cold) else n for n in task_notes]
+            if tv.source == "cold":  # the probes are known about the task: only the history's part is cold
+                task_notes = [n for n in task_notes if n not in tv.notes]
+                task_notes.append("the history's part uses the mean task vector (nothing else known)")
             task_notes.append(note)
         if card is not None and zoo.history.has_task(card.id):  # the zoo's own results on its task
             parts["observed"], _ = zoo.history.column(card.id)
