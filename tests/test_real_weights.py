@@ -350,6 +350,8 @@ def test_rank_probe_top_needs_a_labelled_sample_and_enough_models(real_zoo, tmp_
                        "2"), "must be at least 3")
     refused(cli_result("rank", "--zoo", real_zoo, "--new-task", "--task", "x", "--probe-top", "3"),
             "give --images DIR")
+    refused(cli_result("rank", "--zoo", real_zoo, "--new-task", "--task", "x", "--images", folder, "--probe-top", "3",
+                       "--estimator", "hscore"), "'hscore' has no probe mapping in this zoo")  # before any probing
     (tmp_path / "t.csv").write_text("text,label\na,0\nb,1\n")
     refused(cli_result("rank", "--zoo", real_zoo, "--texts", tmp_path / "t.csv"), "add --probe-top N")
 

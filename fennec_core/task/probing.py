@@ -251,6 +251,11 @@ def rank_probing(engine: Any, request: Any, sample: ProbeSample, *, top_n: int =
     if top_n < MIN_MODELS:
         raise InputError(f"probe top N must be at least {MIN_MODELS} (a probe's scores are read relative to each "
                          f"other), got {top_n}")
+    zoo = engine.check_is_fitted()  # an estimator the zoo cannot fold in fails before minutes of probing
+    own_probe = zoo.history.has_task(estimator) and bool(zoo.task_card(estimator).meta.get("probe", 0.0))
+    if estimator not in (zoo.probe_mapping.fits if zoo.probe_mapping is not None else {}) and not own_probe:
+        raise InputError(f"estimator {estimator!r} has no probe mapping in this zoo; fit one with `fennec fit --probes "
+                         "PT.csv` (model,task,estimator,score on the history's tasks), or choose a mapped estimator")
     first = engine.rank(request, **{**options, "top": None})
     chosen, skipped = first_probeable(first.model_ids, top_n)
     if len(chosen) < MIN_MODELS:
